@@ -1,0 +1,64 @@
+-- Tag parsing for handlers: every tag a handler uses is read through here so a
+-- missing or malformed one fails with a message naming it.
+local guard = require("weavelm.guard")
+
+local input = {}
+
+function input.required(msg, name)
+  local v = msg.Tags[name]
+  guard.check(v ~= nil and v ~= "", name .. " is required")
+  return v
+end
+
+function input.optional(msg, name, default)
+  local v = msg.Tags[name]
+  if v == nil or v == "" then return default end
+  return v
+end
+
+--- An integer tag within [min, max].
+function input.integer(msg, name, opts)
+  opts = opts or {}
+  local raw = msg.Tags[name]
+  if raw == nil or raw == "" then
+    guard.check(opts.default ~= nil, name .. " is required")
+    return opts.default
+  end
+  guard.check(raw:match("^%-?%d+$") ~= nil and #raw <= 15, name .. " must be an integer")
+  local n = math.tointeger(tonumber(raw))
+  guard.check(n ~= nil, name .. " must be an integer")
+  if opts.min then guard.check(n >= opts.min, name .. " must be at least " .. opts.min) end
+  if opts.max then guard.check(n <= opts.max, name .. " must be at most " .. opts.max) end
+  return n
+end
+
+--- A decimal tag within [min, max], kept as its canonical string so that the
+--- worker and any verifier read exactly what the requester sent.
+function input.decimal(msg, name, opts)
+  local raw = msg.Tags[name]
+  if raw == nil or raw == "" then
+    guard.check(opts.default ~= nil, name .. " is required")
+    return opts.default
+  end
+  guard.check(raw:match("^%d+%.?%d*$") ~= nil and #raw <= 12, name .. " must be a non-negative decimal")
+  local n = tonumber(raw)
+  guard.check(n >= opts.min and n <= opts.max, name .. " must be between " .. opts.min .. " and " .. opts.max)
+  return raw
+end
+
+function input.oneOf(msg, name, allowed, default)
+  local v = input.optional(msg, name, default)
+  for _, a in ipairs(allowed) do
+    if v == a then return v end
+  end
+  guard.fail(name .. " must be one of " .. table.concat(allowed, ", "))
+end
+
+--- An Arweave/AO id: 43 base64url characters.
+function input.id(msg, name)
+  local v = input.required(msg, name)
+  guard.check(#v == 43 and v:match("^[%w_%-]+$") ~= nil, name .. " must be a 43-character id")
+  return v
+end
+
+return input

