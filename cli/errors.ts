@@ -3,6 +3,8 @@ import {AoProcessError} from "../sdk/ao/index.ts"
 import {NetworkError} from "../sdk/network/index.ts"
 import {WalletError} from "../sdk/wallet/index.ts"
 import {DevnetError} from "../devnet/index.ts"
+import {PublishError, PullError} from "../model-publisher/index.ts"
+import {GatewayError} from "../sdk/storage/index.ts"
 
 /**
  * Exit codes: 1 for a user error (bad input, missing file), 2 for a usage
@@ -23,21 +25,21 @@ export class UserError extends Error {
     }
 }
 
-const USER_ERRORS = [UserError, WalletError, NetworkError, DevnetError]
+const USER_ERRORS = [UserError, WalletError, NetworkError, DevnetError, PublishError, PullError]
 
 /** Prints one readable line for a known error, a stack only for a bug, and exits. */
 export function handleError(error: unknown): never {
     if (USER_ERRORS.some((type) => error instanceof type)) {
         const suggestion = error instanceof UserError && error.suggestion ? ` (${error.suggestion})` : ""
-        process.stderr.write(`error: ${(error as Error).message}${suggestion}\n`)
+        process.stderr.write(`error: ${oneLine((error as Error).message)}${suggestion}\n`)
         process.exit(EXIT_USER)
     }
     if (error instanceof ZodError) {
         process.stderr.write(`error: ${error.issues.map((i) => `${i.path.join(".") || "input"}: ${i.message}`).join("; ")}\n`)
         process.exit(EXIT_USER)
     }
-    if (error instanceof AoProcessError) {
-        process.stderr.write(`error: ${error.message}\n`)
+    if (error instanceof AoProcessError || error instanceof GatewayError) {
+        process.stderr.write(`error: ${oneLine(error.message)}\n`)
         process.exit(EXIT_REMOTE)
     }
     if (error instanceof TypeError && /fetch failed/.test(error.message)) {
@@ -48,4 +50,9 @@ export function handleError(error: unknown): never {
     }
     process.stderr.write(`weavelm: unexpected error, please report it\n${error instanceof Error ? error.stack : String(error)}\n`)
     process.exit(EXIT_REMOTE)
+}
+
+/** User errors print as one line, even when they quote a file's bytes or a process's output. */
+function oneLine(text: string) {
+    return text.replace(/\s*\n\s*/g, " ").replace(/[\u0000-\u001f]/g, "?")
 }

@@ -1,6 +1,8 @@
 import {Command, CommanderError} from "commander"
 import {deployCommand} from "./commands/deploy.ts"
 import {devnetCommand} from "./commands/devnet.ts"
+import {modelCommand} from "./commands/model/index.ts"
+import {walletCommand} from "./commands/wallet.ts"
 import {EXIT_USAGE, handleError} from "./errors.ts"
 
 export function createProgram() {
@@ -11,6 +13,8 @@ export function createProgram() {
         .exitOverride()
         .addCommand(devnetCommand())
         .addCommand(deployCommand())
+        .addCommand(modelCommand())
+        .addCommand(walletCommand())
 }
 
 export async function main(argv: string[]) {

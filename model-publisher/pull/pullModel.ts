@@ -1,0 +1,55 @@
+import {mkdir, rename, stat, unlink} from "node:fs/promises"
+import path from "node:path"
+import type {ModelRecord, RegistryClient} from "../../sdk/registry/index.ts"
+import {downloadFile, type RetryOptions, type TransferProgress} from "../../sdk/storage/index.ts"
+import {sha256File} from "../sha256File.ts"
+
+/** The model is unknown, or its bytes do not match what the registry says. */
+export class PullError extends Error {
+    public override readonly name = "PullError"
+}
+
+export interface PullModelOptions {
+    /** Model-Id (Arweave tx) or registered name. */
+    ref: string
+    registry: RegistryClient
+    gateway: string
+    /** Cache root; models live in `<cacheDir>/models/<sha256>.gguf`. */
+    cacheDir: string
+    onProgress?: (progress: TransferProgress) => void
+    retry?: RetryOptions
+}
+
+export interface PulledModel {
+    path: string
+    sha256: string
+    model: ModelRecord
+    /** True when the file was already in the cache. */
+    cached: boolean
+}
+
+/**
+ * Fetches a registered model into the content-addressed cache. Downloads go
+ * to a `.partial` file resumed with HTTP Range; only bytes whose SHA-256
+ * matches the registry are renamed into place, so the cache never holds a
+ * file under a hash it does not have.
+ */
+export async function pullModel({ref, registry, gateway, cacheDir, onProgress, retry}: PullModelOptions): Promise<PulledModel> {
+    const model = await registry.model(ref)
+    if (model == null) throw new PullError(`No model "${ref}" in the registry`)
+
+    const dir = path.join(cacheDir, "models")
+    const file = path.join(dir, `${model.sha256}.gguf`)
+    if (await stat(file).then(() => true, () => false)) return {path: file, sha256: model.sha256, model, cached: true}
+
+    await mkdir(dir, {recursive: true})
+    const partial = `${file}.partial`
+    await downloadFile({gateway, id: model.id, destination: partial, onProgress, retry})
+    const sha256 = await sha256File(partial)
+    if (sha256 !== model.sha256) {
+        await unlink(partial)
+        throw new PullError(`Model ${model.name} (${model.id}) failed its hash check: got ${sha256}, the registry says ${model.sha256}; the download was deleted`)
+    }
+    await rename(partial, file)
+    return {path: file, sha256, model, cached: false}
+}
