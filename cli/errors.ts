@@ -5,6 +5,7 @@ import {WalletError} from "../sdk/wallet/index.ts"
 import {DevnetError} from "../devnet/index.ts"
 import {PublishError, PullError} from "../model-publisher/index.ts"
 import {GatewayError} from "../sdk/storage/index.ts"
+import {ArnsError} from "../sdk/arns/index.ts"
 
 /**
  * Exit codes: 1 for a user error (bad input, missing file), 2 for a usage
@@ -25,7 +26,7 @@ export class UserError extends Error {
     }
 }
 
-const USER_ERRORS = [UserError, WalletError, NetworkError, DevnetError, PublishError, PullError]
+const USER_ERRORS = [UserError, WalletError, NetworkError, DevnetError, PublishError, PullError, ArnsError]
 
 /** Prints one readable line for a known error, a stack only for a bug, and exits. */
 export function handleError(error: unknown): never {

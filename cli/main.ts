@@ -3,6 +3,9 @@ import {deployCommand} from "./commands/deploy.ts"
 import {devnetCommand} from "./commands/devnet.ts"
 import {modelCommand} from "./commands/model/index.ts"
 import {walletCommand} from "./commands/wallet.ts"
+import {inferCommand} from "./commands/infer.ts"
+import {taskCommand} from "./commands/task.ts"
+import {workerCommand} from "./commands/worker.ts"
 import {EXIT_USAGE, handleError} from "./errors.ts"
 
 export function createProgram() {
@@ -15,6 +18,9 @@ export function createProgram() {
         .addCommand(deployCommand())
         .addCommand(modelCommand())
         .addCommand(walletCommand())
+        .addCommand(workerCommand())
+        .addCommand(inferCommand())
+        .addCommand(taskCommand())
 }
 
 export async function main(argv: string[]) {

@@ -1,6 +1,6 @@
 import path from "node:path"
 import {Command, InvalidArgumentError} from "commander"
-import {Devnet} from "../../devnet/index.ts"
+import {Devnet, DEVNET_MODEL_NAME, startDevnetWorker} from "../../devnet/index.ts"
 import {DEFAULT_DEVNET_DIR} from "../../sdk/network/index.ts"
 import {printJson} from "../context.ts"
 
@@ -10,11 +10,23 @@ export function devnetCommand() {
         .option("--port <port>", "first of five ports: gateway, bundler, MU, SU, CU", parsePort, 4000)
         .option("--data-dir <dir>", "where the network keeps its state", DEFAULT_DEVNET_DIR)
         .option("--reset", "delete the data folder first and start a new network")
+        .option("--with-worker", "also publish the tiny test model and run one worker for it")
         .option("--json", "print one JSON line when ready")
-        .action(async (options: {port: number, dataDir: string, reset?: boolean, json?: boolean}) => {
+        .action(async (options: {port: number, dataDir: string, reset?: boolean, withWorker?: boolean, json?: boolean}) => {
             silenceWao()
             const say = options.json ? () => {} : (line: string) => process.stderr.write(`  ${line}\n`)
             const devnet = await Devnet.start({port: options.port, dataDir: options.dataDir, reset: options.reset, onStep: say})
+            const worker = options.withWorker
+                ? await startDevnetWorker(devnet, {
+                    onStep: say,
+                    log: (event) => options.json || event.level === "info" && !event.event.startsWith("task.")
+                        ? undefined
+                        : process.stderr.write(`  worker: ${event.message}\n`)
+                }).catch(async (error: unknown) => {
+                    await devnet.dispose()
+                    throw error
+                })
+                : undefined
             const {network, processes} = devnet
             if (options.json) {
                 printJson({
@@ -32,11 +44,21 @@ export function devnetCommand() {
                     `  escrow    ${processes.escrow}`,
                     `  wallet    ${devnet.walletAddress} (${rel(path.join(devnet.dataDir, "wallets", "dev.json"))})`,
                     `  network   ${rel(devnet.networkFile)}`,
+                    ...worker == null ? [] : [
+                        `  worker    ${worker.address} serving "${DEVNET_MODEL_NAME}"`,
+                        "",
+                        "Ask it something, from another terminal in this folder:",
+                        `  npx weavelm infer --model ${DEVNET_MODEL_NAME} --max-tokens 24 "The quick brown fox"`
+                    ],
+                    "",
                     "Press Ctrl-C to stop; state is kept in " + rel(devnet.dataDir) + ".",
                     ""
                 ].join("\n"))
             }
-            await stopOnSignal(() => devnet.dispose())
+            await stopOnSignal(async () => {
+                await worker?.stop({graceMs: 10_000})
+                await devnet.dispose()
+            })
         })
 }
 

@@ -48,9 +48,11 @@ local function errorText(err)
 end
 
 --- Returns tokens carried by a Credit-Notice to the party that sent them.
---- `token` is the token process the notice came from.
 function guard.refund(msg, reason)
   if msg.Action ~= "Credit-Notice" or not msg.Sender or not msg.Quantity then return end
+  -- Never refund a refund: two processes rejecting each other's tokens would
+  -- otherwise pass them back and forth forever.
+  if msg.Tags["X-Refund-Reason"] then return end
   Send({
     Target = msg.From,
     Action = "Transfer",

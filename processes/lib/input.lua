@@ -23,6 +23,14 @@ function input.required(msg, name)
   return v
 end
 
+--- Free text: required, at most `max` characters, no control characters
+--- (they would corrupt logs and tag-based queries).
+function input.text(msg, name, max)
+  local v = input.required(msg, name)
+  guard.check(#v <= max and not v:find("%c"), name .. " must be at most " .. max .. " characters, without control characters")
+  return v
+end
+
 function input.optional(msg, name, default)
   local v = input.tag(msg, name)
   if v == nil or v == "" then return default end

@@ -1,6 +1,6 @@
 import {z} from "zod"
 import {AoProcessError, type AoClient} from "../ao/index.ts"
-import {ModelRecordSchema, WorkerRecordSchema, type ModelRecord, type WorkerRecord} from "./schemas.ts"
+import {ModelRecordSchema, StakerRecordSchema, WorkerRecordSchema, type ModelRecord, type StakerRecord, type WorkerRecord} from "./schemas.ts"
 
 /** What `Register-Model` takes; see docs/protocol.md. */
 export interface ModelRegistration {
@@ -63,10 +63,10 @@ export class RegistryClient {
         return z.array(WorkerRecordSchema).parse(await this._ao.readJson(this.process, {Action: "Workers", Model: model}))
     }
 
-    /** A worker by address; null when unknown. */
-    public async worker(address: string): Promise<WorkerRecord | null> {
+    /** A worker by address (or a staker not registered yet); null when unknown. */
+    public async worker(address: string): Promise<WorkerRecord | StakerRecord | null> {
         try {
-            return WorkerRecordSchema.parse(await this._ao.readJson(this.process, {Action: "Worker", Address: address}))
+            return StakerRecordSchema.or(WorkerRecordSchema).parse(await this._ao.readJson(this.process, {Action: "Worker", Address: address}))
         } catch (error) {
             if (error instanceof AoProcessError && error.action === "Worker-Error") return null
             throw error

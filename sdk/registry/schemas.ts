@@ -38,3 +38,11 @@ export const WorkerRecordSchema = z.object({
     endpoint: z.string().optional()
 }).loose()
 export type WorkerRecord = z.infer<typeof WorkerRecordSchema>
+
+/** Someone who staked but has not registered as a worker (yet). */
+export const StakerRecordSchema = z.object({
+    address: z.string(),
+    registered: z.literal(false),
+    stake: z.string()
+}).loose()
+export type StakerRecord = z.infer<typeof StakerRecordSchema>

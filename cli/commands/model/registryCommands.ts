@@ -1,6 +1,7 @@
-import {Command} from "commander"
+import {Command, Option} from "commander"
 import path from "node:path"
 import {publishModel, pullModel} from "../../../model-publisher/index.ts"
+import {ARIO_MAINNET_CU, arioReader} from "../../../sdk/arns/index.ts"
 import {RegistryClient, type ModelRecord} from "../../../sdk/registry/index.ts"
 import {ArweaveChunkedStorage} from "../../../sdk/storage/index.ts"
 import {openConnection, printJson, requireProcesses, withNetworkOptions, type NetworkOptions} from "../../context.ts"
@@ -8,12 +9,17 @@ import {UserError} from "../../errors.ts"
 import {parseInteger} from "../../parse.ts"
 import {ProgressBar} from "../../progress.ts"
 
-interface CacheOptions {
+interface TransferOptions {
     cacheDir: string
+    retries: number
 }
 
-function withCacheDir(command: Command) {
-    return command.option("--cache-dir <dir>", "models and unfinished uploads are kept here", ".weavelm")
+/** Options of the commands that move weights: where they are kept and how patiently the gateway is asked. */
+function withTransferOptions(command: Command) {
+    return command
+        .option("--cache-dir <dir>", "models and unfinished uploads are kept here", ".weavelm")
+        .addOption(new Option("--retries <n>", "attempts per gateway request before giving up; the wait doubles from 0.5 s")
+            .env("WEAVELM_RETRIES").argParser(parseInteger(1, 20)).default(5))
 }
 
 async function openRegistry(options: NetworkOptions) {
@@ -22,16 +28,17 @@ async function openRegistry(options: NetworkOptions) {
 }
 
 export function publishCommand() {
-    return withCacheDir(withNetworkOptions(new Command("publish")))
+    return withTransferOptions(withNetworkOptions(new Command("publish")))
         .description("upload GGUF weights to Arweave (resumable) and register them")
         .argument("<file>", "GGUF file")
         .requiredOption("--name <name>", "registry name for the model")
         .option("--license <license>", "license of the weights", "unspecified")
         .option("--owner-fee <bps>", "basis points of each task fee paid to you", parseInteger(0, 10_000), 0)
-        .action(async (file: string, options: NetworkOptions & CacheOptions & {name: string, license: string, ownerFee: number}) => {
+        .action(async (file: string, options: NetworkOptions & TransferOptions & {name: string, license: string, ownerFee: number}) => {
             const {connection, registry} = await openRegistry(options)
             const storage = new ArweaveChunkedStorage({
-                arweave: connection.arweave, wallet: connection.wallet, stateDir: path.join(options.cacheDir, "uploads")
+                arweave: connection.arweave, wallet: connection.wallet, stateDir: path.join(options.cacheDir, "uploads"),
+                retry: {attempts: options.retries}
             })
             const bar = new ProgressBar("uploading", {enabled: !options.json && process.stderr.isTTY === true})
             const published = await publishModel({
@@ -51,14 +58,17 @@ export function publishCommand() {
 }
 
 export function pullCommand() {
-    return withCacheDir(withNetworkOptions(new Command("pull")))
+    return withTransferOptions(withNetworkOptions(new Command("pull")))
         .description("download a registered model into the verified cache (<cache-dir>/models/<sha256>.gguf)")
-        .argument("<model>", "Model-Id or registered name")
-        .action(async (ref: string, options: NetworkOptions & CacheOptions) => {
+        .argument("<model>", "Model-Id, registered name, or ar://<ArNS name> pointing at a registered Model-Id")
+        .addOption(new Option("--arns-cu <url>", "compute unit that reads ar:// names from AR.IO's ARIO process")
+            .env("WEAVELM_ARNS_CU").default(ARIO_MAINNET_CU))
+        .action(async (ref: string, options: NetworkOptions & TransferOptions & {arnsCu: string}) => {
             const {connection, registry} = await openRegistry(options)
             const bar = new ProgressBar("downloading", {enabled: !options.json && process.stderr.isTTY === true})
             const pulled = await pullModel({
-                ref, registry, gateway: connection.config.gateway, cacheDir: options.cacheDir, onProgress: (p) => bar.update(p)
+                ref, registry, gateway: connection.config.gateway, cacheDir: options.cacheDir, onProgress: (p) => bar.update(p),
+                retry: {attempts: options.retries}, arns: arioReader({cuUrl: options.arnsCu})
             })
             bar.done()
             if (options.json) return printJson({path: path.resolve(pulled.path), sha256: pulled.sha256})

@@ -1,0 +1,286 @@
+-- weavelm escrow: deposits, inference tasks and their fees (docs/protocol.md,
+-- "escrow"). Handlers parse tags, call the rules in weavelm.tasks and send what
+-- the rules return; the registry's Sync-* notices keep a mirror of models and
+-- workers so that an Infer is assigned without a round trip.
+local json = require("json")
+local amount = require("weavelm.amount")
+local guard = require("weavelm.guard")
+local input = require("weavelm.input")
+local ledger = require("weavelm.ledger")
+local selection = require("weavelm.selection")
+local tasks = require("weavelm.tasks")
+
+Params = Params or {
+  token = nil,
+  registry = nil,
+  challengeWindow = 3600000,
+  taskTimeout = 300000,
+  maxAttempts = 3,
+}
+Balances = Balances or {}
+Tasks = Tasks or {}
+OpenTasks = OpenTasks or {}
+TaskOrder = TaskOrder or {}
+TaskCounts = TaskCounts or {}
+Models = Models or {}
+Workers = Workers or {}
+
+local function state()
+  return { tasks = Tasks, open = OpenTasks, order = TaskOrder, counts = TaskCounts, balances = Balances,
+    workers = Workers, models = Models, params = Params }
+end
+
+local function now(msg)
+  return guard.check(tonumber(msg.Timestamp), "Message has no Timestamp")
+end
+
+local function sendAll(messages)
+  for _, m in ipairs(messages) do Send(m) end
+end
+
+local function count(t)
+  local n = 0
+  for _ in pairs(t) do n = n + 1 end
+  return n
+end
+
+local function liabilities()
+  return amount.add(amount.sum(Balances), tasks.locked(state()))
+end
+
+local function paramTags()
+  return {
+    Token = Params.token,
+    Registry = Params.registry,
+    ["Challenge-Window"] = tostring(Params.challengeWindow),
+    ["Task-Timeout"] = tostring(Params.taskTimeout),
+    ["Max-Attempts"] = tostring(Params.maxAttempts),
+  }
+end
+
+-- Tasks upkept while handling the current message: an explicit Settle of one of
+-- them succeeds although upkeep already paid it.
+local settledNow = {}
+
+-- Runs before every other handler and lets them run after it ("continue").
+-- Failures here must not reach the message's own handler or drop the outbox,
+-- so each task is upkept under its own pcall.
+Handlers.prepend("upkeep", function() return "continue" end, function(msg)
+  settledNow = {}
+  local t = tonumber(msg.Timestamp)
+  if not t then return end
+  for _, task in ipairs(tasks.openTasks(state())) do
+    local ok, out = pcall(tasks.upkeep, state(), task, t)
+    if ok then
+      sendAll(out)
+      if task.state == "Settled" then settledNow[task.id] = true end
+    else
+      print("upkeep of task " .. task.id .. " failed: " .. tostring(out))
+    end
+  end
+end)
+
+guard.handle("Configure", "Configure", function(msg)
+  guard.check(msg.From == Owner, "Only the owner may configure")
+  local token = msg.Tags.Token and input.id(msg, "Token") or Params.token
+  local registry = msg.Tags.Registry and input.id(msg, "Registry") or Params.registry
+  local window = input.integer(msg, "Challenge-Window", { default = Params.challengeWindow, min = 0 })
+  local timeout = input.integer(msg, "Task-Timeout", { default = Params.taskTimeout, min = 1 })
+  local attempts = input.integer(msg, "Max-Attempts", { default = Params.maxAttempts, min = 1, max = 16 })
+  guard.check(token == Params.token or Params.token == nil or amount.isZero(liabilities()),
+    "Token cannot change while the escrow holds tokens")
+  Params.token, Params.registry = token, registry
+  Params.challengeWindow, Params.taskTimeout, Params.maxAttempts = window, timeout, attempts
+  local reply = paramTags()
+  reply.Action = "Configure-Notice"
+  msg.reply(reply)
+end)
+
+local function syncRecord(msg)
+  guard.check(Params.registry ~= nil and msg.From == Params.registry, "Only the registry may sync")
+  local ok, record = pcall(json.decode, msg.Data or "")
+  guard.check(ok, "Data must be JSON")
+  return record
+end
+
+-- No reply on success: these are notices between processes, and an answer
+-- would only add traffic to the registry.
+guard.handle("Sync-Model", "Sync-Model", function(msg)
+  local model = selection.modelRecord(syncRecord(msg))
+  Models[model.id] = model
+end)
+
+guard.handle("Sync-Worker", "Sync-Worker", function(msg)
+  local worker = selection.workerRecord(syncRecord(msg))
+  Workers[worker.address] = worker
+end)
+
+local function isChat(prompt)
+  local ok, messages = pcall(json.decode, prompt)
+  if not ok or type(messages) ~= "table" or #messages == 0 then return false end
+  for _, m in ipairs(messages) do
+    if type(m) ~= "table" or type(m.role) ~= "string" or type(m.content) ~= "string" then return false end
+  end
+  return true
+end
+
+-- The Infer parameters from `tags`: the message itself for a direct Infer, a
+-- view of the forwarded `X-` tags for one paid by token transfer.
+local function inferRequest(tags, prompt)
+  local req = {
+    model = selection.findModel(Models, input.required(tags, "Model")),
+    maxTokens = input.integer(tags, "Max-Tokens", { default = 256, min = 1, max = 32768 }),
+    temperature = input.decimal(tags, "Temperature", { default = "0", min = 0, max = 2 }),
+    topK = input.integer(tags, "Top-K", { default = 40, min = 0, max = 1000 }),
+    topP = input.decimal(tags, "Top-P", { default = "1", min = 0, max = 1 }),
+    seed = input.integer(tags, "Seed", { default = 0, min = 0, max = 4294967295 }),
+    format = input.oneOf(tags, "Format", { "text", "chat" }, "text"),
+  }
+  if input.optional(tags, "Prompt-Tx") then
+    req.promptTx = input.id(tags, "Prompt-Tx")
+    req.prompt = ""
+  else
+    guard.check(prompt ~= nil and prompt ~= "", "A prompt is required (Data, or Prompt-Tx)")
+    guard.check(req.format ~= "chat" or isChat(prompt), "A chat prompt must be a JSON list of {role, content}")
+    req.prompt = prompt
+  end
+  return req
+end
+
+local function startTask(msg, req, requester, perCall)
+  req.id = msg.Id
+  req.requester = requester
+  req.perCall = perCall
+  -- What guard.reply puts on Infer-Accepted, kept for the replies that follow.
+  if perCall then req.reference = msg.Tags["X-Reference"] else req.reference = msg.Tags["X-Reference"] or msg.Reference end
+  local task, out = tasks.create(state(), req, now(msg))
+  guard.reply(msg, { Action = "Infer-Accepted", ["Task-Id"] = task.id, Worker = task.worker,
+    Deadline = tostring(task.deadline) })
+  sendAll(out)
+end
+
+guard.handle("Infer", "Infer", function(msg)
+  local req = inferRequest(msg, msg.Data)
+  req.maxFee = tostring(amount.positive(msg.Tags["Max-Fee"], "Max-Fee"))
+  req.locked = req.maxFee
+  startTask(msg, req, msg.From, false)
+end)
+
+-- A per-call Infer reads its parameters from the forwarded `X-` tags.
+local function forwarded(msg)
+  return { Tags = setmetatable({}, { __index = function(_, name) return msg.Tags["X-" .. name] end }) }
+end
+
+guard.handle("Credit-Notice", "Credit-Notice", function(msg)
+  guard.check(Params.token ~= nil and msg.From == Params.token, "Tokens must come from the configured token")
+  local qty = tostring(amount.positive(msg.Tags.Quantity, "Quantity"))
+  local action = msg.Tags["X-Action"]
+  if action == "Deposit" then
+    ledger.credit(Balances, msg.Sender, qty)
+    guard.reply(msg, { Action = "Deposit-Notice", Quantity = qty, Balance = ledger.balance(Balances, msg.Sender) })
+  elseif action == "Infer" then
+    local tags = forwarded(msg)
+    local req = inferRequest(tags, msg.Tags["X-Prompt"])
+    req.locked = qty
+    req.maxFee = qty
+    if input.optional(tags, "Max-Fee") then
+      req.maxFee = tostring(amount.positive(tags.Tags["Max-Fee"], "X-Max-Fee"))
+      guard.check(amount.le(req.maxFee, qty), "X-Max-Fee is above the transferred Quantity " .. qty)
+    end
+    startTask(msg, req, msg.Sender, true)
+  else
+    guard.fail("Unsupported X-Action " .. tostring(action) .. ": use Deposit or Infer")
+  end
+end)
+
+-- The token's receipt for the escrow's own Transfers: nothing to do.
+guard.handle("Debit-Notice", "Debit-Notice", function() end)
+
+guard.handle("Withdraw", "Withdraw", function(msg)
+  guard.check(Params.token ~= nil, "Token is not configured")
+  local qty = tostring(amount.positive(msg.Tags.Quantity, "Quantity"))
+  ledger.debit(Balances, msg.From, qty, "available balance")
+  Send({ Target = Params.token, Action = "Transfer", Recipient = msg.From, Quantity = qty })
+  msg.reply({ Action = "Withdraw-Notice", Quantity = qty, Balance = ledger.balance(Balances, msg.From) })
+end)
+
+local function taskResult(msg)
+  local hash = input.required(msg, "Receipt-Hash")
+  guard.check(#hash == 64 and hash:match("^[0-9a-f]+$") ~= nil, "Receipt-Hash must be 64 lowercase hex characters")
+  return {
+    inputTokens = input.integer(msg, "Input-Tokens", { min = 0, max = 2147483647 }),
+    outputTokens = input.integer(msg, "Output-Tokens", { min = 0, max = 2147483647 }),
+    receiptTx = input.id(msg, "Receipt-Tx"),
+    receiptHash = hash,
+    output = msg.Data or "",
+  }
+end
+
+guard.handle("Task-Result", "Task-Result", function(msg)
+  local id = input.required(msg, "Task-Id")
+  sendAll(tasks.complete(state(), id, msg.From, taskResult(msg), now(msg)))
+end)
+
+guard.handle("Task-Failed", "Task-Failed", function(msg)
+  local id = input.required(msg, "Task-Id")
+  local reason = input.optional(msg, "Error", "no reason given")
+  sendAll(tasks.fail(state(), id, msg.From, reason, now(msg)))
+end)
+
+-- Upkeep has already settled every task whose window passed; Settle only
+-- reports, and explains why a named task is not settled.
+guard.handle("Settle", "Settle", function(msg)
+  local id = input.optional(msg, "Task-Id")
+  if id then tasks.checkSettle(state(), id, settledNow) end
+  msg.reply({ Action = "Settle-Notice", Settled = tostring(count(settledNow)), ["Task-Id"] = id })
+end)
+
+guard.handle("Info", "Info", function(msg)
+  local reply = paramTags()
+  reply.Action = "Info-Response"
+  reply.Liabilities = liabilities()
+  reply.Data = json.encode({
+    token = Params.token, registry = Params.registry, challengeWindow = Params.challengeWindow,
+    taskTimeout = Params.taskTimeout, maxAttempts = Params.maxAttempts,
+    tasks = TaskCounts, liabilities = reply.Liabilities, balances = amount.sum(Balances),
+    locked = tasks.locked(state()), models = count(Models), workers = count(Workers),
+  })
+  msg.reply(reply)
+end)
+
+guard.handle("Balance", "Balance", function(msg)
+  local who = msg.Tags.Recipient or msg.Tags.Target or msg.From
+  local bal = ledger.balance(Balances, who)
+  msg.reply({ Action = "Balance-Response", Balance = bal, Locked = tasks.locked(state(), who), Account = who, Data = bal })
+end)
+
+-- Lists leave prompts and outputs out to stay small; `Task` has them, since a
+-- restarted worker rebuilds an assignment from it.
+local function summary(task)
+  local view = {}
+  for k, v in pairs(task) do
+    if k ~= "prompt" and k ~= "output" then view[k] = v end
+  end
+  return view
+end
+
+guard.handle("Task", "Task", function(msg)
+  local task = tasks.get(state(), msg.Tags["Task-Id"])
+  msg.reply({ Action = "Task-Response", Data = json.encode(task) })
+end)
+
+guard.handle("Tasks", "Tasks", function(msg)
+  local limit = input.integer(msg, "Limit", { default = 100, min = 1, max = 1000 })
+  local filter = { requester = msg.Tags.Requester, worker = msg.Tags.Worker, state = msg.Tags.State }
+  local list = {}
+  for i = #TaskOrder, 1, -1 do
+    if #list >= limit then break end
+    local task = Tasks[TaskOrder[i]]
+    local match = true
+    for field, want in pairs(filter) do
+      if task[field] ~= want then match = false end
+    end
+    if match then list[#list + 1] = summary(task) end
+  end
+  msg.reply({ Action = "Tasks-Response", Data = json.encode(list) })
+end)

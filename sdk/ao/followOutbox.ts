@@ -1,0 +1,57 @@
+import {emittedBy, type ProcessReply} from "./AoClient.ts"
+import type {AoPort} from "./types.ts"
+
+/** A message a process sent, with the cursor of the evaluation that produced it. */
+export interface OutboxMessage extends ProcessReply {
+    cursor: string
+}
+
+export interface FollowOutboxOptions {
+    port: AoPort
+    process: string
+    /** Continue after this cursor; undefined starts after the latest result (nothing old is replayed). */
+    from?: string | null
+    /** Which messages to yield. Defaults to all. */
+    filter?: (message: ProcessReply) => boolean
+    /** Pause between polls when nothing new arrived. Defaults to `500` ms. */
+    pollMs?: number
+    /** Results fetched per poll. Defaults to `100`. */
+    pageSize?: number
+    signal?: AbortSignal
+}
+
+/**
+ * Follows everything a process sends, through the CU's `results` endpoint with
+ * a cursor: the way to receive messages addressed to a wallet, which has no
+ * inbox of its own. Persist `message.cursor` to resume without missing any.
+ */
+export async function* followOutbox({
+    port, process, from, filter = () => true, pollMs = 500, pageSize = 100, signal
+}: FollowOutboxOptions): AsyncGenerator<OutboxMessage> {
+    let cursor = from === undefined ? await latestCursor(port, process) : from ?? undefined
+    while (signal?.aborted !== true) {
+        const {edges} = await port.results({process, from: cursor, sort: "ASC", limit: pageSize})
+        for (const edge of edges) {
+            cursor = edge.cursor
+            for (const message of emittedBy(edge.node))
+                if (filter(message)) yield {...message, cursor: edge.cursor}
+        }
+        if (edges.length < pageSize) await sleep(pollMs, signal)
+    }
+}
+
+/** The cursor of a process's latest result, or undefined when it has none. */
+export async function latestCursor(port: AoPort, process: string): Promise<string | undefined> {
+    const {edges} = await port.results({process, sort: "DESC", limit: 1})
+    return edges[0]?.cursor
+}
+
+function sleep(ms: number, signal?: AbortSignal) {
+    return new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, ms)
+        signal?.addEventListener("abort", () => {
+            clearTimeout(timer)
+            resolve()
+        }, {once: true})
+    })
+}

@@ -1,0 +1,2 @@
+export {ARIO_MAINNET_CU, ArnsError, arioReader, resolveArnsName, resolveArUrl} from "./resolveArnsName.ts"
+export type {ArioReaderOptions, ArnsDryrun, ArnsReader, ArnsResolution} from "./resolveArnsName.ts"

@@ -1,0 +1,5 @@
+export {EscrowClient, TaskRefundedError} from "./EscrowClient.ts"
+export type {InferAccepted, InferRequest, InferResult} from "./EscrowClient.ts"
+export {quoteMaxFee} from "./quote.ts"
+export {TASK_STATES, TaskRecordSchema} from "./schemas.ts"
+export type {TaskRecord} from "./schemas.ts"
