@@ -57,6 +57,9 @@ export async function bundleLua(entryFile: string, {libDir = path.join(processes
     return {source, hash: createHash("sha256").update(source).digest("hex"), modules: ordered.map((m) => m.name)}
 }
 
+/** Lua comments (`--[[ ]]` blocks and `--` lines): a usage example in one must not pull a module in. */
+const LUA_COMMENT = /--\[(=*)\[[\s\S]*?\]\1\]|--[^\n]*/g
+
 function requiredModules(source: string): string[] {
-    return [...source.matchAll(LOCAL_MODULE)].map((match) => match[1]!)
+    return [...source.replace(LUA_COMMENT, "").matchAll(LOCAL_MODULE)].map((match) => match[1]!)
 }

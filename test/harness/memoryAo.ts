@@ -53,9 +53,14 @@ export class MemoryAo {
 
     /** Spawns `processes/<file>.lua` owned by `owner` and tracks its outbox. */
     public async deploy(owner: Actor, file: string): Promise<string> {
-        const bundle = await bundleLua(path.join(processesDir, `${file}.lua`))
+        return await this.deployFile(owner, path.join(processesDir, `${file}.lua`), `weavelm-${file}`)
+    }
+
+    /** Spawns any Lua file (bundled with the `weavelm.*` modules it requires), e.g. an example dApp, and tracks its outbox. */
+    public async deployFile(owner: Actor, luaFile: string, name = path.basename(luaFile, ".lua")): Promise<string> {
+        const bundle = await bundleLua(luaFile)
         const pid = await spawnLuaProcess({
-            client: owner.client, module: AOS_MODULE, scheduler, authority: mu.addr, name: `weavelm-${file}`, bundle
+            client: owner.client, module: AOS_MODULE, scheduler, authority: mu.addr, name, bundle
         })
         await this.track(pid)
         return pid
