@@ -1,5 +1,6 @@
 import {mkdir, rename, stat, unlink} from "node:fs/promises"
 import path from "node:path"
+import {arioReader, resolveArUrl, type ArnsReader} from "../../sdk/arns/index.ts"
 import type {ModelRecord, RegistryClient} from "../../sdk/registry/index.ts"
 import {downloadFile, type RetryOptions, type TransferProgress} from "../../sdk/storage/index.ts"
 import {sha256File} from "../sha256File.ts"
@@ -10,7 +11,7 @@ export class PullError extends Error {
 }
 
 export interface PullModelOptions {
-    /** Model-Id (Arweave tx) or registered name. */
+    /** Model-Id (Arweave tx), registered name, or `ar://` URL: an ArNS name or a tx id. */
     ref: string
     registry: RegistryClient
     gateway: string
@@ -18,6 +19,8 @@ export interface PullModelOptions {
     cacheDir: string
     onProgress?: (progress: TransferProgress) => void
     retry?: RetryOptions
+    /** Reads the ArNS names of `ar://` refs. Defaults to AR.IO mainnet's (`arioReader()`). */
+    arns?: ArnsReader
 }
 
 export interface PulledModel {
@@ -34,9 +37,11 @@ export interface PulledModel {
  * matches the registry are renamed into place, so the cache never holds a
  * file under a hash it does not have.
  */
-export async function pullModel({ref, registry, gateway, cacheDir, onProgress, retry}: PullModelOptions): Promise<PulledModel> {
-    const model = await registry.model(ref)
-    if (model == null) throw new PullError(`No model "${ref}" in the registry`)
+export async function pullModel({ref, registry, gateway, cacheDir, onProgress, retry, arns}: PullModelOptions): Promise<PulledModel> {
+    // An ArNS name only says which transaction; the registry still vouches for its hash.
+    const key = ref.startsWith("ar://") ? await resolveArUrl(ref, {ario: arns ?? arioReader()}) : ref
+    const model = await registry.model(key)
+    if (model == null) throw new PullError(`No model "${ref}" in the registry${key === ref ? "" : ` (${ref} points at ${key})`}`)
 
     const dir = path.join(cacheDir, "models")
     const file = path.join(dir, `${model.sha256}.gguf`)
