@@ -1,6 +1,5 @@
 import {Option, type Command} from "commander"
-import {connectNetwork, resolveNetwork, type NetworkConnection, type NetworkConfig} from "../sdk/network/index.ts"
-import {readWallet} from "../sdk/wallet/index.ts"
+import type {NetworkConnection, NetworkConfig} from "../sdk/network/index.ts"
 import {UserError} from "./errors.ts"
 
 /** Options every network command shares. */
@@ -20,6 +19,9 @@ export function withNetworkOptions(command: Command): Command {
 
 /** Loads the network and the signing wallet the options name. */
 export async function openConnection(options: NetworkOptions): Promise<NetworkConnection> {
+    const [{connectNetwork, resolveNetwork}, {readWallet}] = await Promise.all([
+        import("../sdk/network/index.ts"), import("../sdk/wallet/index.ts")
+    ])
     const config = await resolveNetwork(options.network)
     const walletFile = options.wallet ?? config.wallet
     if (walletFile == null)

@@ -1,11 +1,3 @@
-import {ZodError} from "zod"
-import {AoProcessError} from "../sdk/ao/index.ts"
-import {NetworkError} from "../sdk/network/index.ts"
-import {WalletError} from "../sdk/wallet/index.ts"
-import {DevnetError} from "../devnet/index.ts"
-import {PublishError, PullError} from "../model-publisher/index.ts"
-import {GatewayError} from "../sdk/storage/index.ts"
-import {ArnsError} from "../sdk/arns/index.ts"
 
 /**
  * Exit codes: 1 for a user error (bad input, missing file), 2 for a usage
@@ -26,21 +18,30 @@ export class UserError extends Error {
     }
 }
 
-const USER_ERRORS = [UserError, WalletError, NetworkError, DevnetError, PublishError, PullError, ArnsError]
+/**
+ * Known errors by class name. Matching names rather than classes keeps the
+ * CLI from loading every component (node-llama-cpp, aoconnect) just to start.
+ */
+const USER_ERRORS = new Set([
+    "UserError", "WalletError", "NetworkError", "DevnetError", "PublishError", "PullError", "ArnsError"
+])
+const REMOTE_ERRORS = new Set(["AoProcessError", "GatewayError", "TaskRefundedError"])
 
 /** Prints one readable line for a known error, a stack only for a bug, and exits. */
 export function handleError(error: unknown): never {
-    if (USER_ERRORS.some((type) => error instanceof type)) {
+    const name = error instanceof Error ? error.name : ""
+    if (USER_ERRORS.has(name)) {
         const suggestion = error instanceof UserError && error.suggestion ? ` (${error.suggestion})` : ""
         process.stderr.write(`error: ${oneLine((error as Error).message)}${suggestion}\n`)
         process.exit(EXIT_USER)
     }
-    if (error instanceof ZodError) {
-        process.stderr.write(`error: ${error.issues.map((i) => `${i.path.join(".") || "input"}: ${i.message}`).join("; ")}\n`)
+    if (name === "ZodError") {
+        const {issues} = error as unknown as {issues: Array<{path: PropertyKey[], message: string}>}
+        process.stderr.write(`error: ${issues.map((i) => `${i.path.join(".") || "input"}: ${i.message}`).join("; ")}\n`)
         process.exit(EXIT_USER)
     }
-    if (error instanceof AoProcessError || error instanceof GatewayError) {
-        process.stderr.write(`error: ${oneLine(error.message)}\n`)
+    if (REMOTE_ERRORS.has(name)) {
+        process.stderr.write(`error: ${oneLine((error as Error).message)}\n`)
         process.exit(EXIT_REMOTE)
     }
     if (error instanceof TypeError && /fetch failed/.test(error.message)) {

@@ -9,7 +9,7 @@ import {workerCommand} from "./commands/worker.ts"
 import {EXIT_USAGE, handleError} from "./errors.ts"
 
 export function createProgram() {
-    return new Command("weavelm")
+    const program = new Command("weavelm")
         .description("trustless LLM inference on AO and Arweave")
         .version("0.1.0")
         .showHelpAfterError("(run with --help for usage)")
@@ -21,6 +21,13 @@ export function createProgram() {
         .addCommand(workerCommand())
         .addCommand(inferCommand())
         .addCommand(taskCommand())
+    // commander does not pass these down to commands added with addCommand
+    const configure = (command: Command) => {
+        command.exitOverride().showHelpAfterError("(run with --help for usage)")
+        command.commands.forEach(configure)
+    }
+    configure(program)
+    return program
 }
 
 export async function main(argv: string[]) {

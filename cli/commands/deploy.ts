@@ -1,5 +1,4 @@
 import {Command} from "commander"
-import {deployProcesses, readManifest, writeManifest} from "../../sdk/deploy/index.ts"
 import {UserError} from "../errors.ts"
 import {openConnection, printJson, withNetworkOptions, type NetworkOptions} from "../context.ts"
 import path from "node:path"
@@ -11,6 +10,7 @@ export function deployCommand() {
         .action(async (options: NetworkOptions & {token?: string}) => {
             if (options.token != null && !/^[A-Za-z0-9_-]{43}$/.test(options.token))
                 throw new UserError(`--token must be a 43-character process id, got "${options.token}"`)
+            const {deployProcesses, readManifest, writeManifest} = await import("../../sdk/deploy/index.ts")
             const connection = await openConnection(options)
             const {config} = connection
             const previous = await readManifest(process.cwd(), config.name) ??

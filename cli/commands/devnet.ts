@@ -1,7 +1,6 @@
 import path from "node:path"
 import {Command, InvalidArgumentError} from "commander"
-import {Devnet, DEVNET_MODEL_NAME, startDevnetWorker} from "../../devnet/index.ts"
-import {DEFAULT_DEVNET_DIR} from "../../sdk/network/index.ts"
+import {DEFAULT_DEVNET_DIR} from "../../sdk/network/defaults.ts"
 import {printJson} from "../context.ts"
 
 export function devnetCommand() {
@@ -14,6 +13,7 @@ export function devnetCommand() {
         .option("--json", "print one JSON line when ready")
         .action(async (options: {port: number, dataDir: string, reset?: boolean, withWorker?: boolean, json?: boolean}) => {
             silenceWao()
+            const {Devnet, DEVNET_MODEL_NAME, startDevnetWorker} = await import("../../devnet/index.ts")
             const say = options.json ? () => {} : (line: string) => process.stderr.write(`  ${line}\n`)
             const devnet = await Devnet.start({port: options.port, dataDir: options.dataDir, reset: options.reset, onStep: say})
             const worker = options.withWorker

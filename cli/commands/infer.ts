@@ -1,5 +1,4 @@
 import {Command} from "commander"
-import {WeaveLM} from "../../sdk/client/index.ts"
 import {openConnection, printJson, requireProcesses, withNetworkOptions, type NetworkOptions} from "../context.ts"
 import {parseAmount, parseInteger, parseNumber} from "../parse.ts"
 
@@ -27,6 +26,7 @@ export function inferCommand() {
         .option("--format <format>", "text or chat", "text")
         .option("--max-fee <n>", "most to pay in base units (default: a quote covering every worker)", parseAmount)
         .action(async (prompt: string, options: InferCommandOptions) => {
+            const {WeaveLM} = await import("../../sdk/client/index.ts")
             const connection = await openConnection(options)
             const client = new WeaveLM(connection, requireProcesses(connection.config))
             const result = await client.infer({

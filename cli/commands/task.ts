@@ -1,5 +1,4 @@
 import {Command} from "commander"
-import {EscrowClient} from "../../sdk/escrow/index.ts"
 import {openConnection, printJson, requireProcesses, withNetworkOptions, type NetworkOptions} from "../context.ts"
 import {UserError} from "../errors.ts"
 
@@ -8,6 +7,7 @@ export function taskCommand() {
         .description("show a task: its state, worker, fee, receipt and result")
         .argument("<id>", "Task-Id")
         .action(async (id: string, options: NetworkOptions) => {
+            const {EscrowClient} = await import("../../sdk/escrow/index.ts")
             const connection = await openConnection(options)
             const processes = requireProcesses(connection.config)
             const task = await new EscrowClient(connection.ao, processes).task(id)

@@ -1,5 +1,5 @@
 import {Command, Option} from "commander"
-import {Worker, type WorkerLogEvent} from "../../worker/service/index.ts"
+import type {WorkerLogEvent} from "../../worker/service/index.ts"
 import {openConnection, requireProcesses, withNetworkOptions, type NetworkOptions} from "../context.ts"
 import {UserError} from "../errors.ts"
 import {parseAmount, parseInteger} from "../parse.ts"
@@ -33,6 +33,7 @@ export function workerCommand() {
             .option("--hardware <text>", "hardware description to register (default: backend and GPU name)")
             .option("--endpoint <url>", "public URL of this worker's HTTP endpoint, if any")
             .action(async (options: WorkerStartOptions) => {
+                const {Worker} = await import("../../worker/service/index.ts")
                 const connection = await openConnection(options)
                 const processes = requireProcesses(connection.config)
                 const models = options.models.split(",").map((m) => m.trim()).filter(Boolean)

@@ -1,6 +1,7 @@
 import type {AoClient as ArioAoClient, ArNSNameResolver} from "@ar.io/sdk"
 import {connect} from "@permaweb/aoconnect"
 import type {AoResult, Tag} from "../ao/index.ts"
+import {ARIO_MAINNET_CU} from "./defaults.ts"
 
 /** The ArNS name cannot be resolved to a transaction; the message says why. */
 export class ArnsError extends Error {
@@ -22,7 +23,6 @@ export interface ArioReaderOptions {
     dryrun?: ArnsDryrun
 }
 
-export const ARIO_MAINNET_CU = "https://cu.ardrive.io"
 
 const TX_ID = /^[A-Za-z0-9_-]{43}$/
 // A base name (1-51 of a-z 0-9 -, no dash at either end), optionally behind an undername and `_`.

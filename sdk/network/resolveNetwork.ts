@@ -2,10 +2,9 @@ import {readFile} from "node:fs/promises"
 import path from "node:path"
 import {z} from "zod"
 import {readManifest} from "../deploy/manifest.ts"
+import {DEFAULT_DEVNET_DIR} from "./defaults.ts"
 import {LEGACY_NETWORK, NetworkConfigSchema, type NetworkConfig} from "./NetworkConfig.ts"
 
-/** The devnet's data folder when none is given, relative to the working directory. */
-export const DEFAULT_DEVNET_DIR = path.join(".weavelm", "devnet")
 
 /** The network named cannot be loaded; the message says what to do. */
 export class NetworkError extends Error {

@@ -1,6 +1,5 @@
 import {Command} from "commander"
 import {stat} from "node:fs/promises"
-import {inspectModel, measureModelMargins, quantizationOf} from "../../../model-publisher/index.ts"
 import {printJson} from "../../context.ts"
 import {UserError} from "../../errors.ts"
 import {parseInteger} from "../../parse.ts"
@@ -14,6 +13,7 @@ export function inspectCommand() {
         .option("--threads <n>", "CPU threads for --margins", parseInteger(1, 256), 1)
         .option("--json", "print machine-readable JSON")
         .action(async (file: string, options: {margins?: boolean, tokens: number, threads: number, json?: boolean}) => {
+            const {inspectModel, measureModelMargins, quantizationOf} = await import("../../../model-publisher/index.ts")
             await stat(file).catch(() => {
                 throw new UserError(`No such file: ${file}`)
             })

@@ -1,6 +1,7 @@
 import {Command, Option} from "commander"
 import path from "node:path"
-import {PRESET_NAMES, WEIGHT_TYPES, writeTestModel, sha256File, type PresetName, type WeightType} from "../../../model-publisher/index.ts"
+import {WEIGHT_TYPES, type WeightType} from "../../../model-publisher/testModel/encodings.ts"
+import {PRESET_NAMES, type PresetName} from "../../../model-publisher/testModel/presets.ts"
 import {printJson} from "../../context.ts"
 import {parseInteger} from "../../parse.ts"
 import {ProgressBar} from "../../progress.ts"
@@ -14,6 +15,7 @@ export function makeTestCommand() {
         .requiredOption("-o, --output <file>", "GGUF file to write")
         .option("--json", "print machine-readable JSON")
         .action(async (options: {preset: PresetName, seed: number, type?: WeightType, output: string, json?: boolean}) => {
+            const {writeTestModel, sha256File} = await import("../../../model-publisher/index.ts")
             const bar = new ProgressBar("writing", {enabled: !options.json && process.stderr.isTTY === true})
             const written = await writeTestModel({
                 preset: options.preset, seed: options.seed, type: options.type, path: options.output,

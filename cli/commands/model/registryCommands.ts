@@ -1,9 +1,7 @@
 import {Command, Option} from "commander"
 import path from "node:path"
-import {publishModel, pullModel} from "../../../model-publisher/index.ts"
-import {ARIO_MAINNET_CU, arioReader} from "../../../sdk/arns/index.ts"
-import {RegistryClient, type ModelRecord} from "../../../sdk/registry/index.ts"
-import {ArweaveChunkedStorage} from "../../../sdk/storage/index.ts"
+import {ARIO_MAINNET_CU} from "../../../sdk/arns/defaults.ts"
+import type {ModelRecord} from "../../../sdk/registry/index.ts"
 import {openConnection, printJson, requireProcesses, withNetworkOptions, type NetworkOptions} from "../../context.ts"
 import {UserError} from "../../errors.ts"
 import {parseInteger} from "../../parse.ts"
@@ -24,6 +22,7 @@ function withTransferOptions(command: Command) {
 
 async function openRegistry(options: NetworkOptions) {
     const connection = await openConnection(options)
+    const {RegistryClient} = await import("../../../sdk/registry/index.ts")
     return {connection, registry: new RegistryClient(connection.ao, requireProcesses(connection.config).registry)}
 }
 
@@ -35,7 +34,9 @@ export function publishCommand() {
         .option("--license <license>", "license of the weights", "unspecified")
         .option("--owner-fee <bps>", "basis points of each task fee paid to you", parseInteger(0, 10_000), 0)
         .action(async (file: string, options: NetworkOptions & TransferOptions & {name: string, license: string, ownerFee: number}) => {
-            const {connection, registry} = await openRegistry(options)
+            const [{connection, registry}, {publishModel}, {ArweaveChunkedStorage}] = await Promise.all([
+                openRegistry(options), import("../../../model-publisher/index.ts"), import("../../../sdk/storage/index.ts")
+            ])
             const storage = new ArweaveChunkedStorage({
                 arweave: connection.arweave, wallet: connection.wallet, stateDir: path.join(options.cacheDir, "uploads"),
                 retry: {attempts: options.retries}
@@ -64,7 +65,9 @@ export function pullCommand() {
         .addOption(new Option("--arns-cu <url>", "compute unit that reads ar:// names from AR.IO's ARIO process")
             .env("WEAVELM_ARNS_CU").default(ARIO_MAINNET_CU))
         .action(async (ref: string, options: NetworkOptions & TransferOptions & {arnsCu: string}) => {
-            const {connection, registry} = await openRegistry(options)
+            const [{connection, registry}, {pullModel}, {arioReader}] = await Promise.all([
+                openRegistry(options), import("../../../model-publisher/index.ts"), import("../../../sdk/arns/index.ts")
+            ])
             const bar = new ProgressBar("downloading", {enabled: !options.json && process.stderr.isTTY === true})
             const pulled = await pullModel({
                 ref, registry, gateway: connection.config.gateway, cacheDir: options.cacheDir, onProgress: (p) => bar.update(p),
