@@ -16,6 +16,8 @@ export interface DevnetOptions {
     dataDir?: string
     /** Delete the data folder first, starting a new network. Defaults to `false`. */
     reset?: boolean
+    /** Protocol parameters, merged over `DEVNET_PARAMETERS`; changed values are re-Configured on restart. */
+    parameters?: DeployParameters
     /** Receives progress lines. Defaults to discarding them. */
     onStep?: (step: string) => void
 }
@@ -62,7 +64,7 @@ export class Devnet {
         this._server = options.server
     }
 
-    public static async start({port = 4000, dataDir = path.join(".weavelm", "devnet"), reset = false, onStep = () => {}}: DevnetOptions = {}): Promise<Devnet> {
+    public static async start({port = 4000, dataDir = path.join(".weavelm", "devnet"), reset = false, parameters = {}, onStep = () => {}}: DevnetOptions = {}): Promise<Devnet> {
         dataDir = path.resolve(dataDir)
         if (!Number.isInteger(port) || port < 1 || port > 65530)
             throw new DevnetError(`--port must be an integer between 1 and 65530, got ${port}`)
@@ -111,7 +113,10 @@ export class Devnet {
             const connection = connectNetwork(network, wallet)
             const previous = await readManifest(dataDir, "devnet")
             const {manifest, actions} = await deployProcesses({
-                client: connection.ao, network, previous, parameters: DEVNET_PARAMETERS, onStep
+                client: connection.ao, network, previous, onStep, parameters: {
+                    registry: {...DEVNET_PARAMETERS.registry, ...parameters.registry},
+                    escrow: {...DEVNET_PARAMETERS.escrow, ...parameters.escrow}
+                }
             })
             await writeManifest(dataDir, manifest)
             if (actions.token === "spawned") await fundDevWallet(connection, manifest, onStep)

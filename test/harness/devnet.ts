@@ -2,6 +2,7 @@ import {mkdtemp, rm} from "node:fs/promises"
 import os from "node:os"
 import path from "node:path"
 import {Devnet} from "../../devnet/index.ts"
+import type {DeployParameters} from "../../sdk/deploy/index.ts"
 import {connectNetwork, type NetworkConnection} from "../../sdk/network/index.ts"
 import {readWallet} from "../../sdk/wallet/index.ts"
 
@@ -14,9 +15,9 @@ export interface TestDevnet {
 }
 
 /** A devnet in this process on `port`, in a temporary data folder removed on dispose. */
-export async function startTestDevnet(port: number): Promise<TestDevnet> {
+export async function startTestDevnet(port: number, {parameters}: {parameters?: DeployParameters} = {}): Promise<TestDevnet> {
     const dataDir = await mkdtemp(path.join(os.tmpdir(), "weavelm-test-devnet-"))
-    const devnet = await Devnet.start({port, dataDir})
+    const devnet = await Devnet.start({port, dataDir, parameters})
     const connection = connectNetwork(devnet.network, await readWallet(path.join(dataDir, "wallets", "dev.json")))
     return {
         devnet, connection, dataDir,

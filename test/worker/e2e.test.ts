@@ -1,0 +1,122 @@
+import {mkdtemp} from "node:fs/promises"
+import os from "node:os"
+import path from "node:path"
+import {afterAll, beforeAll, describe, expect, it} from "vitest"
+import {WeaveLM} from "../../sdk/client/index.ts"
+import {decodeReceipt, hashPrompt, hashReceiptBytes} from "../../sdk/receipt/index.ts"
+import {RegistryClient} from "../../sdk/registry/index.ts"
+import {ArweaveChunkedStorage} from "../../sdk/storage/index.ts"
+import {TaskRefundedError} from "../../sdk/escrow/index.ts"
+import {PullError, writeTestModel, sha256File} from "../../model-publisher/index.ts"
+import {Worker} from "../../worker/service/index.ts"
+import {startTestDevnet, type TestDevnet} from "../harness/devnet.ts"
+import {fundedActor, publishTestModel} from "../harness/actors.ts"
+
+const PORT = 4680
+const CHALLENGE_WINDOW = 4000
+
+describe("a task through the whole protocol on the devnet", () => {
+    let net: TestDevnet
+    let worker: Worker
+    let requester: WeaveLM
+    let model: {modelId: string, sha256: string}
+    let workerAddress: string
+
+    beforeAll(async () => {
+        net = await startTestDevnet(PORT, {parameters: {escrow: {"Challenge-Window": String(CHALLENGE_WINDOW), "Task-Timeout": "30000"}}})
+        model = await publishTestModel(net, {name: "tiny", ownerFee: 1000})
+        const [workerWallet, requesterWallet] = await Promise.all([fundedActor(net, "worker", "5000"), fundedActor(net, "requester", "100000000")])
+        workerAddress = workerWallet.address
+        worker = await Worker.start({
+            connection: workerWallet, processes: net.devnet.processes, models: ["tiny"], priceInput: "1000", priceOutput: "2000",
+            stake: "1000", concurrency: 2, gpu: "cpu", threads: 1, cacheDir: await mkdtemp(path.join(os.tmpdir(), "weavelm-worker-")),
+            heartbeatMs: 5000, pollMs: 200
+        })
+        requester = new WeaveLM(requesterWallet, net.devnet.processes)
+        await requester.deposit("50000000")
+    })
+    afterAll(async () => {
+        await worker?.stop({graceMs: 1000})
+        await net?.dispose()
+    })
+
+    it("answers, stores a receipt that matches, and settles to worker and model owner", async () => {
+        const prompt = "The quick brown fox"
+        const before = await requester.balance()
+        const ownerBefore = await requester.escrow.balance(net.connection.address)
+        const result = await requester.infer({model: "tiny", prompt, maxTokens: 12})
+        expect(result.worker).toBe(workerAddress)
+        expect(result.output.trim().length).toBeGreaterThan(0)
+
+        const task = (await requester.task(result.taskId))!
+        expect(task.state).toBe("Completed")
+        expect(task.output).toBe(result.output)
+        const bytes = new Uint8Array(await (await fetch(`${net.devnet.network.gateway}/${result.receiptTx}`)).arrayBuffer())
+        expect(hashReceiptBytes(bytes)).toBe(task.receiptHash)
+        const receipt = decodeReceipt(bytes)
+        expect(receipt).toMatchObject({
+            taskId: result.taskId, worker: workerAddress, output: result.output,
+            model: {id: model.modelId, sha256: model.sha256},
+            prompt: {format: "text", sha256: hashPrompt(prompt)},
+            sampling: {maxTokens: 12, temperature: "0"}
+        })
+        expect(receipt.outputTokens).toHaveLength(task.outputTokens!)
+        expect(receipt.inputTokens).toHaveLength(task.inputTokens!)
+        expect(receipt.tokens.every((t, i) => t.token === receipt.outputTokens[i] && t.top.length >= 5)).toBe(true)
+
+        // Worker fee: ceil((1000·in + 2000·out)/1000); owner gets 10% on top.
+        const workerFee = BigInt(Math.ceil((1000 * task.inputTokens! + 2000 * task.outputTokens!) / 1000))
+        expect(BigInt(task.workerFee!)).toBe(workerFee)
+        expect(BigInt(task.ownerFee!)).toBe(workerFee / 10n)
+
+        await new Promise((resolve) => setTimeout(resolve, CHALLENGE_WINDOW + 200))
+        await requester.escrow.settle(result.taskId)
+        expect((await requester.task(result.taskId))!.state).toBe("Settled")
+        expect(BigInt((await requester.escrow.balance(workerAddress)).available)).toBe(workerFee)
+        expect(BigInt((await requester.escrow.balance(net.connection.address)).available) - BigInt(ownerBefore.available)).toBe(workerFee / 10n)
+        const after = await requester.balance()
+        expect(BigInt(before.available) - BigInt(after.available)).toBe(BigInt(task.fee!))
+        expect(after.locked).toBe("0")
+    })
+
+    it("gives the same output for the same seed, greedy or sampled", async () => {
+        const ask = (seed: number, temperature: number) => requester.infer({model: "tiny", prompt: "A story about", maxTokens: 10, temperature, seed})
+        const [greedyA, greedyB] = [await ask(0, 0), await ask(0, 0)]
+        expect(greedyA.output).toBe(greedyB.output)
+        const [sampledA, sampledB] = [await ask(42, 1), await ask(42, 1)]
+        expect(sampledA.output).toBe(sampledB.output)
+        expect(sampledA.taskId).not.toBe(sampledB.taskId)
+    })
+
+    it("refuses an unknown model and a Max-Fee below the price", async () => {
+        await expect(requester.infer({model: "no-such-model", prompt: "hi", maxTokens: 4, maxFee: "100000"})).rejects.toThrow(/model/i)
+        await expect(requester.infer({model: "tiny", prompt: "hi", maxTokens: 64, maxFee: "1"})).rejects.toThrow(/Max-Fee/)
+    })
+
+    it("refunds a prompt longer than the model's context", async () => {
+        const prompt = Array.from({length: 700}, (_, i) => `word${i}`).join(" ")
+        const before = await requester.balance()
+        const refused = requester.infer({model: "tiny", prompt, maxTokens: 8})
+        await expect(refused).rejects.toBeInstanceOf(TaskRefundedError)
+        await expect(refused).rejects.toThrow(/context|too long/i)
+        expect((await requester.balance()).available).toBe(before.available)
+    })
+
+    it("will not serve a model whose bytes fail their registered hash", async () => {
+        const dev = net.connection
+        const file = path.join(net.dataDir, "models", "mismatch.gguf")
+        await writeTestModel({preset: "tiny", seed: 99, path: file})
+        const storage = new ArweaveChunkedStorage({arweave: dev.arweave, wallet: dev.wallet, stateDir: path.join(net.dataDir, "uploads")})
+        const {id} = await storage.uploadFile({file, tags: []})
+        const wrong = (await sha256File(file)).replace(/^./, (c) => c === "0" ? "1" : "0")
+        await new RegistryClient(dev.ao, net.devnet.processes.registry).registerModel({
+            modelId: id, sha256: wrong, name: "mismatch", format: "GGUF", architecture: "llama", quantization: "F32",
+            parameters: 1, contextLength: 512, license: "none", ownerFee: 0
+        })
+        const other = await fundedActor(net, "worker-mismatch", "2000")
+        await expect(Worker.start({
+            connection: other, processes: net.devnet.processes, models: ["mismatch"], priceInput: "1", priceOutput: "1", stake: "1000",
+            gpu: "cpu", threads: 1, cacheDir: await mkdtemp(path.join(os.tmpdir(), "weavelm-worker-"))
+        })).rejects.toBeInstanceOf(PullError)
+    })
+})

@@ -1,0 +1,365 @@
+import path from "node:path"
+import {pullModel} from "../../model-publisher/index.ts"
+import {AoProcessError, followOutbox, latestCursor, type ProcessReply} from "../../sdk/ao/index.ts"
+import {EscrowClient} from "../../sdk/escrow/index.ts"
+import type {NetworkConnection, ProcessIds} from "../../sdk/network/index.ts"
+import {encodeReceipt, hashPrompt, type Receipt} from "../../sdk/receipt/index.ts"
+import {RegistryClient, type ModelRecord} from "../../sdk/registry/index.ts"
+import {ArweaveChunkedStorage, type StorageBackend} from "../../sdk/storage/index.ts"
+import {InferenceEngine, type LoadedModel} from "../engine/index.ts"
+import {parseAssignment, type Assignment} from "./assignment.ts"
+import {WorkerState} from "./WorkerState.ts"
+
+/** A structured log event; the CLI prints it as a line or as JSON. */
+export interface WorkerLogEvent {
+    level: "info" | "warn" | "error"
+    event: string
+    message: string
+    [field: string]: unknown
+}
+
+export interface WorkerOptions {
+    connection: NetworkConnection
+    processes: ProcessIds
+    /** Model-Ids or registered names to serve. */
+    models: string[]
+    /** Token base units per 1000 input tokens. */
+    priceInput: string
+    /** Token base units per 1000 output tokens. */
+    priceOutput: string
+    /** Total stake to hold in the registry; topped up on start when below. */
+    stake: string
+    /** Tasks run at once, as sequences of one context per model. Defaults to `1`. */
+    concurrency?: number
+    /** Defaults to `"auto"`: CUDA or Vulkan where present, else CPU. */
+    gpu?: "auto" | "cuda" | "vulkan" | "cpu"
+    /** CPU threads. Defaults to the engine's choice (1 on CPU; see worker/engine). */
+    threads?: number
+    /** Model cache and worker state live here. Defaults to `.weavelm`. */
+    cacheDir?: string
+    /** Hardware description registered with the worker. Defaults to the engine's backend and GPU. */
+    hardware?: string
+    endpoint?: string
+    /** Time between heartbeats. Defaults to a third of the registry's Heartbeat-Timeout. */
+    heartbeatMs?: number
+    /** Time between polls of the escrow's outbox. Defaults to `500` ms. */
+    pollMs?: number
+    storage?: StorageBackend
+    log?: (event: WorkerLogEvent) => void
+}
+
+interface RunningTask {
+    assignment: Assignment
+    abort: AbortController
+    done: Promise<void>
+}
+
+/**
+ * `weavelm worker`: stakes and registers, keeps its heartbeat, receives tasks
+ * from the escrow's outbox, runs them on node-llama-cpp, stores each receipt on
+ * Arweave and answers `Task-Result` (or `Task-Failed`). A restart resumes from
+ * the persisted cursor and the escrow's list of this worker's open tasks, so
+ * no assignment is missed or run twice.
+ */
+export class Worker {
+    public readonly address: string
+    private readonly _options: WorkerOptions
+    private readonly _escrow: EscrowClient
+    private readonly _registry: RegistryClient
+    private readonly _storage: StorageBackend
+    private readonly _log: (event: WorkerLogEvent) => void
+    private readonly _running = new Map<string, RunningTask>()
+    private readonly _queue: Assignment[] = []
+    private readonly _stopping = new AbortController()
+    private _engine?: InferenceEngine
+    private _models = new Map<string, {record: ModelRecord, loaded: LoadedModel}>()
+    private _state?: WorkerState
+    private _heartbeat?: NodeJS.Timeout
+    private _follower?: Promise<void>
+
+    private constructor(options: WorkerOptions) {
+        this._options = options
+        this.address = options.connection.address
+        this._escrow = new EscrowClient(options.connection.ao, {escrow: options.processes.escrow, token: options.processes.token})
+        this._registry = new RegistryClient(options.connection.ao, options.processes.registry)
+        this._storage = options.storage ?? new ArweaveChunkedStorage({
+            arweave: options.connection.arweave, wallet: options.connection.wallet,
+            stateDir: path.join(options.cacheDir ?? ".weavelm", "uploads")
+        })
+        this._log = options.log ?? (() => {})
+    }
+
+    /** Starts a worker and resolves once it is registered and listening for tasks. */
+    public static async start(options: WorkerOptions): Promise<Worker> {
+        const worker = new Worker(options)
+        try {
+            await worker._start()
+        } catch (error) {
+            await worker._dispose()
+            throw error
+        }
+        return worker
+    }
+
+    /** Tasks running now. */
+    public get activeTasks(): string[] {
+        return [...this._running.keys()]
+    }
+
+    /**
+     * Stops taking tasks, gives running ones `graceMs` to finish, hands the rest
+     * back to the escrow with `Task-Failed`, and releases the engine.
+     */
+    public async stop({graceMs = 30_000}: {graceMs?: number} = {}) {
+        if (this._stopping.signal.aborted) return
+        this._stopping.abort()
+        clearInterval(this._heartbeat)
+        await this._follower
+        this._queue.length = 0
+        const finished = Promise.all([...this._running.values()].map((task) => task.done))
+        const timedOut = await Promise.race([finished.then(() => false), sleep(graceMs).then(() => true)])
+        if (timedOut) {
+            for (const task of this._running.values()) task.abort.abort()
+            await finished
+        }
+        await this._dispose()
+        this._emit("info", "worker.stopped", "worker stopped")
+    }
+
+    private async _start() {
+        const {connection} = this._options
+        const cacheDir = this._options.cacheDir ?? ".weavelm"
+        const state = await WorkerState.load(path.join(cacheDir, "worker"), this.address)
+        this._state = state
+
+        this._engine = await InferenceEngine.create({gpu: this._options.gpu ?? "auto", threads: this._options.threads})
+        const engineInfo = this._engine.engineInfo()
+        for (const ref of this._options.models) {
+            const pulled = await pullModel({ref, registry: this._registry, gateway: connection.config.gateway, cacheDir})
+            const loaded = await this._engine.loadModel(pulled.path, {sequences: this._options.concurrency ?? 1, threads: this._options.threads})
+            this._models.set(pulled.model.id, {record: pulled.model, loaded})
+            this._emit("info", "model.loaded", `serving ${pulled.model.name} (${pulled.model.id})`, {model: pulled.model.id})
+        }
+
+        // Where to start reading: a new worker needs nothing assigned before it registered.
+        const startCursor = state.isNew ? await latestCursor(connection.ao.port, this._options.processes.escrow) ?? null : state.cursor
+        await this._ensureStake()
+        await this._register(this._options.hardware ?? [engineInfo.backend, engineInfo.gpu].filter(Boolean).join(" "))
+
+        const heartbeatMs = this._options.heartbeatMs ?? await this._defaultHeartbeatMs()
+        this._heartbeat = setInterval(() => void this._sendHeartbeat(), heartbeatMs)
+        this._heartbeat.unref()
+
+        // Assignments that arrived while this worker was down, or whose run a crash cut short.
+        for (const task of await this._escrow.tasks({worker: this.address, state: "Assigned", limit: 1000})) {
+            if (task.worker === this.address && !state.hasFinished(task.id))
+                this._enqueueFromRecord(task.id)
+        }
+        this._follower = this._follow(startCursor)
+        this._emit("info", "worker.ready", `worker ${this.address} ready`, {heartbeatMs})
+    }
+
+    private async _ensureStake() {
+        const record = await this._registry.worker(this.address)
+        const have = BigInt(record?.stake ?? "0")
+        const want = BigInt(this._options.stake)
+        if (have >= want) return
+        const topUp = (want - have).toString()
+        await this._options.connection.ao.send(this._options.processes.token, {
+            Action: "Transfer", Recipient: this._options.processes.registry, Quantity: topUp, "X-Action": "Stake"
+        })
+        this._emit("info", "worker.staked", `staked ${topUp} more (total ${want})`, {stake: want.toString()})
+    }
+
+    private async _register(hardware: string) {
+        const tags = {
+            Models: [...this._models.keys()].join(","),
+            "Price-Input": this._options.priceInput,
+            "Price-Output": this._options.priceOutput,
+            "Max-Concurrency": this._options.concurrency ?? 1,
+            Hardware: hardware,
+            Endpoint: this._options.endpoint
+        }
+        const registry = this._options.processes.registry
+        try {
+            await this._options.connection.ao.send(registry, {Action: "Register-Worker", ...tags})
+        } catch (error) {
+            if (!(error instanceof AoProcessError && /already registered/i.test(error.message))) throw error
+            await this._options.connection.ao.send(registry, {Action: "Update-Worker", ...tags})
+        }
+        this._emit("info", "worker.registered", `registered for ${tags.Models}`)
+    }
+
+    private async _defaultHeartbeatMs() {
+        const info = await this._options.connection.ao.read(this._options.processes.registry, {Action: "Info"})
+        const timeout = Number(info.tags["Heartbeat-Timeout"] ?? 600_000)
+        return Math.max(1000, Math.floor(timeout / 3))
+    }
+
+    private async _sendHeartbeat() {
+        try {
+            await this._options.connection.ao.send(this._options.processes.registry, {Action: "Heartbeat"})
+        } catch (error) {
+            this._emit("warn", "worker.heartbeat-failed", `heartbeat failed: ${describe(error)}`)
+        }
+    }
+
+    private async _follow(from: string | null) {
+        const mine = (m: ProcessReply) => m.target === this.address && (m.tags.Action === "Task-Assigned" || m.tags.Action === "Task-Revoked")
+        try {
+            for await (const message of followOutbox({
+                port: this._options.connection.ao.port, process: this._options.processes.escrow, from, filter: mine,
+                pollMs: this._options.pollMs, signal: this._stopping.signal
+            })) {
+                const taskId = message.tags["Task-Id"] ?? ""
+                if (message.tags.Action === "Task-Revoked") {
+                    this._running.get(taskId)?.abort.abort()
+                    this._emit("warn", "task.revoked", `task ${taskId} was revoked`, {taskId})
+                } else if (!this._state!.hasFinished(taskId) && !this._running.has(taskId) && !this._queue.some((a) => a.taskId === taskId)) {
+                    this._enqueue(parseAssignment(message))
+                }
+                await this._state!.advance(message.cursor)
+            }
+        } catch (error) {
+            if (!this._stopping.signal.aborted) this._emit("error", "worker.follow-failed", `stopped reading tasks: ${describe(error)}`)
+        }
+    }
+
+    /** After a restart the assignment message is behind the cursor; the task record carries the same terms. */
+    private _enqueueFromRecord(taskId: string) {
+        void this._escrow.task(taskId).then((task) => {
+            if (task == null || task.state !== "Assigned" || task.worker !== this.address) return
+            this._enqueue({
+                taskId: task.id, requester: task.requester, model: task.model, modelSha256: task.modelSha256 ?? "",
+                sampling: {maxTokens: task.maxTokens, temperature: task.temperature, topK: task.topK, topP: task.topP, seed: task.seed},
+                format: task.format === "chat" ? "chat" : "text", deadline: task.deadline ?? 0, attempt: task.attempt,
+                promptMessage: task.promptMessage, promptTx: task.promptTx,
+                prompt: ""
+            })
+        })
+    }
+
+    private _enqueue(assignment: Assignment) {
+        this._queue.push(assignment)
+        this._pump()
+    }
+
+    private _pump() {
+        const capacity = this._options.concurrency ?? 1
+        while (this._running.size < capacity && this._queue.length > 0 && !this._stopping.signal.aborted) {
+            const assignment = this._queue.shift()!
+            const abort = new AbortController()
+            const done = this._run(assignment, abort.signal).finally(() => {
+                this._running.delete(assignment.taskId)
+                this._pump()
+            })
+            this._running.set(assignment.taskId, {assignment, abort, done})
+        }
+    }
+
+    private async _run(assignment: Assignment, signal: AbortSignal) {
+        const {taskId} = assignment
+        const lines: string[] = []
+        const note = (message: string) => lines.push(`${new Date().toISOString()} ${message}`)
+        this._emit("info", "task.started", `task ${taskId} started`, {taskId})
+        note(`assigned (attempt ${assignment.attempt}), deadline ${new Date(assignment.deadline).toISOString()}`)
+        try {
+            const served = this._models.get(assignment.model)
+            if (served == null) throw new TaskFailure(`model ${assignment.model} is not served by this worker`)
+            if (assignment.modelSha256 !== "" && served.record.sha256 !== assignment.modelSha256)
+                throw new TaskFailure(`model ${assignment.model} hash differs from the task's`)
+            const prompt = await this._prompt(assignment)
+
+            const startedAt = Date.now()
+            const generation = await served.loaded.generate({prompt, format: assignment.format, sampling: assignment.sampling, signal})
+            note(`generated ${generation.outputTokens.length} tokens (${generation.stopReason}) in ${Math.round(generation.timings.generationMs)} ms`)
+            if (signal.aborted) throw new TaskFailure("stopped before the result was sent")
+
+            const receipt: Receipt = {
+                version: 1,
+                taskId,
+                worker: this.address,
+                model: {id: served.record.id, sha256: served.record.sha256},
+                prompt: {format: assignment.format, sha256: hashPrompt(prompt), messageId: assignment.promptMessage, tx: assignment.promptTx},
+                sampling: assignment.sampling,
+                engine: generation.engine,
+                inputTokens: generation.inputTokens,
+                outputTokens: generation.outputTokens,
+                output: generation.output,
+                stopReason: generation.stopReason,
+                tokens: generation.tokens,
+                timings: {startedAt, promptMs: generation.timings.promptMs, generationMs: generation.timings.generationMs},
+                log: lines
+            }
+            const {bytes, hash} = encodeReceipt(receipt)
+            const {id: receiptTx} = await this._storage.uploadData(bytes, [
+                {name: "Content-Type", value: "application/json"},
+                {name: "App-Name", value: "weavelm"},
+                {name: "Type", value: "Receipt"},
+                {name: "Task-Id", value: taskId},
+                {name: "Model-Id", value: served.record.id},
+                {name: "Receipt-Hash", value: hash}
+            ])
+            await this._options.connection.ao.send(this._options.processes.escrow, {
+                Action: "Task-Result", "Task-Id": taskId,
+                "Input-Tokens": generation.inputTokens.length, "Output-Tokens": generation.outputTokens.length,
+                "Receipt-Tx": receiptTx, "Receipt-Hash": hash
+            }, generation.output)
+            await this._state!.markFinished(taskId)
+            this._emit("info", "task.completed", `task ${taskId} answered: ${generation.outputTokens.length} tokens, receipt ${receiptTx}`,
+                {taskId, receiptTx, outputTokens: generation.outputTokens.length})
+        } catch (error) {
+            await this._fail(assignment, describe(error))
+        }
+    }
+
+    /** Hands a task back so the escrow can reassign it at once instead of waiting for the deadline. */
+    private async _fail(assignment: Assignment, reason: string) {
+        this._emit("warn", "task.failed", `task ${assignment.taskId} failed: ${reason}`, {taskId: assignment.taskId})
+        try {
+            await this._options.connection.ao.send(this._options.processes.escrow, {Action: "Task-Failed", "Task-Id": assignment.taskId, Error: reason})
+            await this._state!.markFinished(assignment.taskId)
+        } catch (error) {
+            // Revoked or already reassigned: the escrow no longer waits on us.
+            this._emit("warn", "task.fail-report-refused", `could not report task ${assignment.taskId}: ${describe(error)}`, {taskId: assignment.taskId})
+        }
+    }
+
+    private async _prompt(assignment: Assignment): Promise<string> {
+        if (assignment.promptTx != null && assignment.promptTx !== "") {
+            const response = await fetch(`${this._options.connection.config.gateway}/${assignment.promptTx}`)
+            if (!response.ok) throw new TaskFailure(`prompt ${assignment.promptTx} not found on the gateway (HTTP ${response.status})`)
+            return await response.text()
+        }
+        if (assignment.prompt !== "") return assignment.prompt
+        if (assignment.promptMessage == null) throw new TaskFailure("the task carries no prompt")
+        // After a restart the assignment is rebuilt from the task record, which holds no prompt: read it from its message.
+        const response = await fetch(`${this._options.connection.config.gateway}/${assignment.promptMessage}`)
+        if (!response.ok) throw new TaskFailure(`prompt message ${assignment.promptMessage} not found (HTTP ${response.status})`)
+        return await response.text()
+    }
+
+    private async _dispose() {
+        clearInterval(this._heartbeat)
+        for (const {loaded} of this._models.values()) await loaded.dispose()
+        this._models.clear()
+        await this._engine?.dispose()
+    }
+
+    private _emit(level: WorkerLogEvent["level"], event: string, message: string, fields: Record<string, unknown> = {}) {
+        this._log({level, event, message, ...fields})
+    }
+}
+
+/** A task that cannot be run as assigned; reported to the escrow with `Task-Failed`. */
+class TaskFailure extends Error {
+    public override readonly name = "TaskFailure"
+}
+
+function describe(error: unknown) {
+    return error instanceof Error ? error.message : String(error)
+}
+
+function sleep(ms: number) {
+    return new Promise((resolve) => setTimeout(resolve, ms).unref())
+}

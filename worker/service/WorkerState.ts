@@ -1,0 +1,60 @@
+import {mkdir, readFile, rename, writeFile} from "node:fs/promises"
+import path from "node:path"
+
+/** How many finished task ids to remember: enough to dedupe any redelivery window. */
+const REMEMBERED = 1000
+
+interface Persisted {
+    cursor: string | null
+    finished: string[]
+}
+
+/**
+ * What a worker must remember across restarts: where it stopped reading the
+ * escrow's outbox, and which tasks it already answered, so that a restart
+ * neither misses an assignment nor runs one twice.
+ */
+export class WorkerState {
+    private readonly _file: string
+    private _cursor: string | null
+    private readonly _finished: string[]
+
+    private constructor(file: string, persisted: Persisted) {
+        this._file = file
+        this._cursor = persisted.cursor
+        this._finished = persisted.finished
+    }
+
+    /** Loads `<dir>/<address>.json`; null cursor when this worker never ran here. */
+    public static async load(dir: string, address: string): Promise<WorkerState & {isNew: boolean}> {
+        const file = path.join(dir, `${address}.json`)
+        const persisted = await readFile(file, "utf8").then((raw) => JSON.parse(raw) as Persisted, () => null)
+        const state = new WorkerState(file, persisted ?? {cursor: null, finished: []})
+        return Object.assign(state, {isNew: persisted == null})
+    }
+
+    public get cursor() {
+        return this._cursor
+    }
+
+    public hasFinished(taskId: string) {
+        return this._finished.includes(taskId)
+    }
+
+    public async advance(cursor: string) {
+        this._cursor = cursor
+        await this._save()
+    }
+
+    public async markFinished(taskId: string) {
+        this._finished.push(taskId)
+        if (this._finished.length > REMEMBERED) this._finished.splice(0, this._finished.length - REMEMBERED)
+        await this._save()
+    }
+
+    private async _save() {
+        await mkdir(path.dirname(this._file), {recursive: true})
+        await writeFile(this._file + ".tmp", JSON.stringify({cursor: this._cursor, finished: this._finished} satisfies Persisted))
+        await rename(this._file + ".tmp", this._file)
+    }
+}
