@@ -1,9 +1,12 @@
--- weavelm escrow: deposits, inference tasks and their fees (docs/protocol.md,
--- "escrow"). Handlers parse tags, call the rules in weavelm.tasks and send what
--- the rules return; the registry's Sync-* notices keep a mirror of models and
--- workers so that an Infer is assigned without a round trip.
+-- weavelm escrow: deposits, inference tasks, their fees and disputes
+-- (docs/protocol.md, "escrow"). Handlers parse tags, call the rules in
+-- weavelm.tasks and weavelm.challenges and send what the rules return; the
+-- registry's Sync-* notices keep a mirror of models and workers so that an
+-- Infer is assigned, and a referee committee drawn, without a round trip.
 local json = require("json")
 local amount = require("weavelm.amount")
+local challenges = require("weavelm.challenges")
+local disputes = require("weavelm.disputes")
 local guard = require("weavelm.guard")
 local input = require("weavelm.input")
 local ledger = require("weavelm.ledger")
@@ -17,6 +20,10 @@ Params = Params or {
   taskTimeout = 300000,
   maxAttempts = 3,
 }
+-- Dispute parameters, also for an escrow upgraded by a re-Eval.
+for name, value in pairs(disputes.DEFAULTS) do
+  if Params[name] == nil then Params[name] = value end
+end
 Balances = Balances or {}
 Tasks = Tasks or {}
 OpenTasks = OpenTasks or {}
@@ -27,7 +34,7 @@ Workers = Workers or {}
 
 local function state()
   return { tasks = Tasks, open = OpenTasks, order = TaskOrder, counts = TaskCounts, balances = Balances,
-    workers = Workers, models = Models, params = Params }
+    workers = Workers, models = Models, params = Params, self = ao.id }
 end
 
 local function now(msg)
@@ -44,8 +51,10 @@ local function count(t)
   return n
 end
 
+-- What the escrow owes: escrow balances (the treasury's included), what open
+-- tasks lock and the bonds of open disputes.
 local function liabilities()
-  return amount.add(amount.sum(Balances), tasks.locked(state()))
+  return amount.add(amount.add(amount.sum(Balances), tasks.locked(state())), challenges.bonds(state()))
 end
 
 local function paramTags()
@@ -55,6 +64,12 @@ local function paramTags()
     ["Challenge-Window"] = tostring(Params.challengeWindow),
     ["Task-Timeout"] = tostring(Params.taskTimeout),
     ["Max-Attempts"] = tostring(Params.maxAttempts),
+    ["Challenge-Bond"] = Params.challengeBond,
+    ["Referee-Count"] = tostring(Params.refereeCount),
+    ["Referee-Fee"] = Params.refereeFee,
+    ["Referee-Timeout"] = tostring(Params.refereeTimeout),
+    ["Slash-Amount"] = Params.slashAmount,
+    ["Challenger-Share"] = tostring(Params.challengerShare),
   }
 end
 
@@ -70,7 +85,8 @@ Handlers.prepend("upkeep", function() return "continue" end, function(msg)
   local t = tonumber(msg.Timestamp)
   if not t then return end
   for _, task in ipairs(tasks.openTasks(state())) do
-    local ok, out = pcall(tasks.upkeep, state(), task, t)
+    local rule = task.state == "Challenged" and challenges.upkeep or tasks.upkeep
+    local ok, out = pcall(rule, state(), task, t)
     if ok then
       sendAll(out)
       if task.state == "Settled" then settledNow[task.id] = true end
@@ -87,10 +103,12 @@ guard.handle("Configure", "Configure", function(msg)
   local window = input.integer(msg, "Challenge-Window", { default = Params.challengeWindow, min = 0 })
   local timeout = input.integer(msg, "Task-Timeout", { default = Params.taskTimeout, min = 1 })
   local attempts = input.integer(msg, "Max-Attempts", { default = Params.maxAttempts, min = 1, max = 16 })
+  local disputeParams = disputes.configure(Params, msg)
   guard.check(token == Params.token or Params.token == nil or amount.isZero(liabilities()),
     "Token cannot change while the escrow holds tokens")
   Params.token, Params.registry = token, registry
   Params.challengeWindow, Params.taskTimeout, Params.maxAttempts = window, timeout, attempts
+  for name, value in pairs(disputeParams) do Params[name] = value end
   local reply = paramTags()
   reply.Action = "Configure-Notice"
   msg.reply(reply)
@@ -171,6 +189,25 @@ local function forwarded(msg)
   return { Tags = setmetatable({}, { __index = function(_, name) return msg.Tags["X-" .. name] end }) }
 end
 
+-- A Challenge from `tags` (the message, or the forwarded tags of a bond paid
+-- by transfer); `bond` comes from the deposit unless `perCall`.
+local function openChallenge(msg, tags, challenger, bond, perCall)
+  local req = {
+    id = msg.Id,
+    taskId = input.required(tags, "Task-Id"),
+    position = input.integer(tags, "Position", { min = 0, max = 2147483647 }),
+    evidenceTx = input.id(tags, "Evidence-Tx"),
+    challenger = challenger,
+    bond = bond,
+    perCall = perCall,
+  }
+  -- What guard.reply puts on Challenge-Accepted, kept for the later payouts.
+  if perCall then req.reference = msg.Tags["X-Reference"] else req.reference = msg.Tags["X-Reference"] or msg.Reference end
+  local _, out, reply = challenges.open(state(), req, now(msg))
+  guard.reply(msg, reply)
+  sendAll(out)
+end
+
 guard.handle("Credit-Notice", "Credit-Notice", function(msg)
   guard.check(Params.token ~= nil and msg.From == Params.token, "Tokens must come from the configured token")
   local qty = tostring(amount.positive(msg.Tags.Quantity, "Quantity"))
@@ -188,6 +225,12 @@ guard.handle("Credit-Notice", "Credit-Notice", function(msg)
       guard.check(amount.le(req.maxFee, qty), "X-Max-Fee is above the transferred Quantity " .. qty)
     end
     startTask(msg, req, msg.Sender, true)
+  elseif action == "Challenge" then
+    openChallenge(msg, forwarded(msg), msg.Sender, qty, true)
+  elseif action == nil and msg.Tags["X-Slash-Task"] then
+    -- Slash proceeds the registry sends for a task this escrow invalidated.
+    guard.check(msg.Sender == Params.registry, "Slash proceeds must come from the registry")
+    sendAll(challenges.proceeds(state(), msg.Tags["X-Slash-Task"], qty, now(msg)))
   else
     guard.fail("Unsupported X-Action " .. tostring(action) .. ": use Deposit or Infer")
   end
@@ -227,6 +270,26 @@ guard.handle("Task-Failed", "Task-Failed", function(msg)
   sendAll(tasks.fail(state(), id, msg.From, reason, now(msg)))
 end)
 
+guard.handle("Challenge", "Challenge", function(msg)
+  local bond = tostring(amount.positive(msg.Tags.Bond, "Bond"))
+  openChallenge(msg, msg, msg.From, bond, false)
+end)
+
+guard.handle("Referee-Verdict", "Referee-Verdict", function(msg)
+  local id = input.required(msg, "Task-Id")
+  local verdict = input.oneOf(msg, "Verdict", { "Valid", "Invalid" })
+  local reportTx = input.id(msg, "Report-Tx")
+  sendAll(challenges.vote(state(), id, msg.From, verdict, reportTx, now(msg)))
+end)
+
+-- The registry's answer to this escrow's Slash; the proceeds, if any, come
+-- separately as a token Credit-Notice.
+guard.handle("Slash-Notice", "Slash-Notice", function(msg)
+  guard.check(Params.registry ~= nil and msg.From == Params.registry, "Only the registry may send Slash-Notice")
+  local taken = tostring(amount.parse(msg.Tags.Quantity, "Quantity"))
+  sendAll(challenges.slashNotice(state(), input.required(msg, "Task-Id"), taken, now(msg)))
+end)
+
 -- Upkeep has already settled every task whose window passed; Settle only
 -- reports, and explains why a named task is not settled.
 guard.handle("Settle", "Settle", function(msg)
@@ -239,11 +302,16 @@ guard.handle("Info", "Info", function(msg)
   local reply = paramTags()
   reply.Action = "Info-Response"
   reply.Liabilities = liabilities()
+  reply.Bonds = challenges.bonds(state())
+  reply.Treasury = ledger.balance(Balances, ao.id)
   reply.Data = json.encode({
     token = Params.token, registry = Params.registry, challengeWindow = Params.challengeWindow,
     taskTimeout = Params.taskTimeout, maxAttempts = Params.maxAttempts,
+    challengeBond = Params.challengeBond, refereeCount = Params.refereeCount, refereeFee = Params.refereeFee,
+    refereeTimeout = Params.refereeTimeout, slashAmount = Params.slashAmount, challengerShare = Params.challengerShare,
     tasks = TaskCounts, liabilities = reply.Liabilities, balances = amount.sum(Balances),
-    locked = tasks.locked(state()), models = count(Models), workers = count(Workers),
+    locked = tasks.locked(state()), bonds = reply.Bonds, treasury = reply.Treasury,
+    models = count(Models), workers = count(Workers),
   })
   msg.reply(reply)
 end)
@@ -251,7 +319,8 @@ end)
 guard.handle("Balance", "Balance", function(msg)
   local who = msg.Tags.Recipient or msg.Tags.Target or msg.From
   local bal = ledger.balance(Balances, who)
-  msg.reply({ Action = "Balance-Response", Balance = bal, Locked = tasks.locked(state(), who), Account = who, Data = bal })
+  msg.reply({ Action = "Balance-Response", Balance = bal, Locked = tasks.locked(state(), who),
+    Bonded = challenges.bonds(state(), who), Account = who, Data = bal })
 end)
 
 -- Lists leave prompts and outputs out to stay small; `Task` has them, since a

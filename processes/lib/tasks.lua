@@ -12,16 +12,21 @@ local selection = require("weavelm.selection")
 
 local tasks = {}
 
--- Allowed transitions; a challenge state will add its own entries here.
+-- Allowed transitions. A challenge (weavelm.challenges) freezes a Completed
+-- task until its referees decide: upheld, it settles; judged invalid, the
+-- requester gets everything back.
 local NEXT = {
   [""] = { Assigned = true },
   Assigned = { Assigned = true, Completed = true, Refunded = true },
-  Completed = { Settled = true },
+  Completed = { Settled = true, Challenged = true },
+  Challenged = { Settled = true, Invalidated = true },
 }
 
 -- States whose Max-Fee is still held by the escrow.
-local OPEN = { Assigned = true, Completed = true }
+local OPEN = { Assigned = true, Completed = true, Challenged = true }
 
+--- Moves `task` to state `to`, keeping the counts and the open set; raises on
+--- a transition the table does not allow.
 local function move(state, task, to)
   local from = task.state or ""
   assert(NEXT[from] and NEXT[from][to], "task " .. task.id .. " cannot go from " .. from .. " to " .. to)
@@ -30,6 +35,7 @@ local function move(state, task, to)
   task.state = to
   state.open[task.id] = OPEN[to] or nil
 end
+tasks.move = move
 
 function tasks.get(state, id)
   guard.check(type(id) == "string" and id ~= "", "Task-Id is required")
@@ -122,11 +128,13 @@ local function payBack(state, task, qty, out, reason)
     ledger.credit(state.balances, task.requester, qty)
   end
 end
+tasks.payBack = payBack
 
 local function recordOutcome(state, worker, outcome, task)
   return { Target = state.params.registry, Action = "Record-Outcome", Worker = worker, Outcome = outcome,
     ["Task-Id"] = task.id }
 end
+tasks.recordOutcome = recordOutcome
 
 --- Opens a task for `req` (see escrow.lua's Infer) and assigns it; returns the
 --- task and the `Task-Assigned` message.
@@ -225,7 +233,9 @@ function tasks.fail(state, id, worker, reason, now)
   return release(state, task, "worker " .. worker .. " failed: " .. reason, now, out)
 end
 
-local function settle(state, task, now)
+--- Pays a completed (or upheld) task: worker's and owner's shares into their
+--- escrow balances, the rest of the locked amount back to the requester.
+function tasks.settle(state, task, now)
   local out = {}
   local refunded = amount.sub(task.locked, task.fee)
   if not amount.isZero(task.workerFee) then ledger.credit(state.balances, task.worker, task.workerFee) end
@@ -249,7 +259,7 @@ end
 --- and reassigns or refunds it. Returns the messages (none if nothing was due).
 function tasks.upkeep(state, task, now)
   if task.state == "Completed" and now > task.challengeDeadline then
-    return settle(state, task, now)
+    return tasks.settle(state, task, now)
   end
   if task.state == "Assigned" and now > task.deadline then
     local silent = task.worker
@@ -270,6 +280,9 @@ function tasks.checkSettle(state, id, settledNow)
   guard.check(task.state ~= "Settled", "Task " .. id .. " is already settled")
   guard.check(task.state ~= "Refunded", "Task " .. id .. " was refunded")
   guard.check(task.state ~= "Assigned", "Task " .. id .. " has no result yet")
+  guard.check(task.state ~= "Invalidated", "Task " .. id .. " was judged invalid and refunded")
+  guard.check(task.state ~= "Challenged",
+    "Task " .. id .. " is challenged; it settles when its referees decide (Referee-Deadline " .. tostring(task.dispute and task.dispute.deadline) .. ")")
   guard.fail("Challenge window of task " .. id .. " is open until Challenge-Deadline " .. task.challengeDeadline)
 end
 

@@ -82,8 +82,11 @@ export class AoClient {
     /** A read-only query by dry run; resolves to the reply's tags and data. */
     public async read(process: string, tags: TagValues, data?: string): Promise<ProcessReply> {
         const result = await this.port.dryrun({process, tags: tagsFromRecord(tags), data, Owner: this.address})
-        throwOnFailure(process, String(tags.Action ?? ""), result, undefined)
-        const reply = emittedBy(result)[0]
+        throwOnFailure(process, String(tags.Action ?? ""), result, undefined, `${String(tags.Action)}-Error`)
+        // A process may emit other messages while it evaluates a read (the escrow's
+        // lazy upkeep does), so the reply is the one named after the action.
+        const emitted = emittedBy(result)
+        const reply = emitted.find((m) => m.tags.Action === `${String(tags.Action)}-Response`) ?? emitted[0]
         if (reply == null)
             throw new AoProcessError(`${process} sent no reply to ${String(tags.Action)}`, {process, action: String(tags.Action)})
         return reply
@@ -104,13 +107,14 @@ export function emittedBy(result: AoResult): ProcessReply[] {
     }))
 }
 
-function throwOnFailure(process: string, action: string, result: AoResult, address: string | undefined) {
+/** Throws for a failed evaluation, or for an error reply: to `address`, or named `errorAction` when given. */
+function throwOnFailure(process: string, action: string, result: AoResult, address: string | undefined, errorAction?: string) {
     if (result.Error != null && result.Error !== "")
         throw new AoProcessError(`${action || "Message"} failed in ${process}: ${stripAnsi(String(result.Error))}`, {process, action})
 
     for (const reply of emittedBy(result)) {
         const replyAction = reply.tags.Action ?? ""
-        const isOurs = address == null || reply.target === address
+        const isOurs = errorAction != null ? replyAction === errorAction : address == null || reply.target === address
         if (isOurs && replyAction.endsWith("-Error"))
             throw new AoProcessError(reply.tags.Error ?? `${replyAction} from ${process}`, {process, action: replyAction})
     }

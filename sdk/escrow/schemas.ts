@@ -1,6 +1,6 @@
 import {z} from "zod"
 
-export const TASK_STATES = ["Assigned", "Completed", "Settled", "Refunded"] as const
+export const TASK_STATES = ["Assigned", "Completed", "Challenged", "Settled", "Refunded", "Invalidated"] as const
 
 /** A task as the escrow's `Task` read reports it; fields appear as the task advances. */
 export const TaskRecordSchema = z.object({

@@ -11,12 +11,13 @@ export const REGISTRY_ACTIONS = [
 
 export const ESCROW_ACTIONS = [
     "Configure", "Sync-Model", "Sync-Worker", "Deposit", "Withdraw", "Balance", "Infer", "Task-Result", "Task-Failed",
-    "Settle", "Info", "Task", "Tasks"
+    "Settle", "Info", "Task", "Tasks", "Challenge", "Referee-Verdict", "Slash-Notice"
 ] as const
 
-/** Messages the escrow sends to requesters and workers. */
+/** Messages the escrow sends to requesters, workers, challengers and referees. */
 export const ESCROW_NOTICES = [
-    "Infer-Accepted", "Infer-Result", "Infer-Refunded", "Task-Assigned", "Task-Revoked", "Task-Settled", "Task-Result-Notice"
+    "Infer-Accepted", "Infer-Result", "Infer-Refunded", "Task-Assigned", "Task-Revoked", "Task-Settled", "Task-Result-Notice",
+    "Challenge-Accepted", "Referee-Request", "Referee-Verdict-Notice", "Challenge-Resolved", "Slash-Distributed"
 ] as const
 
 export type TokenAction = typeof TOKEN_ACTIONS[number]

@@ -1,0 +1,241 @@
+-- Challenges of completed tasks (docs/protocol.md, escrow "Disputes"): the
+-- transitions Completed -> Challenged -> Settled | Invalidated and the
+-- payments that go with them. Like weavelm.tasks, every function takes the
+-- escrow's state tables (plus `self`, the escrow's own id, whose balance is the
+-- treasury) and the message time, checks everything that can fail before
+-- changing anything, and returns the messages to send. The arithmetic, the
+-- committee draw and the tally are weavelm.disputes'.
+local amount = require("weavelm.amount")
+local disputes = require("weavelm.disputes")
+local guard = require("weavelm.guard")
+local ledger = require("weavelm.ledger")
+local tasks = require("weavelm.tasks")
+
+local challenges = {}
+
+local function isMember(committee, address)
+  for _, a in ipairs(committee) do
+    if a == address then return true end
+  end
+  return false
+end
+
+-- Pays the challenger: into its escrow balance when the bond came from it, by
+-- token transfer when the bond came with one. A returned bond carries
+-- X-Refund-Reason, so that a recipient refusing it does not send it back.
+local function payChallenger(state, task, d, qty, out, payout, reason)
+  if amount.isZero(qty) then return end
+  if d.perCall then
+    out[#out + 1] = { Target = state.params.token, Action = "Transfer", Recipient = d.challenger, Quantity = qty,
+      ["X-Task-Id"] = task.id, ["X-Challenge-Payout"] = payout, ["X-Refund-Reason"] = reason,
+      ["X-Reference"] = d.reference }
+  else
+    ledger.credit(state.balances, d.challenger, qty)
+  end
+end
+
+--- What challengers have bonded in open disputes; with `who`, that one's.
+function challenges.bonds(state, who)
+  local total = "0"
+  for id in pairs(state.open) do
+    local task = state.tasks[id]
+    if task.state == "Challenged" and (who == nil or task.dispute.challenger == who) then
+      total = amount.add(total, task.dispute.bond)
+    end
+  end
+  return total
+end
+
+--- A `Challenge` (`req`: id of the challenge message, taskId, challenger, bond,
+--- position, evidenceTx, perCall (bond paid by transfer), reference): takes the
+--- bond (from the challenger's deposit unless it came by transfer), draws the
+--- referee committee and freezes the task. Returns the dispute and the
+--- messages (Referee-Request to each referee, Challenge-Accepted to worker and
+--- requester), and the Challenge-Accepted tags with which the handler answers
+--- the challenger.
+function challenges.open(state, req, now)
+  local p = state.params
+  local task = tasks.get(state, req.taskId)
+  local id = task.id
+  guard.check(task.dispute == nil, "Task " .. id .. " is already challenged")
+  guard.check(task.challengeDeadline ~= nil, "Task " .. id .. " has no result to challenge (" .. task.state .. ")")
+  guard.check(now <= task.challengeDeadline,
+    "Challenge window of task " .. id .. " closed at Challenge-Deadline " .. task.challengeDeadline)
+  guard.check(task.state == "Completed", "Task " .. id .. " is not Completed (" .. task.state .. ")")
+  guard.check(req.challenger ~= task.worker, "The worker of task " .. id .. " cannot challenge its own result")
+  guard.check(req.position <= task.outputTokens,
+    "Position " .. req.position .. " is above Output-Tokens " .. task.outputTokens)
+  guard.check(amount.le(p.challengeBond, req.bond), "Bond " .. req.bond .. " is below Challenge-Bond " .. p.challengeBond)
+  if not req.perCall then
+    local available = ledger.balance(state.balances, req.challenger)
+    guard.check(amount.le(req.bond, available), "Bond " .. req.bond .. " is above the available balance " .. available)
+  end
+  -- The requester gains a full refund from an Invalid verdict: it may
+  -- challenge, but not judge.
+  local exclude = { [task.worker] = true, [req.challenger] = true, [task.requester] = true }
+  local candidates = disputes.referees(state.workers, task.model, exclude, now)
+  guard.check(#candidates >= p.refereeCount, "Only " .. #candidates .. " eligible referees for model " .. task.modelName
+    .. "; Referee-Count is " .. p.refereeCount)
+  local committee = disputes.drawCommittee(candidates, p.refereeCount, req.id .. ":referee")
+
+  if not req.perCall then ledger.debit(state.balances, req.challenger, req.bond) end
+  local d = {
+    id = req.id, challenger = req.challenger, bond = req.bond, perCall = req.perCall, reference = req.reference,
+    position = req.position, evidenceTx = req.evidenceTx, challengedAt = now, deadline = now + p.refereeTimeout,
+    committee = committee, quorum = disputes.quorum(#committee), votes = {},
+    refereeFee = p.refereeFee, challengerShare = p.challengerShare, slashAmount = p.slashAmount,
+  }
+  task.dispute = d
+  tasks.move(state, task, "Challenged")
+
+  local out = {}
+  for _, referee in ipairs(committee) do
+    out[#out + 1] = {
+      Target = referee, Action = "Referee-Request", ["Task-Id"] = id, ["Challenge-Id"] = d.id,
+      Worker = task.worker, Challenger = d.challenger, Model = task.model, ["Model-SHA256"] = task.modelSha256,
+      ["Receipt-Tx"] = task.receiptTx, ["Receipt-Hash"] = task.receiptHash,
+      ["Input-Tokens"] = tostring(task.inputTokens), ["Output-Tokens"] = tostring(task.outputTokens),
+      Position = tostring(d.position), ["Evidence-Tx"] = d.evidenceTx, Deadline = tostring(d.deadline),
+      ["Max-Tokens"] = tostring(task.maxTokens), Temperature = task.temperature, ["Top-K"] = tostring(task.topK),
+      ["Top-P"] = task.topP, Seed = tostring(task.seed), Format = task.format,
+      ["Prompt-Message"] = task.promptMessage, ["Prompt-Tx"] = task.promptTx, Data = task.output,
+    }
+  end
+  local function accepted(target, reference)
+    return { Target = target, Action = "Challenge-Accepted", ["Task-Id"] = id, ["Challenge-Id"] = d.id,
+      Challenger = d.challenger, Bond = d.bond, Referees = table.concat(committee, ","),
+      Quorum = tostring(d.quorum), ["Referee-Deadline"] = tostring(d.deadline), ["X-Reference"] = reference }
+  end
+  out[#out + 1] = accepted(task.worker)
+  out[#out + 1] = accepted(task.requester, task.reference)
+  local reply = accepted(nil, nil)
+  return d, out, reply
+end
+
+local function resolve(state, task, verdict, final, now, out)
+  local d = task.dispute
+  local majority, struck = disputes.judge(d.committee, d.votes, verdict, final)
+  local _, valid, invalid = disputes.tally(d.committee, d.votes, final)
+  d.verdict, d.resolvedAt, d.valid, d.invalid = verdict, now, valid, invalid
+  d.resolution = final and "Deadline" or "Quorum"
+  d.majority, d.struck = majority, struck
+  local details = {}
+
+  if verdict == "Invalid" then
+    local reason = "Result judged invalid by the referees"
+    local refund = task.locked
+    tasks.payBack(state, task, refund, out, reason)
+    payChallenger(state, task, d, d.bond, out, "Bond", "Challenge upheld: bond returned")
+    task.refund, task.error, task.refundedAt = refund, reason, now
+    tasks.move(state, task, "Invalidated")
+    d.slashRequested = disputes.slashQuantity(d.slashAmount)
+    out[#out + 1] = { Target = state.params.registry, Action = "Slash", Worker = task.worker,
+      Quantity = d.slashRequested, ["Task-Id"] = task.id, Recipient = state.self }
+    out[#out + 1] = { Target = task.requester, Action = "Infer-Refunded", ["Task-Id"] = task.id, Error = reason,
+      Refund = refund, ["X-Reference"] = task.reference }
+    details.Refund = refund
+  else
+    if verdict == "Valid" then
+      local split = disputes.bondSplit(d.bond, #majority, d.refereeFee)
+      for _, referee in ipairs(majority) do ledger.credit(state.balances, referee, split.referee) end
+      if not amount.isZero(split.worker) then ledger.credit(state.balances, task.worker, split.worker) end
+      d.refereePay, d.workerShare = split.referee, split.worker
+      details["Referee-Fee"], details["Worker-Share"] = split.referee, split.worker
+    else
+      payChallenger(state, task, d, d.bond, out, "Bond", "Challenge undecided: bond returned")
+    end
+    for _, m in ipairs(tasks.settle(state, task, now)) do out[#out + 1] = m end
+  end
+
+  for _, referee in ipairs(struck) do out[#out + 1] = tasks.recordOutcome(state, referee, "Strike", task) end
+  local function resolved(target, reference)
+    local m = { Target = target, Action = "Challenge-Resolved", ["Task-Id"] = task.id, ["Challenge-Id"] = d.id,
+      Verdict = verdict, Resolution = d.resolution, ["Valid-Votes"] = tostring(valid),
+      ["Invalid-Votes"] = tostring(invalid), Majority = table.concat(majority, ","), Struck = table.concat(struck, ","),
+      Bond = d.bond, ["X-Reference"] = reference }
+    for k, v in pairs(details) do m[k] = v end
+    return m
+  end
+  out[#out + 1] = resolved(d.challenger, d.reference)
+  out[#out + 1] = resolved(task.worker)
+  out[#out + 1] = resolved(task.requester, task.reference)
+  for _, referee in ipairs(d.committee) do out[#out + 1] = resolved(referee) end
+  return out
+end
+
+--- A committee member's `Referee-Verdict` (Valid or Invalid, with the
+--- transaction of its report): counted once, while the dispute is open; a
+--- quorum resolves the dispute at once.
+function challenges.vote(state, id, referee, verdict, reportTx, now)
+  local task = tasks.get(state, id)
+  local d = guard.check(task.dispute, "Task " .. id .. " is not challenged")
+  guard.check(isMember(d.committee, referee), "Not a referee of task " .. id)
+  guard.check(d.votes[referee] == nil, "Already voted on task " .. id)
+  guard.check(task.state == "Challenged", "The challenge of task " .. id .. " is resolved (" .. tostring(d.verdict) .. ")")
+  guard.check(now <= d.deadline, "Referee-Deadline " .. d.deadline .. " of task " .. id .. " has passed")
+  d.votes[referee] = { verdict = verdict, reportTx = reportTx, at = now }
+  local decided, valid, invalid = disputes.tally(d.committee, d.votes, false)
+  local out = { { Target = referee, Action = "Referee-Verdict-Notice", ["Task-Id"] = id, Verdict = verdict,
+    ["Valid-Votes"] = tostring(valid), ["Invalid-Votes"] = tostring(invalid) } }
+  if decided then resolve(state, task, decided, false, now, out) end
+  return out
+end
+
+--- Lazy upkeep of a challenged task: past its Referee-Deadline, those who
+--- answered decide (a tie or silence: Undecided).
+function challenges.upkeep(state, task, now)
+  if task.state ~= "Challenged" or now <= task.dispute.deadline then return {} end
+  local verdict = disputes.tally(task.dispute.committee, task.dispute.votes, true)
+  return resolve(state, task, verdict, true, now, {})
+end
+
+local function distribute(state, task, qty, now)
+  local d = task.dispute
+  local split = disputes.proceedsSplit(qty, #d.majority, d.refereeFee, d.challengerShare)
+  local out = {}
+  for _, referee in ipairs(d.majority) do
+    if not amount.isZero(split.referee) then ledger.credit(state.balances, referee, split.referee) end
+  end
+  payChallenger(state, task, d, split.reward, out, "Reward")
+  if not amount.isZero(split.treasury) then ledger.credit(state.balances, state.self, split.treasury) end
+  d.proceeds, d.reward, d.refereePay, d.treasury, d.distributedAt = qty, split.reward, split.referee, split.treasury, now
+  local function notice(target, reference)
+    return { Target = target, Action = "Slash-Distributed", ["Task-Id"] = task.id, ["Challenge-Id"] = d.id,
+      Proceeds = qty, Reward = split.reward, ["Referee-Fee"] = split.referee, Treasury = split.treasury,
+      ["X-Reference"] = reference }
+  end
+  out[#out + 1] = notice(d.challenger, d.reference)
+  for _, referee in ipairs(d.majority) do out[#out + 1] = notice(referee) end
+  return out
+end
+
+local function awaitingProceeds(task)
+  local d = task and task.dispute
+  return d ~= nil and d.verdict == "Invalid" and d.proceeds == nil
+end
+
+--- Slash proceeds: a token Credit-Notice from the registry with X-Slash-Task.
+--- They go to the task's majority referees, challenger and the treasury.
+--- Proceeds that match no invalidated task awaiting them (none should: only
+--- this escrow asks for slashes) stay in the treasury: sent back to the
+--- registry they would belong to no stake.
+function challenges.proceeds(state, taskId, qty, now)
+  local task = state.tasks[taskId]
+  if not awaitingProceeds(task) then
+    ledger.credit(state.balances, state.self, qty)
+    return {}
+  end
+  return distribute(state, task, qty, now)
+end
+
+--- The registry's `Slash-Notice`: records what it took. Nothing taken means
+--- no proceeds will come, so the dispute is closed with nothing to share.
+function challenges.slashNotice(state, taskId, taken, now)
+  local task = tasks.get(state, taskId)
+  guard.check(task.dispute ~= nil and task.dispute.verdict == "Invalid", "Task " .. taskId .. " was not judged invalid")
+  task.dispute.slashed = taken
+  if amount.isZero(taken) and awaitingProceeds(task) then return distribute(state, task, "0", now) end
+  return {}
+end
+
+return challenges
