@@ -9,6 +9,8 @@ import {ArweaveChunkedStorage} from "../../sdk/storage/index.ts"
 import {TaskRefundedError} from "../../sdk/escrow/index.ts"
 import {PullError, writeTestModel, sha256File} from "../../model-publisher/index.ts"
 import {Worker} from "../../worker/service/index.ts"
+import {spawnLuaProcess} from "../../sdk/deploy/index.ts"
+import {bundleLua} from "../../sdk/lua/index.ts"
 import {startTestDevnet, type TestDevnet} from "../harness/devnet.ts"
 import {fundedActor, publishTestModel} from "../harness/actors.ts"
 
@@ -102,6 +104,30 @@ describe("a task through the whole protocol on the devnet", () => {
         await expect(refused).rejects.toThrow(/context|too long/i)
         expect((await requester.balance()).available).toBe(before.available)
     })
+
+    it("answers a dApp process that pays per call through the Lua client", async () => {
+        const dev = net.connection
+        const {network, processes} = net.devnet
+        const bot = await spawnLuaProcess({
+            client: dev.ao, module: network.module, scheduler: network.scheduler, authority: network.authority,
+            name: "qa-bot", bundle: await bundleLua(path.resolve("examples/qa-bot/qa-bot.lua"))
+        })
+        await dev.ao.send(bot, {Action: "Configure", Escrow: processes.escrow, Token: processes.token, Model: "tiny", "Max-Fee": "100000", "Max-Tokens": "8"})
+        await dev.ao.send(processes.token, {Action: "Transfer", Recipient: bot, Quantity: "1000000"})
+
+        const asked = await dev.ao.send(bot, {Action: "Ask"}, "What is the quick brown fox?")
+        const questionId = asked.emitted.find((m) => m.tags.Action === "Ask-Accepted")!.tags["Question-Id"]!
+        let answer: {status: string, answer?: string, receiptTx?: string} = {status: "pending"}
+        for (const deadline = Date.now() + 180_000; answer.status === "pending" && Date.now() < deadline;) {
+            await new Promise((resolve) => setTimeout(resolve, 1000))
+            answer = await dev.ao.readJson(bot, {Action: "Get-Answer", "Question-Id": questionId})
+        }
+        expect(answer.status).toBe("answered")
+        expect(answer.answer!.trim().length).toBeGreaterThan(0)
+        const receipt = decodeReceipt(new Uint8Array(await (await fetch(`${network.gateway}/${answer.receiptTx}`)).arrayBuffer()))
+        expect(receipt.output).toBe(answer.answer)
+        expect(receipt.prompt.sha256).toBe(hashPrompt("Question: What is the quick brown fox?\nAnswer:"))
+    }, 300_000)
 
     it("will not serve a model whose bytes fail their registered hash", async () => {
         const dev = net.connection
