@@ -6,6 +6,7 @@
 local amount = require("weavelm.amount")
 local guard = require("weavelm.guard")
 local input = require("weavelm.input")
+local order = require("weavelm.order")
 local selection = require("weavelm.selection")
 
 local disputes = {}
@@ -64,25 +65,15 @@ function disputes.quorum(k)
   return k // 2 + 1
 end
 
-local function serves(worker, modelId)
-  for _, id in ipairs(worker.models) do
-    if id == modelId then return true end
-  end
-  return false
-end
-
 --- Workers that may referee a task of `modelId` at `now`: serving the model,
 --- eligible, with a fresh heartbeat, not in `exclude` (a set of addresses).
 --- In address order, as `{worker = record}`, ready for `selection.draw`.
 --- Price and Max-Concurrency do not matter: referees are paid a fixed fee.
 function disputes.referees(workers, modelId, exclude, now)
-  local addresses = {}
-  for address in pairs(workers) do addresses[#addresses + 1] = address end
-  table.sort(addresses)
   local out = {}
-  for _, address in ipairs(addresses) do
+  for _, address in ipairs(order.keys(workers)) do
     local w = workers[address]
-    if not exclude[address] and w.eligible and now - w.lastHeartbeat <= w.heartbeatTimeout and serves(w, modelId) then
+    if not exclude[address] and w.eligible and now - w.lastHeartbeat <= w.heartbeatTimeout and selection.serves(w, modelId) then
       out[#out + 1] = { worker = w }
     end
   end

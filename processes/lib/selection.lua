@@ -3,6 +3,7 @@
 -- weighted by stake and reputation. The draw is seeded by a string derived
 -- from the task id so that every CU, and any client, computes the same worker.
 local bint = require('.bint')(256)
+local order = require("weavelm.order")
 local amount = require("weavelm.amount")
 local fees = require("weavelm.fees")
 local guard = require("weavelm.guard")
@@ -31,12 +32,6 @@ local function countField(record, name, what)
   return v
 end
 
-local function sortedKeys(t)
-  local keys = {}
-  for k in pairs(t) do keys[#keys + 1] = k end
-  table.sort(keys)
-  return keys
-end
 
 --- Validates a `Sync-Worker` record and keeps the fields selection uses.
 function selection.workerRecord(r)
@@ -83,13 +78,14 @@ end
 --- A model by id or by name.
 function selection.findModel(models, ref)
   if models[ref] then return models[ref] end
-  for _, id in ipairs(sortedKeys(models)) do
+  for _, id in ipairs(order.keys(models)) do
     if models[id].name == ref then return models[id] end
   end
   guard.fail("Unknown model " .. ref)
 end
 
-local function serves(worker, modelId)
+--- Whether a worker record lists the model.
+function selection.serves(worker, modelId)
   for _, id in ipairs(worker.models) do
     if id == modelId then return true end
   end
@@ -102,9 +98,9 @@ end
 --- worker's tasks awaiting a result.
 function selection.candidates(workers, task, active, now)
   local serving, affordable, free, cheapest = 0, 0, {}, nil
-  for _, address in ipairs(sortedKeys(workers)) do
+  for _, address in ipairs(order.keys(workers)) do
     local w = workers[address]
-    if serves(w, task.model.id) and w.eligible and now - w.lastHeartbeat <= w.heartbeatTimeout
+    if selection.serves(w, task.model.id) and w.eligible and now - w.lastHeartbeat <= w.heartbeatTimeout
         and not task.exclude[address] then
       serving = serving + 1
       local quote = fees.quote(w.priceOutput, task.maxTokens, task.model.ownerFee)

@@ -4,6 +4,7 @@
 -- `params`: the registry's parameters), the sender and the time in, and sends
 -- whatever follows. Every check runs before the first change, so a failure
 -- leaves the state as it was.
+local order = require("weavelm.order")
 local amount = require("weavelm.amount")
 local guard = require("weavelm.guard")
 local input = require("weavelm.input")
@@ -21,12 +22,6 @@ local function optionalId(msg, name, current)
   return input.id(msg, name)
 end
 
-local function sortedKeys(t)
-  local keys = {}
-  for k in pairs(t) do keys[#keys + 1] = k end
-  table.sort(keys)
-  return keys
-end
 
 --- Applies a Configure message to `params`, returning the new parameters.
 --- Stakes are held in the configured token, so it cannot change under them.
@@ -226,13 +221,13 @@ end
 --- Registered addresses in a fixed order: messages sent while iterating must
 --- come out the same on every CU, which `pairs` does not promise.
 function workers.addresses(registry)
-  return sortedKeys(registry)
+  return order.keys(registry)
 end
 
 --- Views of the registered workers, serving `modelId` when given.
 function workers.list(registry, stakes, params, modelId)
   local out = {}
-  for _, address in ipairs(sortedKeys(registry)) do
+  for _, address in ipairs(order.keys(registry)) do
     local serves = modelId == nil
     for _, id in ipairs(registry[address].models) do serves = serves or id == modelId end
     if serves then out[#out + 1] = workers.view(registry, stakes, params, address) end
