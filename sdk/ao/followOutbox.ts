@@ -54,9 +54,17 @@ export async function* followOutbox({
 }
 
 /** The cursor of a process's latest result, or undefined when it has none. */
-export async function latestCursor(port: AoPort, process: string): Promise<string | undefined> {
-    const {edges} = await port.results({process, sort: "DESC", limit: 1})
-    return edges[0]?.cursor
+export async function latestCursor(port: AoPort, process: string, {attempts = 5, pollMs = 500}: {attempts?: number, pollMs?: number} = {}): Promise<string | undefined> {
+    for (let attempt = 1; ; attempt++) {
+        try {
+            const {edges} = await port.results({process, sort: "DESC", limit: 1})
+            return edges[0]?.cursor
+        } catch (error) {
+            // The same transient CU answers the follower tolerates (see above).
+            if (attempt >= attempts) throw error
+            await sleep(pollMs)
+        }
+    }
 }
 
 function sleep(ms: number, signal?: AbortSignal) {
