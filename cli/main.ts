@@ -12,7 +12,6 @@ export function createProgram() {
     const program = new Command("weavelm")
         .description("trustless LLM inference on AO and Arweave")
         .version("0.1.0")
-        .showHelpAfterError("(run with --help for usage)")
         .exitOverride()
         .addCommand(devnetCommand())
         .addCommand(deployCommand())
@@ -21,9 +20,9 @@ export function createProgram() {
         .addCommand(workerCommand())
         .addCommand(inferCommand())
         .addCommand(taskCommand())
-    // commander does not pass these down to commands added with addCommand
+    // commander does not pass this down to commands added with addCommand
     const configure = (command: Command) => {
-        command.exitOverride().showHelpAfterError("(run with --help for usage)")
+        command.exitOverride()
         command.commands.forEach(configure)
     }
     configure(program)

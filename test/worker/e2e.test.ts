@@ -17,7 +17,7 @@ import {fundedActor, publishTestModel} from "../harness/actors.ts"
 const PORT = 4680
 const CHALLENGE_WINDOW = 4000
 
-describe("a task through the whole protocol on the devnet", () => {
+describe("a task through the whole protocol on the devnet", {timeout: 300_000}, () => {
     let net: TestDevnet
     let worker: Worker
     let requester: WeaveLM

@@ -9,10 +9,11 @@ import {fundedActor, publishTestModel} from "../harness/actors.ts"
 import {startWorkerCli, type WorkerProcess} from "../harness/workerCli.ts"
 
 const PORT = 4700
-const TASK_TIMEOUT = 12_000
+// Long enough for a worker restarted on a loaded machine to come back before its tasks time out.
+const TASK_TIMEOUT = 25_000
 const CHALLENGE_WINDOW = 2000
 
-describe("workers that die", () => {
+describe("workers that die", {timeout: 300_000}, () => {
     let net: TestDevnet
     let requester: WeaveLM
     let networkFile: string
@@ -32,7 +33,7 @@ describe("workers that die", () => {
     }
 
     /** Waits until every task is final or completed, nudging the escrow so its lazy upkeep runs. */
-    const waitForTasks = async (ids: string[], timeoutMs = 90_000) => {
+    const waitForTasks = async (ids: string[], timeoutMs = 180_000) => {
         const deadline = Date.now() + timeoutMs
         for (;;) {
             const tasks = await Promise.all(ids.map(async (id) => (await requester.task(id))!))
@@ -45,7 +46,7 @@ describe("workers that die", () => {
 
     beforeAll(async () => {
         net = await startTestDevnet(PORT, {parameters: {
-            escrow: {"Task-Timeout": String(TASK_TIMEOUT), "Challenge-Window": String(CHALLENGE_WINDOW), "Max-Attempts": "3"},
+            escrow: {"Task-Timeout": String(TASK_TIMEOUT), "Challenge-Window": String(CHALLENGE_WINDOW), "Max-Attempts": "5"},
             registry: {"Heartbeat-Timeout": "30000"}
         }})
         networkFile = net.devnet.networkFile
