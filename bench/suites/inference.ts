@@ -1,9 +1,7 @@
-import {stat} from "node:fs/promises"
-import path from "node:path"
 import {getLlama, LlamaLogLevel, type LlamaContextSequence, type Token} from "node-llama-cpp"
-import {writeTestModel} from "../../model-publisher/index.ts"
 import type {Sampling} from "../../sdk/receipt/index.ts"
 import {InferenceEngine, type LoadedModel} from "../../worker/engine/index.ts"
+import {benchModel} from "../benchModel.ts"
 import type {BenchRow, BenchSuite} from "../types.ts"
 
 const PROMPT = "The river ran past the old mill and"
@@ -34,11 +32,7 @@ export const suite: BenchSuite = {
     name: "inference",
     description: "125m q8_0 on 1 CPU thread: raw vs receipt-recording generation, and score() vs generate()",
     async run({workDir, log}) {
-        const file = path.join(workDir, "125m-q8_0-seed1.gguf")
-        if (await stat(file).catch(() => null) == null) {
-            log("writing the 125m test model")
-            await writeTestModel({preset: "125m", seed: 1, path: file})
-        }
+        const file = await benchModel(workDir, log)
         const engine = await InferenceEngine.create({gpu: "cpu", threads: 1})
         const llama = await getLlama({gpu: false, build: "never", logLevel: LlamaLogLevel.error, maxThreads: 0})
         try {

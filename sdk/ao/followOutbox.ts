@@ -67,12 +67,15 @@ export async function latestCursor(port: AoPort, process: string, {attempts = 5,
     }
 }
 
+/** Waits `ms`, or less when `signal` aborts; leaves no listener behind on the signal. */
 function sleep(ms: number, signal?: AbortSignal) {
     return new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, ms)
-        signal?.addEventListener("abort", () => {
+        const done = () => {
             clearTimeout(timer)
+            signal?.removeEventListener("abort", done)
             resolve()
-        }, {once: true})
+        }
+        const timer = setTimeout(done, ms)
+        signal?.addEventListener("abort", done, {once: true})
     })
 }

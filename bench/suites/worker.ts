@@ -1,0 +1,118 @@
+import {mkdtemp, rm} from "node:fs/promises"
+import os from "node:os"
+import path from "node:path"
+import {getLlama, LlamaLogLevel} from "node-llama-cpp"
+import {Devnet} from "../../devnet/index.ts"
+import {publishModel} from "../../model-publisher/index.ts"
+import {WeaveLM} from "../../sdk/client/index.ts"
+import {connectNetwork} from "../../sdk/network/index.ts"
+import {decodeReceipt} from "../../sdk/receipt/index.ts"
+import {RegistryClient} from "../../sdk/registry/index.ts"
+import {ArweaveChunkedStorage} from "../../sdk/storage/index.ts"
+import {generateWallet, readWallet} from "../../sdk/wallet/index.ts"
+import {Worker} from "../../worker/service/index.ts"
+import {benchModel} from "../benchModel.ts"
+import type {BenchRow, BenchSuite} from "../types.ts"
+
+const PORT = 4800
+const PROMPT = "The river ran past the old mill and"
+const MAX_TOKENS = 128
+
+/**
+ * A task through the whole protocol on the devnet (Infer message, assignment,
+ * generation with receipts, receipt upload, Task-Result, Infer-Result) against
+ * raw node-llama-cpp generation of the same model, prompt and greedy decoding,
+ * in one run; then where one task's time goes, and aggregate tokens/s with 1, 2
+ * and 4 tasks in flight.
+ */
+export const suite: BenchSuite = {
+    name: "worker",
+    description: `125m q8_0, ${MAX_TOKENS} greedy tokens, 1 thread per sequence: protocol vs raw node-llama-cpp, latency split, concurrency`,
+    async run({workDir, log}) {
+        const file = await benchModel(workDir, log)
+        const dataDir = await mkdtemp(path.join(os.tmpdir(), "weavelm-bench-devnet-"))
+        const devnet = await Devnet.start({port: PORT, dataDir, parameters: {escrow: {"Task-Timeout": "600000"}}})
+        let worker: Worker | undefined
+        try {
+            const dev = connectNetwork(devnet.network, await readWallet(path.join(dataDir, "wallets", "dev.json")))
+            log("publishing the model to the devnet")
+            await publishModel({
+                file, name: "bench-125m", owner: dev.address, registry: new RegistryClient(dev.ao, devnet.processes.registry),
+                storage: new ArweaveChunkedStorage({arweave: dev.arweave, wallet: dev.wallet, stateDir: path.join(dataDir, "uploads")})
+            })
+            const workerConnection = connectNetwork(devnet.network, await generateWallet())
+            await dev.ao.send(devnet.processes.token, {Action: "Transfer", Recipient: workerConnection.address, Quantity: "1000"})
+            worker = await Worker.start({
+                connection: workerConnection, processes: devnet.processes, models: ["bench-125m"], priceInput: "1", priceOutput: "1",
+                stake: "1000", concurrency: 4, gpu: "cpu", threads: 1, cacheDir: dataDir, pollMs: 100, heartbeatMs: 30_000
+            })
+            const client = new WeaveLM(dev, devnet.processes)
+            await client.deposit("100000000")
+
+            log("raw node-llama-cpp")
+            const raw = await rawTokensPerSecond(file)
+            log("through the protocol")
+            const ask = () => client.infer({model: "bench-125m", prompt: PROMPT, maxTokens: MAX_TOKENS, maxFee: "100000"})
+            await ask()
+            const started = Date.now()
+            const one = await ask()
+            const totalMs = Date.now() - started
+            const receipt = decodeReceipt(new Uint8Array(await (await fetch(`${devnet.network.gateway}/${one.receiptTx}`)).arrayBuffer()))
+            const inferenceMs = receipt.timings.promptMs + receipt.timings.generationMs
+            const tokens = receipt.outputTokens.length
+            const protocolRate = tokens / (totalMs / 1000)
+            const uploadStarted = Date.now()
+            await new ArweaveChunkedStorage({arweave: dev.arweave, wallet: dev.wallet, stateDir: dataDir})
+                .uploadData(JSON.stringify(receipt), [{name: "Type", value: "Bench"}])
+            const uploadMs = Date.now() - uploadStarted
+
+            const rows: BenchRow[] = [
+                {suite: "worker", name: "raw node-llama-cpp", value: raw, unit: "tok/s", note: `${MAX_TOKENS} tokens`},
+                {suite: "worker", name: "through the protocol", value: protocolRate, unit: "tok/s", note: "submit to Infer-Result, one task"},
+                {
+                    suite: "worker", name: "protocol / raw", value: 100 * protocolRate / raw, unit: "%", goal: ">= 95%",
+                    pass: protocolRate / raw >= 0.95
+                },
+                {suite: "worker", name: "one task: total", value: totalMs, unit: "ms"},
+                {suite: "worker", name: "one task: inference", value: inferenceMs, unit: "ms", note: "prompt + generation, from the receipt"},
+                {suite: "worker", name: "one task: receipt upload", value: uploadMs, unit: "ms", note: "the same receipt uploaded again"},
+                {suite: "worker", name: "one task: AO messaging", value: totalMs - inferenceMs - uploadMs, unit: "ms", note: "the rest"}
+            ]
+            for (const inFlight of [1, 2, 4]) {
+                log(`${inFlight} tasks in flight`)
+                const batchStarted = Date.now()
+                const results = await Promise.all(Array.from({length: inFlight}, ask))
+                const seconds = (Date.now() - batchStarted) / 1000
+                const generated = await Promise.all(results.map(async (r) => (await client.task(r.taskId))!.outputTokens ?? 0))
+                rows.push({
+                    suite: "worker", name: `aggregate, ${inFlight} in flight`, value: generated.reduce((a, b) => a + b, 0) / seconds,
+                    unit: "tok/s", note: "one worker, one sequence per task"
+                })
+            }
+            return rows
+        } finally {
+            await worker?.stop({graceMs: 1000})
+            await devnet.dispose()
+            await rm(dataDir, {recursive: true, force: true})
+        }
+    }
+}
+
+/** Greedy generation straight through node-llama-cpp's public API, the baseline the worker must approach. */
+async function rawTokensPerSecond(file: string): Promise<number> {
+    const llama = await getLlama({gpu: false, build: "never", logLevel: LlamaLogLevel.error})
+    try {
+        const model = await llama.loadModel({modelPath: file})
+        const context = await model.createContext({contextSize: 1024, threads: 1})
+        const sequence = context.getSequence()
+        const input = model.tokenize(PROMPT, true)
+        const started = Date.now()
+        let count = 0
+        for await (const _token of sequence.evaluate(input, {temperature: 0})) {
+            if (++count >= MAX_TOKENS) break
+        }
+        return count / ((Date.now() - started) / 1000)
+    } finally {
+        await llama.dispose()
+    }
+}
