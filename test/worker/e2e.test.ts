@@ -15,7 +15,8 @@ import {startTestDevnet, type TestDevnet} from "../harness/devnet.ts"
 import {fundedActor, publishTestModel} from "../harness/actors.ts"
 
 const PORT = 4680
-const CHALLENGE_WINDOW = 4000
+// Long enough that a loaded machine reads the task before upkeep settles it.
+const CHALLENGE_WINDOW = 20_000
 
 describe("a task through the whole protocol on the devnet", {timeout: 300_000}, () => {
     let net: TestDevnet
