@@ -121,6 +121,11 @@ export class LoadedModel {
         return this.#engine.contextSize
     }
 
+    /** Token ids run from 0 to this, exclusive. detokenize() and isEogToken() abort the process on others: check first. */
+    public get vocabularySize(): number {
+        return this.#vocabularySize
+    }
+
     /** What the receipt's `engine` records for this model's context: backend, threads, batch and context size. */
     public get engine(): Engine {
         return {...this.#engine}

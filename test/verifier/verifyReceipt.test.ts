@@ -1,0 +1,86 @@
+import type {Token} from "node-llama-cpp"
+import {describe, expect, it} from "vitest"
+import {encodeReceipt, hashPrompt, type Engine, type Receipt, type TokenRecord} from "../../sdk/receipt/index.ts"
+import {
+    CROSS_KERNEL_THRESHOLDS, MATCHED_THRESHOLDS, thresholdsFor, verifierModelOptions, verifyReceipt, VerifierSetupError, type VerifierModel
+} from "../../verifier/index.ts"
+
+// verifyReceipt's plumbing with a fake model that agrees with whatever it is asked to re-score:
+// the judging itself is exercised against the real engine in corpus.test.ts.
+
+const engine: Engine = {name: "node-llama-cpp", version: "3.22.1", llamaCpp: "b1", backend: "cpu", gpu: null, threads: 1, batchSize: 512, contextSize: 64}
+const record = (token: number): TokenRecord => ({token, logprob: -0.1, top: [[token, -0.1], [90, -3], [91, -4], [92, -5], [93, -6]]})
+const receipt: Receipt = {
+    version: 1, taskId: "t", worker: "w", model: {id: "m", sha256: "a".repeat(64)}, prompt: {format: "text", sha256: hashPrompt("hi")},
+    sampling: {maxTokens: 3, temperature: "0", topK: 40, topP: "1", seed: 0}, engine, inputTokens: [1, 5], outputTokens: [7, 8, 9],
+    output: "7 8 9", stopReason: "maxTokens", tokens: [record(7), record(8), record(9)], timings: {startedAt: 0, promptMs: 0, generationMs: 0}, log: []
+}
+
+function fakeModel(changes: Partial<VerifierModel> = {}): VerifierModel {
+    return {
+        engine, contextSize: 64, vocabularySize: 100,
+        score: async ({outputTokens}) => outputTokens.map((token) => ({...record(token), top: [...record(token).top, [94, -7], [95, -8], [96, -9]]})),
+        tokenizePrompt: (prompt) => (prompt === "hi" ? [1, 5] : [1, 6]) as Token[],
+        detokenize: (tokens) => tokens.join(" "),
+        isEogToken: (token) => token === 2,
+        ...changes
+    }
+}
+
+describe("verifyReceipt", () => {
+    it("passes a consistent receipt and reports skipped checks as skipped", async () => {
+        const report = await verifyReceipt({receipt, model: fakeModel()})
+        expect(report).toMatchObject({verdict: "valid", firstBadPosition: null, checked: 3, reasons: []})
+        expect(report.thresholds).toEqual(MATCHED_THRESHOLDS)
+        expect(report.structural.filter((check) => check.status === "skipped").map((check) => check.name))
+            .toEqual(["receipt.bytes", "receipt.hash", "task.id", "model.id", "model.sha256", "prompt.format", "prompt.sha256", "prompt.tokens", "sampling", "tokens.counts", "output.task"])
+    })
+
+    it("checks every field the task states", async () => {
+        const {bytes, hash} = encodeReceipt(receipt)
+        const expected = {taskId: "t", modelId: "m", modelSha256: "a".repeat(64), prompt: "hi", format: "text" as const, sampling: receipt.sampling,
+            inputTokenCount: 2, outputTokenCount: 3, receiptHash: hash, output: "7 8 9"}
+        const report = await verifyReceipt({receipt, receiptBytes: bytes, expected, model: fakeModel()})
+        expect(report.structural.every((check) => check.status === "pass")).toBe(true)
+
+        const wrong = await verifyReceipt({receipt, receiptBytes: bytes, model: fakeModel(),
+            expected: {...expected, prompt: "other", sampling: {...receipt.sampling, seed: 1}, outputTokenCount: 4, output: "7 8"}})
+        expect(wrong.verdict).toBe("invalid")
+        expect(wrong.structural.filter((check) => check.status === "fail").map((check) => check.name))
+            .toEqual(["prompt.sha256", "prompt.tokens", "sampling", "tokens.counts", "output.task"])
+    })
+
+    it("fails what is not a receipt, and never hands foreign token ids to the model", async () => {
+        const report = await verifyReceipt({receipt: {version: 2}, model: fakeModel()})
+        expect(report).toMatchObject({verdict: "invalid", checked: 0})
+        expect(report.structural[0]).toMatchObject({name: "receipt.schema", status: "fail"})
+
+        const native = () => {
+            throw new Error("a native call saw a foreign token")
+        }
+        const foreign = await verifyReceipt({receipt: {...receipt, outputTokens: [7, 800, 9], tokens: [record(7), record(800), record(9)]},
+            model: fakeModel({detokenize: native, isEogToken: native, score: native})})
+        expect(foreign.verdict).toBe("invalid")
+        expect(foreign.reasons[0]).toMatch(/^tokens.vocabulary: output token 800/)
+    })
+
+    it("catches output cut short or continued past an end-of-generation token", async () => {
+        const short = await verifyReceipt({receipt: {...receipt, sampling: {...receipt.sampling, maxTokens: 5}}, model: fakeModel()})
+        expect(short.reasons.join()).toMatch(/stop: stopped after 3 tokens with no reason/)
+        const past = await verifyReceipt({receipt: {...receipt, outputTokens: [7, 2, 9], tokens: [record(7), record(2), record(9)], output: "7 2 9"}, model: fakeModel()})
+        expect(past.reasons.join()).toMatch(/continues after an end-of-generation token/)
+    })
+
+    it("refuses to judge with a context that cannot hold the receipt", async () => {
+        await expect(verifyReceipt({receipt, model: fakeModel({contextSize: 4})})).rejects.toBeInstanceOf(VerifierSetupError)
+        expect(verifierModelOptions({...receipt, engine: {...engine, contextSize: 4}})).toEqual({contextSize: 5, batchSize: 5, sequences: 1})
+    })
+})
+
+describe("thresholdsFor", () => {
+    it("is tight only when the verifier runs the worker's CPU kernels", () => {
+        expect(thresholdsFor({backend: "cpu", batchSize: 512}, {backend: "cpu", batchSize: 512})).toBe(MATCHED_THRESHOLDS)
+        expect(thresholdsFor({backend: "cpu", batchSize: 512}, {backend: "cpu", batchSize: 32})).toBe(CROSS_KERNEL_THRESHOLDS)
+        expect(thresholdsFor({backend: "cuda", batchSize: 512}, {backend: "cpu", batchSize: 512})).toBe(CROSS_KERNEL_THRESHOLDS)
+    })
+})

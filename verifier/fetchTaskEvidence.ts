@@ -1,0 +1,180 @@
+import {pullModel as defaultPullModel, type PulledModel, type PullModelOptions} from "../model-publisher/index.ts"
+import type {EscrowClient} from "../sdk/escrow/index.ts"
+import type {TaskRecord} from "../sdk/escrow/schemas.ts"
+import {decodeReceipt, type Receipt} from "../sdk/receipt/index.ts"
+import type {RegistryClient} from "../sdk/registry/index.ts"
+import {GatewayError, withRetry, type RetryOptions} from "../sdk/storage/index.ts"
+import type {ExpectedTask} from "./types.ts"
+
+/** Where the evidence of a task comes from. Every side effect is one of these, so tests pass fakes. */
+export interface TaskEvidenceSources {
+    escrow: Pick<EscrowClient, "task">
+    registry: RegistryClient
+    /** Arweave gateway URL: receipts, prompts by Prompt-Tx or message id, GraphQL for tags, models. */
+    gateway: string
+    /** Model cache root, as for `pullModel`. */
+    cacheDir: string
+    /** Defaults to the global `fetch`. */
+    fetch?: typeof fetch
+    /** Defaults to `pullModel` (model-publisher), which checks the download against the registry's SHA-256. */
+    pullModel?: (options: PullModelOptions) => Promise<PulledModel>
+    /** Defaults to 5 attempts, backing off from 500 ms. */
+    retry?: RetryOptions
+}
+
+export interface FetchTaskEvidenceOptions extends TaskEvidenceSources {
+    taskId: string
+    /**
+     * The prompt, when the caller has it (a requester checking its own task). Otherwise it is read
+     * from Prompt-Tx, or from the message that carried it. Either way the verifier re-hashes it
+     * against the receipt's prompt hash.
+     */
+    prompt?: string
+}
+
+/** Where the prompt text came from. */
+export type PromptSource = "input" | "prompt-tx" | "task" | "prompt-message" | "prompt-message-tag"
+
+export interface TaskEvidence {
+    task: TaskRecord
+    receiptTx: string
+    /** The receipt exactly as stored: what Receipt-Hash is computed over. */
+    receiptBytes: Uint8Array
+    /** The bytes decoded; null when they are not a receipt (`receiptError` says why), itself a failure of the worker. */
+    receipt: Receipt | null
+    receiptError?: string
+    /** The receipt upload's tags (GraphQL); null when the gateway could not say. */
+    receiptTags: Record<string, string> | null
+    prompt: {text: string, source: PromptSource} | null
+    model: PulledModel
+    /** What the task says, for `verifyReceipt`. */
+    expected: ExpectedTask
+    /** Things worth a look that do not decide the verdict: missing prompt, upload tags that disagree with the task. */
+    notes: string[]
+}
+
+export type TaskEvidenceErrorCode = "task-not-found" | "no-result" | "receipt-unavailable" | "model-mismatch"
+
+/** The evidence cannot be gathered; `code` says which part is missing. */
+export class TaskEvidenceError extends Error {
+    public override readonly name = "TaskEvidenceError"
+
+    public constructor(public readonly code: TaskEvidenceErrorCode, message: string) {
+        super(message)
+    }
+}
+
+/**
+ * Gathers what `verifyReceipt` needs for a task: the escrow's record (sampling, counts, Receipt-Tx,
+ * Receipt-Hash, output), the receipt's stored bytes, the prompt, and the task's model (pulled into
+ * the verified cache). Judges nothing: verification stays pure and separate.
+ *
+ * The prompt: the caller's, else Prompt-Tx from the gateway, else the task record's (the escrow
+ * returns it only while the task is Assigned), else the message that opened the task, read from the
+ * gateway (its Data, or its X-Prompt tag for a per-call Infer paid by token transfer).
+ */
+export async function fetchTaskEvidence(options: FetchTaskEvidenceOptions): Promise<TaskEvidence> {
+    const {taskId, escrow, registry, cacheDir, retry} = options
+    const gateway = options.gateway.replace(/\/$/, "")
+    const http = options.fetch ?? fetch
+    const pull = options.pullModel ?? defaultPullModel
+    const notes: string[] = []
+
+    const task = await escrow.task(taskId)
+    if (task == null) throw new TaskEvidenceError("task-not-found", `the escrow has no task ${taskId}`)
+    if (task.receiptTx == null || task.receiptHash == null)
+        throw new TaskEvidenceError("no-result", `task ${taskId} has no result to verify (state ${task.state})`)
+
+    const get = (id: string) => withRetry(`Reading ${id}`, async () => {
+        const response = await http(`${gateway}/${id}`)
+        if (response.status === 404) throw new GatewayError(`${id} was not found on ${gateway}`)
+        if (!response.ok) throw new Error(`HTTP ${response.status} from ${gateway}/${id}`)
+        return new Uint8Array(await response.arrayBuffer())
+    }, retry)
+
+    let receiptBytes: Uint8Array
+    try {
+        receiptBytes = await get(task.receiptTx)
+    } catch (error) {
+        throw new TaskEvidenceError("receipt-unavailable", `the receipt ${task.receiptTx} of task ${taskId} cannot be read: ${(error as Error).message}`)
+    }
+    let receipt: Receipt | null = null
+    let receiptError: string | undefined
+    try {
+        receipt = decodeReceipt(receiptBytes)
+    } catch (error) {
+        receiptError = `the stored receipt is not a receipt: ${(error as Error).message.slice(0, 300)}`
+    }
+
+    const receiptTags = await readTags(http, gateway, task.receiptTx).catch(() => null)
+    if (receiptTags == null) notes.push("the gateway did not report the receipt upload's tags")
+    else {
+        const wanted: Record<string, string> = {"App-Name": "weavelm", Type: "Receipt", "Task-Id": taskId, "Model-Id": task.model, "Receipt-Hash": task.receiptHash}
+        for (const [name, value] of Object.entries(wanted))
+            if (receiptTags[name] !== value) notes.push(`the receipt upload's ${name} tag is ${JSON.stringify(receiptTags[name] ?? null)}, expected ${JSON.stringify(value)}`)
+    }
+
+    const prompt = await readPrompt(options, task, get, http, gateway, notes)
+
+    const model = await pull({ref: task.model, registry, gateway, cacheDir, retry})
+    if (task.modelSha256 != null && model.sha256 !== task.modelSha256)
+        throw new TaskEvidenceError("model-mismatch", `the task names model ${task.model} with SHA-256 ${task.modelSha256}, the registry now ${model.sha256}`)
+
+    const expected: ExpectedTask = {
+        taskId: task.id,
+        modelId: task.model,
+        ...(task.modelSha256 == null ? {} : {modelSha256: task.modelSha256}),
+        ...(prompt == null ? {} : {prompt: prompt.text}),
+        ...(task.format === "text" || task.format === "chat" ? {format: task.format} : {}),
+        sampling: {maxTokens: task.maxTokens, temperature: task.temperature, topK: task.topK, topP: task.topP, seed: task.seed},
+        ...(task.inputTokens == null ? {} : {inputTokenCount: task.inputTokens}),
+        ...(task.outputTokens == null ? {} : {outputTokenCount: task.outputTokens}),
+        receiptHash: task.receiptHash,
+        ...(task.output == null ? {} : {output: task.output})
+    }
+    return {task, receiptTx: task.receiptTx, receiptBytes, receipt, ...(receiptError == null ? {} : {receiptError}), receiptTags, prompt, model, expected, notes}
+}
+
+async function readPrompt(options: FetchTaskEvidenceOptions, task: TaskRecord, get: (id: string) => Promise<Uint8Array>,
+    http: typeof fetch, gateway: string, notes: string[]): Promise<TaskEvidence["prompt"]> {
+    if (options.prompt != null) return {text: options.prompt, source: "input"}
+    const text = (bytes: Uint8Array) => Buffer.from(bytes).toString("utf8")
+    if (task.promptTx != null && task.promptTx !== "") {
+        try {
+            return {text: text(await get(task.promptTx)), source: "prompt-tx"}
+        } catch (error) {
+            notes.push(`the prompt transaction ${task.promptTx} cannot be read: ${(error as Error).message}`)
+            return null
+        }
+    }
+    const inRecord = (task as {prompt?: unknown}).prompt
+    if (typeof inRecord === "string") return {text: inRecord, source: "task"}
+    if (task.promptMessage == null) {
+        notes.push("the task names no prompt message: pass the prompt to check it")
+        return null
+    }
+    try {
+        // A per-call Infer is a token Credit-Notice: its prompt rides in the X-Prompt tag (tokens do not forward Data).
+        const tags = await readTags(http, gateway, task.promptMessage).catch(() => null)
+        if ((task as {perCall?: unknown}).perCall === true || tags?.Action === "Credit-Notice") {
+            if (tags?.["X-Prompt"] != null) return {text: tags["X-Prompt"], source: "prompt-message-tag"}
+            notes.push(`the per-call task's message ${task.promptMessage} shows no X-Prompt tag: pass the prompt to check it`)
+            return null
+        }
+        return {text: text(await get(task.promptMessage)), source: "prompt-message"}
+    } catch (error) {
+        notes.push(`the prompt message ${task.promptMessage} cannot be read: ${(error as Error).message}`)
+        return null
+    }
+}
+
+async function readTags(http: typeof fetch, gateway: string, id: string): Promise<Record<string, string> | null> {
+    if (!/^[A-Za-z0-9_-]{43}$/.test(id)) return null
+    const query = `query { transactions(ids: ["${id}"]) { edges { node { id tags { name value } } } } }`
+    const response = await http(`${gateway}/graphql`, {method: "POST", headers: {"content-type": "application/json"}, body: JSON.stringify({query})})
+    if (!response.ok) return null
+    const body = await response.json() as {data?: {transactions?: {edges?: {node?: {id?: string, tags?: {name: string, value: string}[]}}[]}}}
+    const node = body.data?.transactions?.edges?.map((edge) => edge.node).find((n) => n?.id === id)
+    if (node?.tags == null) return null
+    return Object.fromEntries(node.tags.map(({name, value}) => [name, value]))
+}
