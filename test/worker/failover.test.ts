@@ -112,10 +112,12 @@ describe("workers that die", {timeout: 300_000}, () => {
             expect(["Completed", "Settled"]).toContain(task.state)
             expect(task.worker).toBe(b.address)
         }
-        // The escrow records a result before the worker logs it: give the last log line a moment.
-        const completions = () => [...b.events, ...restarted.events].filter((e) => e.event === "task.completed" && ids.includes(e.taskId!))
-        for (let waited = 0; completions().length < ids.length && waited < 10_000; waited += 200)
-            await new Promise((resolve) => setTimeout(resolve, 200))
-        expect(completions().map((e) => e.taskId).sort()).toEqual([...ids].sort())
+        // Nothing duplicated: no task was answered twice, and the restarted worker never
+        // re-ran one the crashed process had answered (a SIGKILL can land between the
+        // escrow accepting a result and the log line, so the lines prove at-most-once).
+        const events = [...b.events, ...restarted.events].filter((e) => ids.includes(e.taskId!))
+        const completed = events.filter((e) => e.event === "task.completed").map((e) => e.taskId)
+        expect(new Set(completed).size).toBe(completed.length)
+        expect(restarted.events.filter((e) => e.event === "task.failed" && ids.includes(e.taskId!))).toEqual([])
     })
 })
