@@ -1,7 +1,7 @@
 import {randomBytes} from "node:crypto"
 import {beforeAll, describe, expect, it} from "vitest"
 import {expectedCommittee} from "../harness/draw.ts"
-import {MemoryAo, type Actor} from "../harness/memoryAo.ts"
+import {deployLuaRules} from "../harness/luaRules.ts"
 
 // The dispute rules (processes/lib/disputes.lua), run inside aos over tables
 // of cases: one Eval per rule instead of one message per case.
@@ -9,22 +9,11 @@ import {MemoryAo, type Actor} from "../harness/memoryAo.ts"
 const newId = () => randomBytes(32).toString("base64url")
 
 describe("dispute rules", () => {
-    let owner: Actor
-    let escrow: string
+    let lua: <T>(code: string) => Promise<T>
 
     beforeAll(async () => {
-        const ao = MemoryAo.create()
-        owner = await ao.actor("owner")
-        escrow = await ao.deploy(owner, "escrow")
+        lua = await deployLuaRules("escrow", `local disputes = require("weavelm.disputes")`)
     })
-
-    /** Evaluates Lua in the escrow (whose bundle loaded the weavelm.* modules) and parses the JSON it returns. */
-    async function lua<T>(code: string): Promise<T> {
-        const result = await owner.client.eval(escrow, `local json = require("json")\nlocal disputes = require("weavelm.disputes")\n${code}`)
-        const output = result.Output as {data?: string} | undefined
-        if (output?.data === undefined || result.Error) throw new Error(`Eval failed: ${JSON.stringify(result.Error ?? result.Output)}`)
-        return JSON.parse(output.data) as T
-    }
 
     it("draws a committee without replacement, weighted by stake and reputation, among eligible, fresh, serving workers", async () => {
         const model = newId(), other = newId()

@@ -1,25 +1,16 @@
 import {beforeAll, describe, expect, it} from "vitest"
-import {MemoryAo, type Actor} from "../harness/memoryAo.ts"
+import {deployLuaRules} from "../harness/luaRules.ts"
 
 // The escrow's pure rule modules, run inside aos over many inputs at once: one
 // Eval evaluates a whole table of cases, which the process tests cannot afford
 // message by message.
 
 describe("escrow rules", () => {
-    let owner: Actor
-    let escrow: string
+    let lua: <T>(code: string) => Promise<T>
 
     beforeAll(async () => {
-        const ao = MemoryAo.create()
-        owner = await ao.actor("owner")
-        escrow = await ao.deploy(owner, "escrow")
+        lua = await deployLuaRules("escrow")
     })
-
-    /** Evaluates Lua in the escrow (whose bundle loaded the weavelm.* modules) and parses the JSON it returns. */
-    async function lua<T>(code: string): Promise<T> {
-        const result = await owner.client.eval(escrow, `local json = require("json")\n${code}`)
-        return JSON.parse((result.Output as {data: string}).data) as T
-    }
 
     it("splits fees as documented: worker rounded up, owner down, both scaled into Max-Fee", async () => {
         // A small deterministic generator: amounts from 0 to 10^30, token counts, basis points.

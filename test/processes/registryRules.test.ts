@@ -1,5 +1,5 @@
 import {beforeAll, describe, expect, it} from "vitest"
-import {MemoryAo, type Actor} from "../harness/memoryAo.ts"
+import {deployLuaRules} from "../harness/luaRules.ts"
 
 /*
  * The registry's rule modules called directly inside aos (an Eval in a
@@ -8,30 +8,20 @@ import {MemoryAo, type Actor} from "../harness/memoryAo.ts"
  * that a refusal leaves the state tables exactly as they were.
  */
 describe("registry rules (weavelm.workers, weavelm.models)", () => {
-    let ao: MemoryAo
-    let owner: Actor
-    let registry: string
+    /** Runs Lua with `workers`, `models`, `json` and `try` in scope. */
+    let lua: <T>(body: string) => Promise<T>
 
     beforeAll(async () => {
-        ao = MemoryAo.create()
-        owner = await ao.actor("owner")
-        registry = await ao.deploy(owner, "registry")
-    })
-
-    /** Runs Lua with `workers`, `models`, `json` and `try` in scope; the snippet returns a table, read back as JSON. */
-    const lua = async <T>(body: string): Promise<T> => {
-        const result = await owner.client.eval(registry, `
-            local json = require("json")
+        const run = await deployLuaRules("registry", `
             local workers = require("weavelm.workers")
             local models = require("weavelm.models")
             local function try(fn, ...)
               local ok, value = pcall(fn, ...)
               if ok then return value == nil and "ok" or value end
               return { error = type(value) == "table" and value.text or tostring(value) }
-            end
-            return json.encode((function() ${body} end)())`)
-        return JSON.parse((result.Output as {data: string}).data) as T
-    }
+            end`)
+        lua = (body) => run(`return json.encode((function() ${body} end)())`)
+    })
 
     it("makes a worker eligible exactly at Min-Stake", async () => {
         expect(await lua(`
