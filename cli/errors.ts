@@ -1,11 +1,13 @@
 
 /**
  * Exit codes: 1 for a user error (bad input, missing file), 2 for a usage
- * error (commander's own), 3 when a process or the network refused or failed.
+ * error (commander's own), 3 when a process or the network refused or failed,
+ * 4 when `weavelm verify` judged a result invalid (a finding, not a failure).
  */
 export const EXIT_USER = 1
 export const EXIT_USAGE = 2
 export const EXIT_REMOTE = 3
+export const EXIT_INVALID = 4
 
 /** An error whose message is meant for the person at the terminal. */
 export class UserError extends Error {
@@ -23,7 +25,7 @@ export class UserError extends Error {
  * CLI from loading every component (node-llama-cpp, aoconnect) just to start.
  */
 const USER_ERRORS = new Set([
-    "UserError", "WalletError", "NetworkError", "DevnetError", "PublishError", "PullError", "ArnsError"
+    "UserError", "WalletError", "NetworkError", "DevnetError", "PublishError", "PullError", "ArnsError", "TaskEvidenceError", "ReceiptFileError"
 ])
 const REMOTE_ERRORS = new Set(["AoProcessError", "GatewayError", "TaskRefundedError"])
 

@@ -38,7 +38,7 @@ const DEV_WALLET_WINSTON = "1000000000000000"
  */
 export const DEVNET_PARAMETERS: DeployParameters = {
     registry: {"Min-Stake": "1000", "Unstake-Cooldown": "60000", "Heartbeat-Timeout": "120000"},
-    escrow: {"Challenge-Window": "120000", "Task-Timeout": "60000", "Max-Attempts": "3"}
+    escrow: {"Challenge-Window": "120000", "Task-Timeout": "60000", "Max-Attempts": "3", "Channel-Refund-Lock": "300000"}
 }
 
 /**

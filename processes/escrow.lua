@@ -1,11 +1,13 @@
--- weavelm escrow: deposits, inference tasks, their fees and disputes
--- (docs/protocol.md, "escrow"). Handlers parse tags, call the rules in
--- weavelm.tasks and weavelm.challenges and send what the rules return; the
+-- weavelm escrow: deposits, inference tasks, their fees and disputes, and the
+-- prepaid channels of direct mode (docs/protocol.md, "escrow"). Handlers parse
+-- tags, call the rules in weavelm.tasks, weavelm.challenges and
+-- weavelm.channels and send what the rules return; the
 -- registry's Sync-* notices keep a mirror of models and workers so that an
 -- Infer is assigned, and a referee committee drawn, without a round trip.
 local json = require("json")
 local amount = require("weavelm.amount")
 local challenges = require("weavelm.challenges")
+local channels = require("weavelm.channels")
 local disputes = require("weavelm.disputes")
 local guard = require("weavelm.guard")
 local input = require("weavelm.input")
@@ -24,6 +26,10 @@ Params = Params or {
 for name, value in pairs(disputes.DEFAULTS) do
   if Params[name] == nil then Params[name] = value end
 end
+-- Channel parameters, likewise.
+for name, value in pairs(channels.DEFAULTS) do
+  if Params[name] == nil then Params[name] = value end
+end
 Balances = Balances or {}
 Tasks = Tasks or {}
 OpenTasks = OpenTasks or {}
@@ -31,10 +37,14 @@ TaskOrder = TaskOrder or {}
 TaskCounts = TaskCounts or {}
 Models = Models or {}
 Workers = Workers or {}
+Channels = Channels or {}
+LiveChannels = LiveChannels or {}
+ChannelOrder = ChannelOrder or {}
 
 local function state()
   return { tasks = Tasks, open = OpenTasks, order = TaskOrder, counts = TaskCounts, balances = Balances,
-    workers = Workers, models = Models, params = Params, self = ao.id }
+    workers = Workers, models = Models, params = Params, self = ao.id,
+    channels = Channels, liveChannels = LiveChannels, channelOrder = ChannelOrder }
 end
 
 local function now(msg)
@@ -52,9 +62,10 @@ local function count(t)
 end
 
 -- What the escrow owes: escrow balances (the treasury's included), what open
--- tasks lock and the bonds of open disputes.
+-- tasks lock, the bonds of open disputes and what channels have not paid.
 local function liabilities()
-  return amount.add(amount.add(amount.sum(Balances), tasks.locked(state())), challenges.bonds(state()))
+  return amount.add(amount.add(amount.add(amount.sum(Balances), tasks.locked(state())), challenges.bonds(state())),
+    channels.locked(state()))
 end
 
 local function paramTags()
@@ -70,12 +81,15 @@ local function paramTags()
     ["Referee-Timeout"] = tostring(Params.refereeTimeout),
     ["Slash-Amount"] = Params.slashAmount,
     ["Challenger-Share"] = tostring(Params.challengerShare),
+    ["Channel-Refund-Lock"] = tostring(Params.channelRefundLock),
   }
 end
 
 -- Tasks upkept while handling the current message: an explicit Settle of one of
--- them succeeds although upkeep already paid it.
+-- them succeeds although upkeep already paid it. Likewise a Close-Channel of a
+-- channel upkeep just closed.
 local settledNow = {}
+local closedNow = {}
 
 -- Runs before every other handler and lets them run after it ("continue").
 -- Failures here must not reach the message's own handler or drop the outbox,
@@ -94,6 +108,16 @@ Handlers.prepend("upkeep", function() return "continue" end, function(msg)
       print("upkeep of task " .. task.id .. " failed: " .. tostring(out))
     end
   end
+  closedNow = {}
+  for _, channel in ipairs(channels.due(state(), t)) do
+    local ok, out = pcall(channels.finalize, state(), channel)
+    if ok then
+      sendAll(out)
+      closedNow[channel.id] = true
+    else
+      print("upkeep of channel " .. channel.id .. " failed: " .. tostring(out))
+    end
+  end
 end)
 
 guard.handle("Configure", "Configure", function(msg)
@@ -104,11 +128,13 @@ guard.handle("Configure", "Configure", function(msg)
   local timeout = input.integer(msg, "Task-Timeout", { default = Params.taskTimeout, min = 1 })
   local attempts = input.integer(msg, "Max-Attempts", { default = Params.maxAttempts, min = 1, max = 16 })
   local disputeParams = disputes.configure(Params, msg)
+  local channelParams = channels.configure(Params, msg)
   guard.check(token == Params.token or Params.token == nil or amount.isZero(liabilities()),
     "Token cannot change while the escrow holds tokens")
   Params.token, Params.registry = token, registry
   Params.challengeWindow, Params.taskTimeout, Params.maxAttempts = window, timeout, attempts
   for name, value in pairs(disputeParams) do Params[name] = value end
+  for name, value in pairs(channelParams) do Params[name] = value end
   local reply = paramTags()
   reply.Action = "Configure-Notice"
   msg.reply(reply)
@@ -208,6 +234,19 @@ local function openChallenge(msg, tags, challenger, bond, perCall)
   sendAll(out)
 end
 
+-- An Open-Channel from `tags` (the message, or the forwarded tags of a
+-- transfer); `qty` comes from the owner's deposit when `fromDeposit`.
+local function openChannel(msg, tags, owner, qty, fromDeposit)
+  local req = {
+    id = msg.Id, owner = owner, quantity = qty, fromDeposit = fromDeposit,
+    worker = input.optional(tags, "Worker"), model = input.optional(tags, "Model"),
+    channel = input.optional(tags, "Channel"),
+  }
+  local out, reply = channels.open(state(), req, now(msg))
+  guard.reply(msg, reply)
+  sendAll(out)
+end
+
 guard.handle("Credit-Notice", "Credit-Notice", function(msg)
   guard.check(Params.token ~= nil and msg.From == Params.token, "Tokens must come from the configured token")
   local qty = tostring(amount.positive(msg.Tags.Quantity, "Quantity"))
@@ -227,12 +266,14 @@ guard.handle("Credit-Notice", "Credit-Notice", function(msg)
     startTask(msg, req, msg.Sender, true)
   elseif action == "Challenge" then
     openChallenge(msg, forwarded(msg), msg.Sender, qty, true)
+  elseif action == "Open-Channel" then
+    openChannel(msg, forwarded(msg), msg.Sender, qty, false)
   elseif action == nil and msg.Tags["X-Slash-Task"] then
     -- Slash proceeds the registry sends for a task this escrow invalidated.
     guard.check(msg.Sender == Params.registry, "Slash proceeds must come from the registry")
     sendAll(challenges.proceeds(state(), msg.Tags["X-Slash-Task"], qty, now(msg)))
   else
-    guard.fail("Unsupported X-Action " .. tostring(action) .. ": use Deposit or Infer")
+    guard.fail("Unsupported X-Action " .. tostring(action) .. ": use Deposit, Infer, Challenge or Open-Channel")
   end
 end)
 
@@ -248,8 +289,7 @@ guard.handle("Withdraw", "Withdraw", function(msg)
 end)
 
 local function taskResult(msg)
-  local hash = input.required(msg, "Receipt-Hash")
-  guard.check(#hash == 64 and hash:match("^[0-9a-f]+$") ~= nil, "Receipt-Hash must be 64 lowercase hex characters")
+  local hash = input.sha256Hex(msg, "Receipt-Hash")
   return {
     inputTokens = input.integer(msg, "Input-Tokens", { min = 0, max = 2147483647 }),
     outputTokens = input.integer(msg, "Output-Tokens", { min = 0, max = 2147483647 }),
@@ -304,11 +344,13 @@ guard.handle("Info", "Info", function(msg)
   reply.Liabilities = liabilities()
   reply.Bonds = challenges.bonds(state())
   reply.Treasury = ledger.balance(Balances, ao.id)
+  reply["Channel-Funds"] = channels.locked(state())
   reply.Data = json.encode({
     token = Params.token, registry = Params.registry, challengeWindow = Params.challengeWindow,
     taskTimeout = Params.taskTimeout, maxAttempts = Params.maxAttempts,
     challengeBond = Params.challengeBond, refereeCount = Params.refereeCount, refereeFee = Params.refereeFee,
     refereeTimeout = Params.refereeTimeout, slashAmount = Params.slashAmount, challengerShare = Params.challengerShare,
+    channelRefundLock = Params.channelRefundLock, channelFunds = reply["Channel-Funds"], channels = count(Channels),
     tasks = TaskCounts, liabilities = reply.Liabilities, balances = amount.sum(Balances),
     locked = tasks.locked(state()), bonds = reply.Bonds, treasury = reply.Treasury,
     models = count(Models), workers = count(Workers),
@@ -352,4 +394,39 @@ guard.handle("Tasks", "Tasks", function(msg)
     if match then list[#list + 1] = summary(task) end
   end
   msg.reply({ Action = "Tasks-Response", Data = json.encode(list) })
+end)
+
+guard.handle("Open-Channel", "Open-Channel", function(msg)
+  local qty = tostring(amount.positive(msg.Tags.Quantity, "Quantity"))
+  openChannel(msg, msg, msg.From, qty, true)
+end)
+
+-- The voucher is signed by the channel's owner and posted by whoever holds it
+-- (the worker): on AO msg.From is the signer, so it names the owner.
+guard.handle("Redeem-Voucher", "Redeem-Voucher", function(msg)
+  local voucher = {
+    channel = input.required(msg, "Channel"),
+    cumulative = tostring(amount.parse(input.tag(msg, "Cumulative"), "Cumulative")),
+    nonce = input.integer(msg, "Nonce", { min = 0 }),
+    receiptsRoot = input.sha256Hex(msg, "Receipts-Root"),
+  }
+  sendAll(channels.redeem(state(), voucher, msg.From, now(msg)))
+end)
+
+guard.handle("Close-Channel", "Close-Channel", function(msg)
+  local out, reply = channels.close(state(), input.required(msg, "Channel"), msg.From, now(msg), closedNow)
+  if reply then guard.reply(msg, reply) end
+  sendAll(out)
+end)
+
+guard.handle("Channel", "Channel", function(msg)
+  local channel = channels.get(state(), input.tag(msg, "Channel"))
+  msg.reply({ Action = "Channel-Response", Data = channels.encode(channel) })
+end)
+
+guard.handle("Channels", "Channels", function(msg)
+  local filter = { owner = input.optional(msg, "Owner"), worker = input.optional(msg, "Worker") }
+  if input.optional(msg, "State") then filter.state = input.oneOf(msg, "State", channels.STATES) end
+  local limit = input.integer(msg, "Limit", { default = 1000, min = 1, max = 1000 })
+  msg.reply({ Action = "Channels-Response", Data = channels.encodeList(channels.list(state(), filter, limit)) })
 end)

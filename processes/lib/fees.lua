@@ -17,6 +17,12 @@ function fees.quote(priceOutput, maxTokens, ownerFeeBps)
   return amount.add(work, amount.mulDiv(work, ownerFeeBps, BASIS_POINTS))
 end
 
+--- The model owner's part of `total`, a sum that already includes it (the
+--- owner's Fee-Bps on top of the worker's share), rounded down.
+function fees.ownerShare(total, ownerFeeBps)
+  return amount.mulDiv(total, ownerFeeBps, BASIS_POINTS + ownerFeeBps)
+end
+
 --- The fee for a result, as `{worker, owner, total}`. The worker's share is
 --- rounded up and the owner's down; when both exceed `maxFee` they are scaled
 --- down together so that the requester never pays more than `maxFee`.
@@ -25,7 +31,7 @@ function fees.split(prices, ownerFeeBps, inputTokens, outputTokens, maxFee)
   local worker = amount.mulDivCeil(units, 1, PRICE_UNIT)
   local owner = amount.mulDiv(worker, ownerFeeBps, BASIS_POINTS)
   if amount.lt(maxFee, amount.add(worker, owner)) then
-    owner = amount.mulDiv(maxFee, ownerFeeBps, BASIS_POINTS + ownerFeeBps)
+    owner = fees.ownerShare(maxFee, ownerFeeBps)
     worker = amount.sub(maxFee, owner)
   end
   return { worker = worker, owner = owner, total = amount.add(worker, owner) }

@@ -75,6 +75,13 @@ function input.oneOf(msg, name, allowed, default)
   guard.fail(name .. " must be one of " .. table.concat(allowed, ", "))
 end
 
+--- A SHA-256 digest as 64 lowercase hex characters.
+function input.sha256Hex(msg, name)
+  local v = input.required(msg, name)
+  guard.check(#v == 64 and v:match("^[0-9a-f]+$") ~= nil, name .. " must be 64 lowercase hex characters")
+  return v
+end
+
 --- An Arweave/AO id: 43 base64url characters.
 function input.id(msg, name)
   local v = input.required(msg, name)

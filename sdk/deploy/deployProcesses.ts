@@ -8,7 +8,11 @@ import {spawnLuaProcess} from "./spawnLuaProcess.ts"
 /** Protocol parameters set with `Configure`; see docs/protocol.md for meanings and defaults. */
 export interface DeployParameters {
     registry?: {"Min-Stake"?: string, "Unstake-Cooldown"?: string, "Heartbeat-Timeout"?: string}
-    escrow?: {"Challenge-Window"?: string, "Task-Timeout"?: string, "Max-Attempts"?: string}
+    escrow?: {
+        "Challenge-Window"?: string, "Task-Timeout"?: string, "Max-Attempts"?: string, "Challenge-Bond"?: string, "Referee-Count"?: string,
+        "Referee-Fee"?: string, "Referee-Timeout"?: string, "Slash-Amount"?: string, "Challenger-Share"?: string
+        "Channel-Refund-Lock"?: string
+    }
 }
 
 export interface DeployProcessesOptions {

@@ -1,6 +1,7 @@
+import {randomUUID} from "node:crypto"
 import {z} from "zod"
 import {AoProcessError, followOutbox, latestCursor, type AoClient, type ProcessReply} from "../ao/index.ts"
-import {TaskRecordSchema, type TaskRecord} from "./schemas.ts"
+import {DISPUTE_VERDICTS, TaskRecordSchema, type DisputeRecord, type TaskRecord} from "./schemas.ts"
 
 /** What a requester asks for; see docs/protocol.md (escrow, Infer). */
 export interface InferRequest {
@@ -53,6 +54,125 @@ export class TaskRefundedError extends Error {
         this.taskId = taskId
     }
 }
+
+/** A result as the escrow announces it to its requester in `Infer-Result`; anyone may read them. */
+export interface AnnouncedResult {
+    taskId: string
+    requester: string
+    worker: string
+    receiptTx: string
+    receiptHash: string
+    outputTokens: number
+    challengeDeadline: number
+    /** The outbox cursor after this result: follow on from it to miss nothing. */
+    cursor: string
+}
+
+/** The escrow's parameters (docs/protocol.md, escrow "Parameters"), as its `Info` reports them. */
+export const EscrowParametersSchema = z.object({
+    "Challenge-Window": z.coerce.number(),
+    "Task-Timeout": z.coerce.number(),
+    "Max-Attempts": z.coerce.number(),
+    "Challenge-Bond": z.string(),
+    "Referee-Count": z.coerce.number(),
+    "Referee-Fee": z.string(),
+    "Referee-Timeout": z.coerce.number(),
+    "Slash-Amount": z.string(),
+    "Challenger-Share": z.coerce.number()
+}).transform((tags) => ({
+    challengeWindow: tags["Challenge-Window"],
+    taskTimeout: tags["Task-Timeout"],
+    maxAttempts: tags["Max-Attempts"],
+    challengeBond: tags["Challenge-Bond"],
+    refereeCount: tags["Referee-Count"],
+    refereeFee: tags["Referee-Fee"],
+    refereeTimeout: tags["Referee-Timeout"],
+    slashAmount: tags["Slash-Amount"],
+    challengerShare: tags["Challenger-Share"]
+}))
+export type EscrowParameters = z.output<typeof EscrowParametersSchema>
+
+/** What a challenger asks for; see docs/protocol.md (escrow, "Challenging"). */
+export interface ChallengeRequest {
+    taskId: string
+    /** The first output position (from 0) the challenger disputes. */
+    position: number
+    /** The Arweave transaction of the challenger's evidence (a verification report). */
+    evidenceTx: string
+    /** At least the escrow's Challenge-Bond; all of it is at stake. */
+    bond: string
+    /**
+     * `deposit` takes the bond from the escrow balance (`Challenge`); `transfer` sends it from the
+     * wallet's tokens (a `Transfer` with `X-Action=Challenge`), and what comes back returns by transfer.
+     */
+    bondFrom: "deposit" | "transfer"
+}
+
+/** The escrow's `Challenge-Accepted`: the task is frozen and a committee drawn. */
+export interface ChallengeAccepted {
+    taskId: string
+    challengeId: string
+    challenger: string
+    bond: string
+    /** The committee, in draw order. */
+    referees: string[]
+    quorum: number
+    refereeDeadline: number
+}
+
+/** The escrow's `Challenge-Resolved`, and for an Invalid verdict the `Slash-Distributed` that follows. */
+export interface ChallengeResolution {
+    taskId: string
+    challengeId: string
+    verdict: typeof DISPUTE_VERDICTS[number]
+    resolution: "Quorum" | "Deadline"
+    validVotes: number
+    invalidVotes: number
+    majority: string[]
+    struck: string[]
+    bond: string
+    /** Valid: what each majority referee got from the bond, and the worker's share of the rest. */
+    refereeFee?: string
+    workerShare?: string
+    /** Invalid: what the requester got back. */
+    refund?: string
+    /** Invalid: how the slash proceeds were shared out. */
+    slash?: {proceeds: string, reward: string, refereeFee: string, treasury: string}
+}
+
+const ChallengeAcceptedTagsSchema = z.object({
+    "Task-Id": z.string(),
+    "Challenge-Id": z.string(),
+    Challenger: z.string(),
+    Bond: z.string(),
+    Referees: z.string(),
+    Quorum: z.coerce.number(),
+    "Referee-Deadline": z.coerce.number()
+})
+
+const ChallengeResolvedTagsSchema = z.object({
+    "Task-Id": z.string(),
+    "Challenge-Id": z.string(),
+    Verdict: z.enum(DISPUTE_VERDICTS),
+    Resolution: z.enum(["Quorum", "Deadline"]),
+    "Valid-Votes": z.coerce.number(),
+    "Invalid-Votes": z.coerce.number(),
+    Majority: z.string().default(""),
+    Struck: z.string().default(""),
+    Bond: z.string(),
+    "Referee-Fee": z.string().optional(),
+    "Worker-Share": z.string().optional(),
+    Refund: z.string().optional()
+})
+
+const SlashDistributedTagsSchema = z.object({Proceeds: z.string(), Reward: z.string(), "Referee-Fee": z.string(), Treasury: z.string()})
+
+const addresses = (list: string) => list.split(",").filter((address) => address !== "")
+
+/** How long `challenge` waits for the escrow to answer a bond paid by transfer. */
+const CHALLENGE_REPLY_TIMEOUT_MS = 120_000
+/** Between `Settle` nudges once a Referee-Deadline has passed. */
+const NUDGE_INTERVAL_MS = 3000
 
 /** The escrow process as one wallet uses it: deposits, tasks and their results. */
 export class EscrowClient {
@@ -130,6 +250,26 @@ export class EscrowClient {
         throw new Error(`Stopped waiting for task ${taskId}`)
     }
 
+    /**
+     * Every result the escrow announces from `from` on (undefined: from now), whoever asked: the
+     * `Infer-Result`s in its outbox. What a watchtower follows.
+     */
+    public async *results({from, signal, pollMs}: {from?: string | null, signal?: AbortSignal, pollMs?: number} = {}): AsyncGenerator<AnnouncedResult> {
+        const isResult = (m: ProcessReply) => m.tags.Action === "Infer-Result"
+        for await (const message of followOutbox({port: this._ao.port, process: this.process, from, filter: isResult, signal, pollMs})) {
+            yield {
+                taskId: message.tags["Task-Id"]!,
+                requester: message.target,
+                worker: message.tags.Worker!,
+                receiptTx: message.tags["Receipt-Tx"]!,
+                receiptHash: message.tags["Receipt-Hash"]!,
+                outputTokens: Number(message.tags["Output-Tokens"]),
+                challengeDeadline: Number(message.tags["Challenge-Deadline"]),
+                cursor: message.cursor
+            }
+        }
+    }
+
     /** A task by id; null when the escrow has none. */
     public async task(id: string): Promise<TaskRecord | null> {
         try {
@@ -150,4 +290,132 @@ export class EscrowClient {
     public async settle(taskId?: string) {
         return await this._ao.send(this.process, {Action: "Settle", "Task-Id": taskId})
     }
+
+    /** The escrow's parameters now (a challenge keeps those in force when it was accepted). */
+    public async parameters(): Promise<EscrowParameters> {
+        return EscrowParametersSchema.parse((await this._ao.read(this.process, {Action: "Info"})).tags)
+    }
+
+    /** A task's dispute; null when the task is unknown or was never challenged. */
+    public async dispute(taskId: string): Promise<DisputeRecord | null> {
+        return (await this.task(taskId))?.dispute ?? null
+    }
+
+    /**
+     * Challenges a task's result and resolves with the escrow's `Challenge-Accepted`. A refusal
+     * (`Challenge-Error`: window closed, too few referees, ...) throws `AoProcessError`; a bond sent
+     * by transfer then comes back.
+     */
+    public async challenge(request: ChallengeRequest, {signal}: {signal?: AbortSignal} = {}): Promise<ChallengeAccepted> {
+        if (request.bondFrom === "deposit") {
+            const {emitted} = await this._ao.send(this.process, {
+                Action: "Challenge", "Task-Id": request.taskId, Position: request.position, "Evidence-Tx": request.evidenceTx, Bond: request.bond
+            })
+            const accepted = emitted.find((m) => m.tags.Action === "Challenge-Accepted" && m.target === this._ao.address)
+            if (accepted == null) throw new AoProcessError("The escrow did not accept the challenge", {process: this.process, action: "Challenge"})
+            return parseChallengeAccepted(accepted)
+        }
+        // The escrow answers the token's Credit-Notice in its own outbox, matched by our X-Reference.
+        const reference = randomUUID()
+        const from = await latestCursor(this._ao.port, this.process) ?? null
+        await this._ao.send(this.token, {
+            Action: "Transfer", Recipient: this.process, Quantity: request.bond, "X-Action": "Challenge",
+            "X-Task-Id": request.taskId, "X-Position": request.position, "X-Evidence-Tx": request.evidenceTx, "X-Reference": reference
+        })
+        const answer = (m: ProcessReply) => m.target === this._ao.address && m.tags["X-Reference"] === reference &&
+            (m.tags.Action === "Challenge-Accepted" || m.tags.Action === "Challenge-Error")
+        const timeout = AbortSignal.timeout(CHALLENGE_REPLY_TIMEOUT_MS)
+        for await (const message of followOutbox({port: this._ao.port, process: this.process, from, filter: answer, signal: anySignal(signal, timeout)})) {
+            if (message.tags.Action === "Challenge-Error")
+                throw new AoProcessError(message.tags.Error ?? "Challenge-Error", {process: this.process, action: "Challenge-Error"})
+            return parseChallengeAccepted(message)
+        }
+        throw new Error(`The escrow did not answer the challenge of task ${request.taskId}${timeout.aborted ? ` within ${CHALLENGE_REPLY_TIMEOUT_MS / 1000} s` : ""}`)
+    }
+
+    /**
+     * Waits for a dispute's `Challenge-Resolved` to this wallet (and, for an Invalid verdict, the
+     * `Slash-Distributed` that shares out the slash), following the escrow's outbox from `from` (a
+     * cursor taken before the challenge). Once the Referee-Deadline has passed it sends `Settle`
+     * now and then: the escrow decides expired disputes only when a message arrives.
+     */
+    public async waitForResolution(accepted: Pick<ChallengeAccepted, "taskId" | "challengeId" | "refereeDeadline">,
+        {from, signal}: {from?: string | null, signal?: AbortSignal} = {}): Promise<ChallengeResolution> {
+        const mine = (m: ProcessReply) => m.target === this._ao.address && m.tags["Challenge-Id"] === accepted.challengeId &&
+            (m.tags.Action === "Challenge-Resolved" || m.tags.Action === "Slash-Distributed")
+        const stopNudging = new AbortController()
+        const nudging = this._nudgeAfter(accepted.refereeDeadline, anySignal(signal, stopNudging.signal))
+        let resolution: ChallengeResolution | undefined
+        try {
+            for await (const message of followOutbox({port: this._ao.port, process: this.process, from, filter: mine, signal})) {
+                if (message.tags.Action === "Challenge-Resolved") {
+                    resolution = parseChallengeResolved(message)
+                    stopNudging.abort()
+                    if (resolution.verdict !== "Invalid") return resolution
+                } else {
+                    const slash = SlashDistributedTagsSchema.parse(message.tags)
+                    const shared = {proceeds: slash.Proceeds, reward: slash.Reward, refereeFee: slash["Referee-Fee"], treasury: slash.Treasury}
+                    if (resolution != null) return {...resolution, slash: shared}
+                }
+            }
+        } finally {
+            stopNudging.abort()
+            await nudging
+        }
+        throw new Error(`Stopped waiting for the challenge of task ${accepted.taskId}`)
+    }
+
+    /** A referee's vote on a challenged task; resolves with the votes counted so far. */
+    public async vote({taskId, verdict, reportTx}: {taskId: string, verdict: "Valid" | "Invalid", reportTx: string}): Promise<{validVotes: number, invalidVotes: number}> {
+        const {emitted} = await this._ao.send(this.process, {Action: "Referee-Verdict", "Task-Id": taskId, Verdict: verdict, "Report-Tx": reportTx})
+        const notice = emitted.find((m) => m.tags.Action === "Referee-Verdict-Notice")
+        if (notice == null) throw new AoProcessError(`The escrow did not count the verdict on task ${taskId}`, {process: this.process, action: "Referee-Verdict"})
+        return {validVotes: Number(notice.tags["Valid-Votes"]), invalidVotes: Number(notice.tags["Invalid-Votes"])}
+    }
+
+    private async _nudgeAfter(deadline: number, signal: AbortSignal) {
+        await sleep(Math.max(0, deadline - Date.now()) + 500, signal)
+        while (!signal.aborted) {
+            // A failed nudge is retried at the next interval; the follower still reports the outcome.
+            await this.settle().catch(() => {})
+            await sleep(NUDGE_INTERVAL_MS, signal)
+        }
+    }
+}
+
+function parseChallengeAccepted(message: ProcessReply): ChallengeAccepted {
+    const tags = ChallengeAcceptedTagsSchema.parse(message.tags)
+    return {
+        taskId: tags["Task-Id"], challengeId: tags["Challenge-Id"], challenger: tags.Challenger, bond: tags.Bond,
+        referees: addresses(tags.Referees), quorum: tags.Quorum, refereeDeadline: tags["Referee-Deadline"]
+    }
+}
+
+function parseChallengeResolved(message: ProcessReply): ChallengeResolution {
+    const tags = ChallengeResolvedTagsSchema.parse(message.tags)
+    return {
+        taskId: tags["Task-Id"], challengeId: tags["Challenge-Id"], verdict: tags.Verdict, resolution: tags.Resolution,
+        validVotes: tags["Valid-Votes"], invalidVotes: tags["Invalid-Votes"], majority: addresses(tags.Majority), struck: addresses(tags.Struck),
+        bond: tags.Bond,
+        ...(tags["Referee-Fee"] == null ? {} : {refereeFee: tags["Referee-Fee"]}),
+        ...(tags["Worker-Share"] == null ? {} : {workerShare: tags["Worker-Share"]}),
+        ...(tags.Refund == null ? {} : {refund: tags.Refund})
+    }
+}
+
+function anySignal(...signals: Array<AbortSignal | undefined>): AbortSignal {
+    return AbortSignal.any(signals.filter((s): s is AbortSignal => s != null))
+}
+
+/** Waits `ms`, or less when `signal` aborts. */
+function sleep(ms: number, signal: AbortSignal) {
+    return new Promise<void>((resolve) => {
+        const done = () => {
+            clearTimeout(timer)
+            signal.removeEventListener("abort", done)
+            resolve()
+        }
+        const timer = setTimeout(done, ms)
+        signal.addEventListener("abort", done, {once: true})
+    })
 }

@@ -2,6 +2,60 @@ import {z} from "zod"
 
 export const TASK_STATES = ["Assigned", "Completed", "Challenged", "Settled", "Refunded", "Invalidated"] as const
 
+export const DISPUTE_VERDICTS = ["Valid", "Invalid", "Undecided"] as const
+
+/** aos json writes an empty table as `[]`, so an empty map of votes arrives as a list. */
+const emptyListAsObject = (value: unknown) => Array.isArray(value) && value.length === 0 ? {} : value
+
+/** A referee's vote as the dispute records it. */
+export const DisputeVoteSchema = z.object({
+    verdict: z.enum(["Valid", "Invalid"]),
+    reportTx: z.string(),
+    at: z.coerce.number()
+})
+export type DisputeVote = z.infer<typeof DisputeVoteSchema>
+
+/**
+ * A task's `dispute` (docs/protocol.md, escrow "Reads"): the challenge, its committee and votes, and
+ * once decided the verdict and what was paid; fields appear as the dispute advances.
+ */
+export const DisputeRecordSchema = z.object({
+    /** The Challenge-Id: the id of the message that carried the challenge. */
+    id: z.string(),
+    challenger: z.string(),
+    bond: z.string(),
+    /** The bond came by token transfer (and goes back that way). */
+    perCall: z.boolean(),
+    reference: z.string().optional(),
+    position: z.coerce.number(),
+    evidenceTx: z.string(),
+    challengedAt: z.coerce.number(),
+    /** Referee-Deadline. */
+    deadline: z.coerce.number(),
+    committee: z.array(z.string()),
+    quorum: z.coerce.number(),
+    votes: z.preprocess(emptyListAsObject, z.record(z.string(), DisputeVoteSchema)),
+    refereeFee: z.string(),
+    challengerShare: z.coerce.number(),
+    slashAmount: z.string(),
+    verdict: z.enum(DISPUTE_VERDICTS).optional(),
+    resolution: z.enum(["Quorum", "Deadline"]).optional(),
+    resolvedAt: z.coerce.number().optional(),
+    valid: z.coerce.number().optional(),
+    invalid: z.coerce.number().optional(),
+    majority: z.array(z.string()).optional(),
+    struck: z.array(z.string()).optional(),
+    refereePay: z.string().optional(),
+    workerShare: z.string().optional(),
+    slashRequested: z.string().optional(),
+    slashed: z.string().optional(),
+    proceeds: z.string().optional(),
+    reward: z.string().optional(),
+    treasury: z.string().optional(),
+    distributedAt: z.coerce.number().optional()
+}).loose()
+export type DisputeRecord = z.infer<typeof DisputeRecordSchema>
+
 /** A task as the escrow's `Task` read reports it; fields appear as the task advances. */
 export const TaskRecordSchema = z.object({
     id: z.string(),
@@ -29,6 +83,7 @@ export const TaskRecordSchema = z.object({
     receiptTx: z.string().optional(),
     receiptHash: z.string().optional(),
     output: z.string().optional(),
-    challengeDeadline: z.coerce.number().optional()
+    challengeDeadline: z.coerce.number().optional(),
+    dispute: DisputeRecordSchema.optional()
 }).loose()
 export type TaskRecord = z.infer<typeof TaskRecordSchema>

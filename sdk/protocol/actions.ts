@@ -11,13 +11,15 @@ export const REGISTRY_ACTIONS = [
 
 export const ESCROW_ACTIONS = [
     "Configure", "Sync-Model", "Sync-Worker", "Deposit", "Withdraw", "Balance", "Infer", "Task-Result", "Task-Failed",
-    "Settle", "Info", "Task", "Tasks", "Challenge", "Referee-Verdict", "Slash-Notice"
+    "Settle", "Info", "Task", "Tasks", "Challenge", "Referee-Verdict", "Slash-Notice",
+    "Open-Channel", "Redeem-Voucher", "Close-Channel", "Channel", "Channels"
 ] as const
 
-/** Messages the escrow sends to requesters, workers, challengers and referees. */
+/** Messages the escrow sends to requesters, workers, challengers, referees and channel owners. */
 export const ESCROW_NOTICES = [
     "Infer-Accepted", "Infer-Result", "Infer-Refunded", "Task-Assigned", "Task-Revoked", "Task-Settled", "Task-Result-Notice",
-    "Challenge-Accepted", "Referee-Request", "Referee-Verdict-Notice", "Challenge-Resolved", "Slash-Distributed"
+    "Challenge-Accepted", "Referee-Request", "Referee-Verdict-Notice", "Challenge-Resolved", "Slash-Distributed",
+    "Channel-Opened", "Voucher-Redeemed", "Channel-Closing", "Channel-Closed"
 ] as const
 
 export type TokenAction = typeof TOKEN_ACTIONS[number]

@@ -945,7 +945,7 @@ class World {
                     }
                     return this.startTask(ev, req, {maxFee, locked: qty, requester: sender, perCall: true, reference: ev.tags["X-Reference"]}, now)
                 }
-                return fail(`Unsupported X-Action ${action ?? "nil"}: use Deposit or Infer`)
+                return fail(`Unsupported X-Action ${action ?? "nil"}: use Deposit, Infer, Challenge or Open-Channel`)
             }
             case "Debit-Notice":
                 return []

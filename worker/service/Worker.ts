@@ -3,11 +3,13 @@ import {pullModel} from "../../model-publisher/index.ts"
 import {AoProcessError, followOutbox, latestCursor, type ProcessReply} from "../../sdk/ao/index.ts"
 import {EscrowClient} from "../../sdk/escrow/index.ts"
 import type {NetworkConnection, ProcessIds} from "../../sdk/network/index.ts"
-import {encodeReceipt, hashPrompt, type Receipt} from "../../sdk/receipt/index.ts"
+import {encodeReceipt} from "../../sdk/receipt/index.ts"
 import {RegistryClient, type ModelRecord} from "../../sdk/registry/index.ts"
 import {ArweaveChunkedStorage, type StorageBackend} from "../../sdk/storage/index.ts"
 import {InferenceEngine, type LoadedModel} from "../engine/index.ts"
 import {parseAssignment, type Assignment} from "./assignment.ts"
+import {buildReceipt} from "./buildReceipt.ts"
+import {RefereeDuty} from "./RefereeDuty.ts"
 import {WorkerState} from "./WorkerState.ts"
 
 /** A structured log event; the CLI prints it as a line or as JSON. */
@@ -46,6 +48,8 @@ export interface WorkerOptions {
     pollMs?: number
     storage?: StorageBackend
     log?: (event: WorkerLogEvent) => void
+    /** Receives the escrow's channel notices to this worker (Channel-Opened, -Closing, -Closed, Voucher-Redeemed), for direct mode. */
+    onChannelNotice?: (message: ProcessReply) => void
 }
 
 interface RunningTask {
@@ -57,7 +61,8 @@ interface RunningTask {
 /**
  * `weavelm worker`: stakes and registers, keeps its heartbeat, receives tasks
  * from the escrow's outbox, runs them on node-llama-cpp, stores each receipt on
- * Arweave and answers `Task-Result` (or `Task-Failed`). A restart resumes from
+ * Arweave and answers `Task-Result` (or `Task-Failed`); on a referee committee
+ * it re-checks challenged tasks and votes (`RefereeDuty`). A restart resumes from
  * the persisted cursor and the escrow's list of this worker's open tasks, so
  * no assignment is missed or run twice.
  */
@@ -76,6 +81,7 @@ export class Worker {
     private _state?: WorkerState
     private _heartbeat?: NodeJS.Timeout
     private _follower?: Promise<void>
+    private _referee?: RefereeDuty
 
     private constructor(options: WorkerOptions) {
         this._options = options
@@ -101,6 +107,11 @@ export class Worker {
         return worker
     }
 
+    /** The models this worker serves, loaded; direct mode generates with them too. */
+    public get servedModels(): ReadonlyArray<{record: ModelRecord, loaded: LoadedModel}> {
+        return [...this._models.values()]
+    }
+
     /** Tasks running now. */
     public get activeTasks(): string[] {
         return [...this._running.keys()]
@@ -115,6 +126,7 @@ export class Worker {
         this._stopping.abort()
         clearInterval(this._heartbeat)
         await this._follower
+        await this._referee?.stop()
         this._queue.length = 0
         const finished = Promise.all([...this._running.values()].map((task) => task.done))
         const timedOut = await Promise.race([finished.then(() => false), sleep(graceMs).then(() => true)])
@@ -155,6 +167,13 @@ export class Worker {
             if (task.worker === this.address && !state.hasFinished(task.id))
                 this._enqueueFromRecord(task.id)
         }
+        this._referee = new RefereeDuty({
+            address: this.address, escrow: this._escrow, registry: this._registry, gateway: connection.config.gateway, cacheDir,
+            storage: this._storage, engine: this._engine, log: (level, event, message, fields) => this._emit(level, event, message, fields),
+            served: (sha256) => [...this._models.values()].find(({record}) => record.sha256 === sha256)?.loaded
+        })
+        // Referee requests whose answer a stop cut short, like the assignments above.
+        void this._referee.resume().catch((error) => this._emit("warn", "referee.resume-failed", `could not list open disputes: ${describe(error)}`))
         this._follower = this._follow(startCursor)
         this._emit("info", "worker.ready", `worker ${this.address} ready`, {heartbeatMs})
     }
@@ -205,14 +224,20 @@ export class Worker {
     }
 
     private async _follow(from: string | null) {
-        const mine = (m: ProcessReply) => m.target === this.address && (m.tags.Action === "Task-Assigned" || m.tags.Action === "Task-Revoked")
+        const mine = (m: ProcessReply) => m.target === this.address &&
+            (m.tags.Action === "Task-Assigned" || m.tags.Action === "Task-Revoked" || m.tags.Action === "Referee-Request" ||
+                CHANNEL_NOTICES.has(m.tags.Action ?? ""))
         try {
             for await (const message of followOutbox({
                 port: this._options.connection.ao.port, process: this._options.processes.escrow, from, filter: mine,
                 pollMs: this._options.pollMs, signal: this._stopping.signal
             })) {
                 const taskId = message.tags["Task-Id"] ?? ""
-                if (message.tags.Action === "Task-Revoked") {
+                if (CHANNEL_NOTICES.has(message.tags.Action ?? "")) {
+                    this._options.onChannelNotice?.(message)
+                } else if (message.tags.Action === "Referee-Request") {
+                    this._referee!.receive(message)
+                } else if (message.tags.Action === "Task-Revoked") {
                     this._running.get(taskId)?.abort.abort()
                     this._emit("warn", "task.revoked", `task ${taskId} was revoked`, {taskId})
                 } else if (!this._state!.hasFinished(taskId) && !this._running.has(taskId) && !this._queue.some((a) => a.taskId === taskId)) {
@@ -275,22 +300,11 @@ export class Worker {
             note(`generated ${generation.outputTokens.length} tokens (${generation.stopReason}) in ${Math.round(generation.timings.generationMs)} ms`)
             if (signal.aborted) throw new TaskFailure("stopped before the result was sent")
 
-            const receipt: Receipt = {
-                version: 1,
-                taskId,
-                worker: this.address,
-                model: {id: served.record.id, sha256: served.record.sha256},
-                prompt: {format: assignment.format, sha256: hashPrompt(prompt), messageId: assignment.promptMessage, tx: assignment.promptTx},
-                sampling: assignment.sampling,
-                engine: generation.engine,
-                inputTokens: generation.inputTokens,
-                outputTokens: generation.outputTokens,
-                output: generation.output,
-                stopReason: generation.stopReason,
-                tokens: generation.tokens,
-                timings: {startedAt, promptMs: generation.timings.promptMs, generationMs: generation.timings.generationMs},
-                log: lines
-            }
+            const receipt = buildReceipt({
+                taskId, worker: this.address, model: served.record, prompt, format: assignment.format,
+                promptMessage: assignment.promptMessage, promptTx: assignment.promptTx, sampling: assignment.sampling,
+                generation, startedAt, log: lines
+            })
             const {bytes, hash} = encodeReceipt(receipt)
             const {id: receiptTx} = await this._storage.uploadData(bytes, [
                 {name: "Content-Type", value: "application/json"},
@@ -350,6 +364,8 @@ export class Worker {
         this._log({level, event, message, ...fields})
     }
 }
+
+const CHANNEL_NOTICES = new Set(["Channel-Opened", "Channel-Closing", "Channel-Closed", "Voucher-Redeemed"])
 
 /** A task that cannot be run as assigned; reported to the escrow with `Task-Failed`. */
 class TaskFailure extends Error {

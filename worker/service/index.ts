@@ -1,4 +1,8 @@
 export {Worker} from "./Worker.ts"
 export type {WorkerLogEvent, WorkerOptions} from "./Worker.ts"
 export {parseAssignment} from "./assignment.ts"
+export {buildReceipt} from "./buildReceipt.ts"
+export type {ReceiptInput} from "./buildReceipt.ts"
 export type {Assignment} from "./assignment.ts"
+export {parseRefereeRequest, RefereeDuty} from "./RefereeDuty.ts"
+export type {RefereeDutyOptions, RefereeRequest} from "./RefereeDuty.ts"

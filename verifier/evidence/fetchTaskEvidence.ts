@@ -1,10 +1,11 @@
-import {pullModel as defaultPullModel, type PulledModel, type PullModelOptions} from "../model-publisher/index.ts"
-import type {EscrowClient} from "../sdk/escrow/index.ts"
-import type {TaskRecord} from "../sdk/escrow/schemas.ts"
-import {decodeReceipt, type Receipt} from "../sdk/receipt/index.ts"
-import type {RegistryClient} from "../sdk/registry/index.ts"
-import {GatewayError, withRetry, type RetryOptions} from "../sdk/storage/index.ts"
-import type {ExpectedTask} from "./types.ts"
+import {pullModel as defaultPullModel, type PulledModel, type PullModelOptions} from "../../model-publisher/index.ts"
+import type {EscrowClient} from "../../sdk/escrow/index.ts"
+import type {TaskRecord} from "../../sdk/escrow/schemas.ts"
+import {decodeReceipt, type Receipt} from "../../sdk/receipt/index.ts"
+import type {RegistryClient} from "../../sdk/registry/index.ts"
+import type {RetryOptions} from "../../sdk/storage/index.ts"
+import type {ExpectedTask} from "../types.ts"
+import {gatewayReader, readPromptText, type PromptSource} from "./gatewayReads.ts"
 
 /** Where the evidence of a task comes from. Every side effect is one of these, so tests pass fakes. */
 export interface TaskEvidenceSources {
@@ -31,9 +32,6 @@ export interface FetchTaskEvidenceOptions extends TaskEvidenceSources {
      */
     prompt?: string
 }
-
-/** Where the prompt text came from. */
-export type PromptSource = "input" | "prompt-tx" | "task" | "prompt-message" | "prompt-message-tag"
 
 export interface TaskEvidence {
     task: TaskRecord
@@ -76,8 +74,8 @@ export class TaskEvidenceError extends Error {
 export async function fetchTaskEvidence(options: FetchTaskEvidenceOptions): Promise<TaskEvidence> {
     const {taskId, escrow, registry, cacheDir, retry} = options
     const gateway = options.gateway.replace(/\/$/, "")
-    const http = options.fetch ?? fetch
     const pull = options.pullModel ?? defaultPullModel
+    const reader = gatewayReader({gateway, fetch: options.fetch, retry})
     const notes: string[] = []
 
     const task = await escrow.task(taskId)
@@ -85,16 +83,9 @@ export async function fetchTaskEvidence(options: FetchTaskEvidenceOptions): Prom
     if (task.receiptTx == null || task.receiptHash == null)
         throw new TaskEvidenceError("no-result", `task ${taskId} has no result to verify (state ${task.state})`)
 
-    const get = (id: string) => withRetry(`Reading ${id}`, async () => {
-        const response = await http(`${gateway}/${id}`)
-        if (response.status === 404) throw new GatewayError(`${id} was not found on ${gateway}`)
-        if (!response.ok) throw new Error(`HTTP ${response.status} from ${gateway}/${id}`)
-        return new Uint8Array(await response.arrayBuffer())
-    }, retry)
-
     let receiptBytes: Uint8Array
     try {
-        receiptBytes = await get(task.receiptTx)
+        receiptBytes = await reader.data(task.receiptTx)
     } catch (error) {
         throw new TaskEvidenceError("receipt-unavailable", `the receipt ${task.receiptTx} of task ${taskId} cannot be read: ${(error as Error).message}`)
     }
@@ -106,7 +97,7 @@ export async function fetchTaskEvidence(options: FetchTaskEvidenceOptions): Prom
         receiptError = `the stored receipt is not a receipt: ${(error as Error).message.slice(0, 300)}`
     }
 
-    const receiptTags = await readTags(http, gateway, task.receiptTx).catch(() => null)
+    const receiptTags = await reader.tags(task.receiptTx)
     if (receiptTags == null) notes.push("the gateway did not report the receipt upload's tags")
     else {
         const wanted: Record<string, string> = {"App-Name": "weavelm", Type: "Receipt", "Task-Id": taskId, "Model-Id": task.model, "Receipt-Hash": task.receiptHash}
@@ -114,7 +105,11 @@ export async function fetchTaskEvidence(options: FetchTaskEvidenceOptions): Prom
             if (receiptTags[name] !== value) notes.push(`the receipt upload's ${name} tag is ${JSON.stringify(receiptTags[name] ?? null)}, expected ${JSON.stringify(value)}`)
     }
 
-    const prompt = await readPrompt(options, task, get, http, gateway, notes)
+    const inRecord = (task as {prompt?: unknown}).prompt
+    const prompt = options.prompt != null ? {text: options.prompt, source: "input" as const} : await readPromptText(reader, {
+        promptTx: task.promptTx, promptMessage: task.promptMessage, perCall: (task as {perCall?: unknown}).perCall === true,
+        ...(typeof inRecord === "string" ? {inRecord} : {})
+    }, notes)
 
     const model = await pull({ref: task.model, registry, gateway, cacheDir, retry})
     if (task.modelSha256 != null && model.sha256 !== task.modelSha256)
@@ -133,48 +128,4 @@ export async function fetchTaskEvidence(options: FetchTaskEvidenceOptions): Prom
         ...(task.output == null ? {} : {output: task.output})
     }
     return {task, receiptTx: task.receiptTx, receiptBytes, receipt, ...(receiptError == null ? {} : {receiptError}), receiptTags, prompt, model, expected, notes}
-}
-
-async function readPrompt(options: FetchTaskEvidenceOptions, task: TaskRecord, get: (id: string) => Promise<Uint8Array>,
-    http: typeof fetch, gateway: string, notes: string[]): Promise<TaskEvidence["prompt"]> {
-    if (options.prompt != null) return {text: options.prompt, source: "input"}
-    const text = (bytes: Uint8Array) => Buffer.from(bytes).toString("utf8")
-    if (task.promptTx != null && task.promptTx !== "") {
-        try {
-            return {text: text(await get(task.promptTx)), source: "prompt-tx"}
-        } catch (error) {
-            notes.push(`the prompt transaction ${task.promptTx} cannot be read: ${(error as Error).message}`)
-            return null
-        }
-    }
-    const inRecord = (task as {prompt?: unknown}).prompt
-    if (typeof inRecord === "string") return {text: inRecord, source: "task"}
-    if (task.promptMessage == null) {
-        notes.push("the task names no prompt message: pass the prompt to check it")
-        return null
-    }
-    try {
-        // A per-call Infer is a token Credit-Notice: its prompt rides in the X-Prompt tag (tokens do not forward Data).
-        const tags = await readTags(http, gateway, task.promptMessage).catch(() => null)
-        if ((task as {perCall?: unknown}).perCall === true || tags?.Action === "Credit-Notice") {
-            if (tags?.["X-Prompt"] != null) return {text: tags["X-Prompt"], source: "prompt-message-tag"}
-            notes.push(`the per-call task's message ${task.promptMessage} shows no X-Prompt tag: pass the prompt to check it`)
-            return null
-        }
-        return {text: text(await get(task.promptMessage)), source: "prompt-message"}
-    } catch (error) {
-        notes.push(`the prompt message ${task.promptMessage} cannot be read: ${(error as Error).message}`)
-        return null
-    }
-}
-
-async function readTags(http: typeof fetch, gateway: string, id: string): Promise<Record<string, string> | null> {
-    if (!/^[A-Za-z0-9_-]{43}$/.test(id)) return null
-    const query = `query { transactions(ids: ["${id}"]) { edges { node { id tags { name value } } } } }`
-    const response = await http(`${gateway}/graphql`, {method: "POST", headers: {"content-type": "application/json"}, body: JSON.stringify({query})})
-    if (!response.ok) return null
-    const body = await response.json() as {data?: {transactions?: {edges?: {node?: {id?: string, tags?: {name: string, value: string}[]}}[]}}}
-    const node = body.data?.transactions?.edges?.map((edge) => edge.node).find((n) => n?.id === id)
-    if (node?.tags == null) return null
-    return Object.fromEntries(node.tags.map(({name, value}) => [name, value]))
 }

@@ -1,0 +1,108 @@
+import {Command} from "commander"
+import {readFile} from "node:fs/promises"
+import type {ChallengeAccepted, ChallengeResolution} from "../../sdk/escrow/index.ts"
+import {openConnection, printJson, withNetworkOptions, type NetworkOptions} from "../context.ts"
+import {UserError} from "../errors.ts"
+import {parseAmount, parseInteger} from "../parse.ts"
+import {openVerifier, withVerifierOptions, type VerifierCliOptions} from "../verification.ts"
+
+interface ChallengeCommandOptions extends NetworkOptions, VerifierCliOptions {
+    force?: boolean
+    position?: number
+    bond?: string
+    bondFromDeposit?: boolean
+    wait?: boolean
+    promptFile?: string
+}
+
+export function challengeCommand() {
+    return withVerifierOptions(withNetworkOptions(new Command("challenge")))
+        .description("verify a task and, if it is invalid, challenge it: the report goes to Arweave as evidence, the bond to the escrow")
+        .argument("<task-id>", "the task to challenge")
+        .option("--force", "challenge even when the task verifies as valid (the bond then pays the referees and the worker)")
+        .option("--position <n>", "the output position to dispute (default: the first bad one, 0 with --force on a valid task)", parseInteger(0, 2147483647))
+        .option("--bond <n>", "bond in base units (default: the escrow's Challenge-Bond)", parseAmount)
+        .option("--bond-from-deposit", "take the bond from your escrow balance instead of sending tokens from the wallet")
+        .option("--wait", "wait for the referees' verdict (and the slash's share-out) and print it")
+        .option("--prompt-file <file>", "the prompt's text, if the network cannot provide it")
+        .addHelpText("after", `
+Exit codes: 0 challenge accepted (with --wait: and resolved, whatever the verdict), 1 the task verifies as
+valid (without --force) or bad input, 2 usage error, 3 the escrow refused the challenge or the network failed.`)
+        .action(async (taskId: string, options: ChallengeCommandOptions) => {
+            const prompt = options.promptFile == null ? undefined : await readFile(options.promptFile, "utf8").catch((error: Error) => {
+                throw new UserError(`cannot read the prompt file ${options.promptFile}: ${error.message}`)
+            })
+            const connection = await openConnection(options)
+            const verifier = await openVerifier(connection, options)
+            try {
+                const [{verifyTask, disputedPosition, publishVerification, verificationDocument}, {latestCursor}] = await Promise.all([
+                    import("../../verifier/index.ts"), import("../../sdk/ao/index.ts")
+                ])
+                const {escrow} = verifier
+                // Every answer to the challenge comes after this point of the escrow's outbox.
+                const from = await latestCursor(connection.ao.port, escrow.process) ?? null
+                verifier.step(`verifying task ${taskId}`)
+                const verification = await verifyTask({
+                    taskId, escrow, registry: verifier.registry, gateway: connection.config.gateway, cacheDir: options.cacheDir,
+                    models: verifier.models, pullModel: verifier.pullModel, ...(prompt == null ? {} : {prompt})
+                })
+                const {evidence, report} = verification
+                if (report.verdict === "valid" && !options.force)
+                    throw new UserError(`task ${taskId} verifies as valid (${report.checked} tokens checked): nothing to challenge`,
+                        "pass --force to challenge anyway; if the referees agree, the bond pays them and the worker")
+                verifier.step(report.verdict === "valid" ? "the task verifies as valid; challenging anyway (--force)"
+                    : `invalid${report.firstBadPosition == null ? "" : ` from position ${report.firstBadPosition}`}: ${report.reasons[0] ?? ""}`)
+
+                verifier.step("storing the report on Arweave as evidence")
+                const evidenceTx = await publishVerification(verifier.storage, verificationDocument({
+                    report, receiptBytes: evidence.receiptBytes, model: {id: evidence.task.model, sha256: evidence.model.sha256}, verifier: connection.address,
+                    engine: verification.verifierEngine, taskId, receiptTx: evidence.receiptTx, notes: evidence.notes, promptSource: evidence.prompt?.source ?? null
+                }))
+                const bond = options.bond ?? (await escrow.parameters()).challengeBond
+                const bondFrom = options.bondFromDeposit ? "deposit" as const : "transfer" as const
+                const position = options.position ?? disputedPosition(report)
+                verifier.step(`challenging position ${position} with a bond of ${bond} (${bondFrom === "deposit" ? "from the escrow balance" : "by token transfer"})`)
+                const accepted = await escrow.challenge({taskId, position, evidenceTx, bond, bondFrom})
+
+                const summary = {
+                    taskId, challengeId: accepted.challengeId, state: "Challenged", verdict: report.verdict, firstBadPosition: report.firstBadPosition,
+                    checked: report.checked, position, evidenceTx, bond: accepted.bond, bondFrom, referees: accepted.referees, quorum: accepted.quorum,
+                    refereeDeadline: accepted.refereeDeadline
+                }
+                if (!options.json) printAccepted(accepted, evidenceTx, connection.config.gateway)
+                if (!options.wait) return options.json ? printJson(summary) : undefined
+
+                verifier.step(`waiting for the referees (deadline ${new Date(accepted.refereeDeadline).toISOString()})`)
+                const resolution = await escrow.waitForResolution(accepted, {from})
+                const state = resolution.verdict === "Invalid" ? "Invalidated" : "Settled"
+                if (options.json) return printJson({...summary, state, resolution})
+                printResolution(resolution)
+            } finally {
+                await verifier.dispose()
+            }
+        })
+}
+
+function printAccepted(accepted: ChallengeAccepted, evidenceTx: string, gateway: string) {
+    process.stdout.write(
+        `challenge ${accepted.challengeId} accepted: task ${accepted.taskId} is Challenged\n` +
+        `  evidence  ${gateway}/${evidenceTx}\n` +
+        `  bond      ${accepted.bond}\n` +
+        `  referees  ${accepted.referees.join(", ")} (quorum ${accepted.quorum})\n` +
+        `  deadline  ${new Date(accepted.refereeDeadline).toISOString()}\n`
+    )
+}
+
+function printResolution(resolution: ChallengeResolution) {
+    const lines = [`resolved: ${resolution.verdict} by ${resolution.resolution} (${resolution.validVotes} valid, ${resolution.invalidVotes} invalid)`]
+    if (resolution.verdict === "Invalid") {
+        lines.push(`  the requester got ${resolution.refund} back and you your bond of ${resolution.bond}; the worker was slashed`)
+        if (resolution.slash != null) lines.push(`  slash: ${resolution.slash.proceeds} taken, your reward ${resolution.slash.reward}, referees ${resolution.slash.refereeFee} each, treasury ${resolution.slash.treasury}`)
+    } else if (resolution.verdict === "Valid") {
+        lines.push(`  the result stands: your bond paid ${resolution.refereeFee} to each majority referee and ${resolution.workerShare} to the worker`)
+    } else {
+        lines.push("  undecided: the result stands and your bond came back")
+    }
+    if (resolution.struck.length > 0) lines.push(`  struck referees: ${resolution.struck.join(", ")}`)
+    process.stdout.write(lines.join("\n") + "\n")
+}

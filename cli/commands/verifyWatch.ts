@@ -1,0 +1,54 @@
+import type {WatchedResult} from "../../verifier/index.ts"
+import {openConnection, printJson} from "../context.ts"
+import {openVerifier} from "../verification.ts"
+import type {VerifyCommandOptions} from "./verify.ts"
+
+/**
+ * `weavelm verify --watch`: the watchtower. Runs until SIGINT or SIGTERM, then lets the check under
+ * way finish, prints what it did and exits 0.
+ */
+export async function runWatchtower(options: VerifyCommandOptions) {
+    const connection = await openConnection(options)
+    const verifier = await openVerifier(connection, options)
+    const stopping = new AbortController()
+    const stop = () => {
+        process.off("SIGINT", stop)
+        process.off("SIGTERM", stop)
+        verifier.step("stopping after the check under way")
+        stopping.abort()
+    }
+    process.on("SIGINT", stop)
+    process.on("SIGTERM", stop)
+    try {
+        const [{watchResults}, {latestCursor}] = await Promise.all([import("../../verifier/index.ts"), import("../../sdk/ao/index.ts")])
+        // Taken before the start line, so that nothing announced after it is missed.
+        const from = await latestCursor(connection.ao.port, verifier.processes.escrow) ?? null
+        const bond = options.bond ?? (await verifier.escrow.parameters()).challengeBond
+        const challenge = options.challenge ? {bond, bondFrom: options.bondFromDeposit ? "deposit" as const : "transfer" as const} : null
+        // Machine-readable start line: scripts (and tests) wait for it before producing results.
+        if (options.json) printJson({watching: true, escrow: verifier.processes.escrow, sampleRate: options.sampleRate, challenge})
+        else verifier.step(`watching results of ${verifier.processes.escrow}: checking ${(options.sampleRate * 100).toFixed(0)}%` +
+            (challenge == null ? ", not challenging" : `, challenging invalid ones with a bond of ${bond}`))
+        const summary = await watchResults({
+            escrow: verifier.escrow, registry: verifier.registry, gateway: connection.config.gateway, cacheDir: options.cacheDir,
+            models: verifier.models, storage: verifier.storage, address: connection.address, sampleRate: options.sampleRate, challenge,
+            publishAll: options.publish === true, from, signal: stopping.signal,
+            onChecked: (checked) => options.json ? printJson(checked) : process.stdout.write(watchLine(checked) + "\n")
+        })
+        if (options.json) printJson({stopped: true, ...summary})
+        else verifier.step(`stopped: ${summary.seen} results seen, ${summary.checked} checked, ${summary.invalid} invalid, ${summary.challenged} challenged`)
+    } finally {
+        process.off("SIGINT", stop)
+        process.off("SIGTERM", stop)
+        await verifier.dispose()
+    }
+}
+
+function watchLine(checked: WatchedResult) {
+    const time = new Date().toISOString()
+    if (checked.verdict == null) return `${time} ${checked.taskId} not checked: ${checked.error}`
+    const verdict = checked.verdict === "valid" ? "valid" : `INVALID at ${checked.firstBadPosition ?? "receipt"}`
+    const action = checked.challenge != null ? ` -> challenged (${checked.challenge.challengeId}, position ${checked.challenge.position})`
+        : checked.notChallenged != null ? ` -> not challenged: ${checked.notChallenged}` : ""
+    return `${time} ${checked.taskId} worker ${checked.worker} ${verdict} (${checked.checked} tokens, ${(checked.ms / 1000).toFixed(1)} s)${action}`
+}

@@ -1,0 +1,117 @@
+import {Option, type Command} from "commander"
+import path from "node:path"
+import type {PulledModel, PullModelOptions} from "../model-publisher/index.ts"
+import type {EscrowClient} from "../sdk/escrow/index.ts"
+import type {NetworkConnection, ProcessIds} from "../sdk/network/index.ts"
+import type {RegistryClient} from "../sdk/registry/index.ts"
+import type {StorageBackend} from "../sdk/storage/index.ts"
+import type {PositionReport, Verification, VerificationReport, VerifierModels} from "../verifier/index.ts"
+import {requireProcesses} from "./context.ts"
+import {parseInteger} from "./parse.ts"
+import {ProgressBar} from "./progress.ts"
+
+/** Options of the commands that re-check receipts with a local model. */
+export interface VerifierCliOptions {
+    cacheDir: string
+    gpu: "auto" | "cuda" | "vulkan" | "cpu"
+    threads?: number
+    json?: boolean
+}
+
+/** Adds `--cache-dir`, `--gpu` and `--threads`. */
+export function withVerifierOptions(command: Command): Command {
+    return command
+        .option("--cache-dir <dir>", "model cache (models are pulled and checked against the registry)", ".weavelm")
+        .addOption(new Option("--gpu <kind>", "backend of the re-score (the CPU re-checks CPU receipts bit for bit)").choices(["auto", "cuda", "vulkan", "cpu"]).default("cpu"))
+        .option("--threads <n>", "CPU threads for the re-score (default 1)", parseInteger(1, 256))
+}
+
+/** What a verifying command holds: the network's clients, the engine's models, storage for reports. */
+export interface OpenVerifier {
+    connection: NetworkConnection
+    processes: ProcessIds
+    escrow: EscrowClient
+    registry: RegistryClient
+    models: VerifierModels
+    storage: StorageBackend
+    /** pullModel with a progress bar on a terminal. */
+    pullModel(options: PullModelOptions): Promise<PulledModel>
+    /** Progress lines on stderr, silent with --json. */
+    step(text: string): void
+    dispose(): Promise<void>
+}
+
+/** Loads the engine lazily: a command that only prints --help never starts llama.cpp. */
+export async function openVerifier(connection: NetworkConnection, options: VerifierCliOptions): Promise<OpenVerifier> {
+    const [{EscrowClient}, {RegistryClient}, {ArweaveChunkedStorage}, {VerifierModels}, {InferenceEngine}, {pullModel}] = await Promise.all([
+        import("../sdk/escrow/index.ts"), import("../sdk/registry/index.ts"), import("../sdk/storage/index.ts"),
+        import("../verifier/index.ts"), import("../worker/engine/index.ts"), import("../model-publisher/index.ts")
+    ])
+    const processes = requireProcesses(connection.config)
+    const engine = await InferenceEngine.create({gpu: options.gpu, threads: options.threads})
+    const models = new VerifierModels({load: (file, loadOptions) => engine.loadModel(file, loadOptions)})
+    const step = (text: string) => options.json ? undefined : void process.stderr.write(`${text}\n`)
+    return {
+        connection, processes, models, step,
+        escrow: new EscrowClient(connection.ao, processes),
+        registry: new RegistryClient(connection.ao, processes.registry),
+        storage: new ArweaveChunkedStorage({arweave: connection.arweave, wallet: connection.wallet, stateDir: path.join(options.cacheDir, "uploads")}),
+        async pullModel(pullOptions) {
+            step(`pulling model ${pullOptions.ref}`)
+            const bar = new ProgressBar("downloading", {enabled: !options.json && process.stderr.isTTY === true})
+            try {
+                return await pullModel({...pullOptions, onProgress: (p) => bar.update(p)})
+            } finally {
+                bar.done()
+            }
+        },
+        async dispose() {
+            await models.dispose()
+            await engine.dispose()
+        }
+    }
+}
+
+/** The JSON form of a verification: `verdict`, `firstBadPosition` and `checked` first, as scripts read them. */
+export function verificationJson(verification: Verification<unknown>, extra: Record<string, unknown>) {
+    const {report, tokenTexts} = verification
+    return {
+        verdict: report.verdict,
+        firstBadPosition: report.firstBadPosition,
+        checked: report.checked,
+        ...extra,
+        reasons: report.reasons,
+        structural: report.structural,
+        aggregate: report.aggregate,
+        thresholds: report.thresholds,
+        positions: report.positions.map((position) => ({...position, text: tokenTexts[position.position] ?? null}))
+    }
+}
+
+/** Prints a verification for people: the verdict, the first failing position, why, and a per-token table. */
+export function printVerification(verification: Verification<unknown>, header: Array<[string, unknown]>) {
+    const {report, tokenTexts} = verification
+    const out: string[] = []
+    for (const [key, value] of header) if (value != null) out.push(`${key.padEnd(10)} ${String(value)}`)
+    out.push(`${"verdict".padEnd(10)} ${verdictLine(report)}`)
+    for (const reason of report.reasons) out.push(`  ${reason}`)
+    if (report.positions.length > 0) {
+        out.push("", "   pos  token               claimed  verifier  rank    margin  check")
+        for (const position of report.positions) out.push(tableRow(position, tokenTexts[position.position] ?? ""))
+    }
+    out.push("", `checked ${report.checked} tokens in ${(report.timings.totalMs / 1000).toFixed(2)} s with the ${report.thresholds.profile} thresholds`)
+    process.stdout.write(out.join("\n") + "\n")
+}
+
+function verdictLine(report: VerificationReport) {
+    if (report.verdict === "valid") return "valid"
+    return report.firstBadPosition == null ? "INVALID (the receipt as a whole; no position failed)" : `INVALID, first bad position ${report.firstBadPosition}`
+}
+
+function tableRow(position: PositionReport, text: string) {
+    const shown = JSON.stringify(text).slice(0, 18)
+    const rank = position.rankInVerifierTopK == null ? "-" : String(position.rankInVerifierTopK)
+    return `${String(position.position).padStart(6)}  ${shown.padEnd(18)} ${position.claimedLogprob.toFixed(4).padStart(9)} ` +
+        `${position.verifierLogprob.toFixed(4).padStart(9)} ${rank.padStart(5)} ${position.marginToTop1.toFixed(4).padStart(9)}  ` +
+        (position.ok ? "ok" : `BAD ${position.why ?? ""}`)
+}

@@ -1,0 +1,54 @@
+import type {Token} from "node-llama-cpp"
+import type {Engine} from "../sdk/receipt/index.ts"
+import {fetchReceiptEvidence, type FetchReceiptEvidenceOptions, type ReceiptEvidence} from "./evidence/fetchReceiptEvidence.ts"
+import {fetchTaskEvidence, type FetchTaskEvidenceOptions, type TaskEvidence} from "./evidence/fetchTaskEvidence.ts"
+import type {VerifierModelSource} from "./models/VerifierModels.ts"
+import type {VerificationReport, VerifierModel} from "./types.ts"
+import {verifyReceipt} from "./verify/verifyReceipt.ts"
+
+/** A verification and what it was made from. */
+export interface Verification<Evidence> {
+    evidence: Evidence
+    report: VerificationReport
+    /** Each output token's text, for people reading the per-token table (`«id»` for an id outside the vocabulary). */
+    tokenTexts: string[]
+    /** The kernels the re-score ran with. */
+    verifierEngine: Engine
+}
+
+/** Gathers a task's evidence (escrow, gateway, registry) and re-checks its receipt with `models`' model. */
+export async function verifyTask(options: FetchTaskEvidenceOptions & {models: VerifierModelSource}): Promise<Verification<TaskEvidence>> {
+    const evidence = await fetchTaskEvidence(options)
+    const model = await options.models.modelFor(evidence.model, evidence.receipt)
+    // Bytes that are not a receipt are still judged (as not one), so the verdict says so.
+    const receipt = evidence.receipt ?? parseJson(evidence.receiptBytes)
+    const report = await verifyReceipt({receipt, receiptBytes: evidence.receiptBytes, expected: evidence.expected, model})
+    return {evidence, report, tokenTexts: tokenTexts(model, evidence.receipt?.outputTokens ?? []), verifierEngine: model.engine}
+}
+
+/** Re-checks a receipt held locally (no task): against its model and prompt only. */
+export async function verifyReceiptBytes(options: FetchReceiptEvidenceOptions & {models: VerifierModelSource}): Promise<Verification<ReceiptEvidence>> {
+    const evidence = await fetchReceiptEvidence(options)
+    const model = await options.models.modelFor(evidence.model, evidence.receipt)
+    const report = await verifyReceipt({receipt: evidence.receipt, receiptBytes: evidence.receiptBytes, expected: evidence.expected, model})
+    return {evidence, report, tokenTexts: tokenTexts(model, evidence.receipt.outputTokens), verifierEngine: model.engine}
+}
+
+/** The output position a challenge disputes: the first bad one, or 0 when only the receipt as a whole failed. */
+export function disputedPosition(report: VerificationReport): number {
+    return report.firstBadPosition ?? 0
+}
+
+function tokenTexts(model: VerifierModel, tokens: readonly number[]): string[] {
+    // detokenize() aborts the process on an id outside the vocabulary.
+    return tokens.map((token) => token < model.vocabularySize ? model.detokenize([token as Token], true) : `«${token}»`)
+}
+
+function parseJson(bytes: Uint8Array): unknown {
+    const text = Buffer.from(bytes).toString("utf8")
+    try {
+        return JSON.parse(text)
+    } catch {
+        return text
+    }
+}
