@@ -7,6 +7,7 @@ import {writeTestModel} from "../../model-publisher/index.ts"
 import {WeaveLM} from "../../sdk/client/index.ts"
 import type {NetworkConnection} from "../../sdk/network/index.ts"
 import {runCli, weavelmBin} from "../harness/cli.ts"
+import {eventually} from "../harness/eventually.ts"
 import {startTestDevnet, type TestDevnet} from "../harness/devnet.ts"
 import {fundedActor, publishTestModel} from "../harness/actors.ts"
 import {startWorkerCli, type WorkerProcess} from "../harness/workerCli.ts"
@@ -150,18 +151,6 @@ describe("a cheating worker", {timeout: 600_000}, () => {
         expect(watchtower.lines.at(-1)).toMatchObject({stopped: true, checked: 1, invalid: 1, challenged: 1})
     })
 })
-
-/** Waits until `check` stops throwing. */
-async function eventually(check: () => Promise<void>, timeoutMs = 60_000) {
-    for (const deadline = Date.now() + timeoutMs; ;) {
-        try {
-            return await check()
-        } catch (error) {
-            if (Date.now() > deadline) throw error
-            await new Promise((resolve) => setTimeout(resolve, 500))
-        }
-    }
-}
 
 interface JsonLinesProcess {
     lines: Array<Record<string, any>>

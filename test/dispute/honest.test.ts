@@ -6,6 +6,7 @@ import {WeaveLM} from "../../sdk/client/index.ts"
 import type {InferResult} from "../../sdk/escrow/index.ts"
 import type {NetworkConnection} from "../../sdk/network/index.ts"
 import {runCli} from "../harness/cli.ts"
+import {eventually} from "../harness/eventually.ts"
 import {startTestDevnet, type TestDevnet} from "../harness/devnet.ts"
 import {fundedActor, publishTestModel} from "../harness/actors.ts"
 import {startWorkerCli, type WorkerProcess} from "../harness/workerCli.ts"
@@ -174,15 +175,3 @@ describe("challenges of honest work", {timeout: 600_000}, () => {
         }
     })
 })
-
-/** Waits until `check` stops throwing. */
-async function eventually(check: () => Promise<void>, timeoutMs = 60_000) {
-    for (const deadline = Date.now() + timeoutMs; ;) {
-        try {
-            return await check()
-        } catch (error) {
-            if (Date.now() > deadline) throw error
-            await new Promise((resolve) => setTimeout(resolve, 500))
-        }
-    }
-}

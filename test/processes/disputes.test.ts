@@ -65,13 +65,7 @@ const byAddress = new Map<string, Actor>()
 const model = {id: fakeId("dispute-model"), sha256: hex("dispute-model"), name: "dispute-toy"}
 let minted = 0n
 
-/** Sends and fails on any `-Error` anywhere in the cascade. */
-async function must(who: Actor, target: string, tags: TagValues, data?: string) {
-    const trace = await ao.send(who, target, tags, data)
-    const errors = trace.messages.filter((m) => m.tags.Action?.endsWith("-Error"))
-    expect(errors.map((m) => `${m.tags.Action}: ${m.tags.Error}`), `${String(tags.Action)} by ${who.name}`).toEqual([])
-    return trace
-}
+const must = (who: Actor, target: string, tags: TagValues, data?: string) => ao.must(who, target, tags, data)
 
 const errorOf = (trace: Trace, action: string) => trace.find({Action: `${action}-Error`}).tags.Error
 
