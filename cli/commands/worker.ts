@@ -1,3 +1,4 @@
+import path from "node:path"
 import {Command, Option} from "commander"
 import type {WorkerLogEvent} from "../../worker/service/index.ts"
 import {openConnection, requireProcesses, withNetworkOptions, type NetworkOptions} from "../context.ts"
@@ -15,6 +16,11 @@ interface WorkerStartOptions extends NetworkOptions {
     cacheDir: string
     hardware?: string
     endpoint?: string
+    http?: number
+    httpHost: string
+    httpCapacity?: number
+    settleThreshold: string
+    settleInterval: number
 }
 
 export function workerCommand() {
@@ -31,9 +37,14 @@ export function workerCommand() {
             .option("--threads <n>", "CPU threads for inference (default 1 on CPU: more crawl on a busy machine)", parseInteger(1, 256))
             .option("--cache-dir <dir>", "model cache and worker state", ".weavelm")
             .option("--hardware <text>", "hardware description to register (default: backend and GPU name)")
-            .option("--endpoint <url>", "public URL of this worker's HTTP endpoint, if any")
+            .option("--endpoint <url>", "public URL of this worker's HTTP endpoint (default with --http: http://HOST:PORT/v1)")
+            .option("--http <port>", "serve the OpenAI-compatible direct-mode endpoint on this port", parseInteger(0, 65535))
+            .option("--http-host <host>", "interface the HTTP endpoint listens on", "127.0.0.1")
+            .option("--http-capacity <n>", "HTTP completions served at once; more get 429 (default: --concurrency)", parseInteger(1, 1024))
+            .option("--settle-threshold <n>", "redeem a channel's voucher once it pays this many base units beyond what was redeemed", parseAmount, "1000000")
+            .option("--settle-interval <seconds>", "redeem every channel's latest voucher this often", parseInteger(1, 604800), 600)
             .action(async (options: WorkerStartOptions) => {
-                const {Worker} = await import("../../worker/service/index.ts")
+                const [{Worker}, {WorkerHttpServer}] = await Promise.all([import("../../worker/service/index.ts"), import("../../worker/http/index.ts")])
                 const connection = await openConnection(options)
                 const processes = requireProcesses(connection.config)
                 const models = options.models.split(",").map((m) => m.trim()).filter(Boolean)
@@ -41,17 +52,31 @@ export function workerCommand() {
                 const log = options.json
                     ? (event: WorkerLogEvent) => process.stdout.write(JSON.stringify({time: new Date().toISOString(), ...event}) + "\n")
                     : (event: WorkerLogEvent) => process.stderr.write(`${new Date().toISOString()} ${event.level.padEnd(5)} ${event.message}\n`)
+                let http: Awaited<ReturnType<typeof WorkerHttpServer.start>> | undefined
+                const endpoint = options.endpoint ?? (options.http ? `http://${options.httpHost}:${options.http}/v1` : undefined)
                 const worker = await Worker.start({
                     connection, processes, models, priceInput: options.priceInput, priceOutput: options.priceOutput,
                     stake: options.stake, concurrency: options.concurrency, gpu: options.gpu, threads: options.threads,
-                    cacheDir: options.cacheDir, hardware: options.hardware, endpoint: options.endpoint, log
+                    cacheDir: options.cacheDir, hardware: options.hardware, endpoint, log,
+                    onChannelNotice: (message) => http?.receiveNotice(message)
                 })
+                if (options.http != null) {
+                    http = await WorkerHttpServer.start({
+                        connection, processes, models: worker.servedModels, priceInput: options.priceInput, priceOutput: options.priceOutput,
+                        port: options.http, host: options.httpHost, capacity: options.httpCapacity ?? options.concurrency,
+                        settleThreshold: options.settleThreshold, settleIntervalMs: options.settleInterval * 1000,
+                        stateDir: path.join(options.cacheDir, "direct", connection.address), log
+                    }).catch(async (error: unknown) => {
+                        await worker.stop({graceMs: 0})
+                        throw error
+                    })
+                }
                 await new Promise<void>((resolve) => {
                     const stop = () => {
                         process.off("SIGINT", stop)
                         process.off("SIGTERM", stop)
-                        log({level: "info", event: "worker.stopping", message: "stopping: finishing running tasks"})
-                        void worker.stop().then(resolve)
+                        log({level: "info", event: "worker.stopping", message: "stopping: finishing running tasks and settling channels"})
+                        void (http?.close() ?? Promise.resolve()).then(() => worker.stop()).then(resolve)
                     }
                     process.on("SIGINT", stop)
                     process.on("SIGTERM", stop)

@@ -35,6 +35,11 @@ export interface GenerateRequest {
     format: "text" | "chat"
     sampling: Sampling
     signal?: AbortSignal
+    /**
+     * Called with each output token as soon as it is chosen, a final EOG token included, before the
+     * next is decoded: for streaming. It must not throw and should return quickly.
+     */
+    onToken?: (token: Token) => void
 }
 
 export interface Generation {
@@ -131,8 +136,9 @@ export class LoadedModel {
         return {...this.#engine}
     }
 
-    public detokenize(tokens: readonly Token[], specialTokens = false): string {
-        return this.#model.detokenize(tokens, specialTokens)
+    /** `lastTokens`, the tokens before `tokens`, let a streamed piece get its leading space right. */
+    public detokenize(tokens: readonly Token[], specialTokens = false, lastTokens?: readonly Token[]): string {
+        return this.#model.detokenize(tokens, specialTokens, lastTokens)
     }
 
     /**
@@ -156,7 +162,7 @@ export class LoadedModel {
      * same engine, threads and batch size gives the same tokens and records; generations running
      * side by side share decode batches, which can move logits in their last digits.
      */
-    public async generate({prompt, format, sampling, signal}: GenerateRequest): Promise<Generation> {
+    public async generate({prompt, format, sampling, signal, onToken}: GenerateRequest): Promise<Generation> {
         const settings = samplerSettings(sampling)
         const inputTokens = format === "chat" ? this.#chatTokens(prompt) : this.#textTokens(prompt)
         if (inputTokens.length >= this.contextSize) throw new PromptTooLongError(inputTokens.length, this.contextSize)
@@ -172,6 +178,7 @@ export class LoadedModel {
                 for (;;) {
                     outputTokens.push(step!.token)
                     tokens.push(step!.record)
+                    onToken?.(step!.token)
                     const stopReason = this.#model.isEogToken(step!.token) ? "eos"
                         : outputTokens.length >= sampling.maxTokens ? "maxTokens"
                             : inputTokens.length + outputTokens.length >= this.contextSize ? "contextFull"
@@ -195,9 +202,13 @@ export class LoadedModel {
      * output token, its log-probability and the top-k alternatives as the model sees them, in the
      * shape of a receipt's records. The input is decoded as generate() decodes a prompt (in batches
      * of `batchSize`, so load with the receipt's), the output in chunks of 32 tokens: on the CPU,
-     * llama.cpp's q8_0 kernels compute every row of a batch under 64 tokens exactly as for a single
-     * token, so an honest q8_0 generation re-scores bit for bit, as fast as with one big batch. Other
-     * weight types and GPU kernels round batches differently: compare with tolerances.
+     * llama.cpp computes every row of a batch under 64 tokens exactly as for a single token, so an
+     * honest q8_0 generation re-scores bit for bit (measured on the 125m model: chunks of 16 to 63
+     * exact, 64 and more not; 64 is ggml's flash-attention tile, whose batched kernel keeps the
+     * queries in f32, and with flash attention off even 32 differ). Chunks of 32 to 63 cost the same
+     * (the kernels are compute-bound there); one batch would save about 15% and lose the bit-exactness
+     * (docs/verification.md, Cost). Other weight types and GPU kernels round batches differently:
+     * compare with tolerances.
      */
     public async score({inputTokens, outputTokens, topK = RECORD_TOP_K}: ScoreRequest): Promise<TokenRecord[]> {
         // Receipts come from strangers, and llama.cpp aborts the process on an id outside the vocabulary.

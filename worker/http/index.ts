@@ -1,0 +1,2 @@
+export {WorkerHttpServer} from "./WorkerHttpServer.ts"
+export type {WorkerHttpServerOptions} from "./WorkerHttpServer.ts"
