@@ -86,11 +86,25 @@ export const CROSS_KERNEL_THRESHOLDS: VerificationThresholds = {
     replaySlack: 0.1
 }
 
-/** The verifier's settings that decide which profile applies. */
-export type KernelSettings = Pick<Engine, "backend" | "batchSize">
+/** The settings that decide which profile applies; `threads` only matters on the worker's side. */
+export type KernelSettings = Pick<Engine, "backend" | "batchSize"> & Partial<Pick<Engine, "threads">>
 
-/** `matched` when both ran on the CPU with the same batch size, else `crossKernel`. */
-export function thresholdsFor(worker: KernelSettings, verifier: KernelSettings): VerificationThresholds {
-    const matched = worker.backend === "cpu" && verifier.backend === "cpu" && worker.batchSize === verifier.batchSize
+/**
+ * Tokens a sequence may hold before a multi-threaded worker's single-token decodes leave the
+ * kernels score() runs. llama.cpp pads the attended cache to 256 cells; from 512 on, ggml's flash
+ * attention splits a single query row's cache between the threads and merges their partial sums,
+ * which rounds differently from the batched rows a verifier decodes (measured: 125m q8_0, 2 worker
+ * threads, every record from `inputTokens + position = 257` on differs, by up to 0.57 nats on the token
+ * and 0.76 in the top lists). One thread never splits, so 1-thread receipts re-score bit for bit at any length.
+ */
+export const SPLIT_ATTENTION_TOKENS = 256
+
+/**
+ * `matched` when both ran on the CPU with the same batch size, and the worker either ran 1 thread or
+ * held at most `SPLIT_ATTENTION_TOKENS` tokens (`tokens`: input and output together); else `crossKernel`.
+ */
+export function thresholdsFor(worker: KernelSettings, verifier: KernelSettings, tokens = 0): VerificationThresholds {
+    const splitAttention = (worker.threads ?? 1) > 1 && tokens > SPLIT_ATTENTION_TOKENS
+    const matched = worker.backend === "cpu" && verifier.backend === "cpu" && worker.batchSize === verifier.batchSize && !splitAttention
     return matched ? MATCHED_THRESHOLDS : CROSS_KERNEL_THRESHOLDS
 }

@@ -82,5 +82,9 @@ describe("thresholdsFor", () => {
         expect(thresholdsFor({backend: "cpu", batchSize: 512}, {backend: "cpu", batchSize: 512})).toBe(MATCHED_THRESHOLDS)
         expect(thresholdsFor({backend: "cpu", batchSize: 512}, {backend: "cpu", batchSize: 32})).toBe(CROSS_KERNEL_THRESHOLDS)
         expect(thresholdsFor({backend: "cuda", batchSize: 512}, {backend: "cpu", batchSize: 512})).toBe(CROSS_KERNEL_THRESHOLDS)
+        // Past 256 tokens a multi-threaded worker's single-token attention splits between its threads.
+        expect(thresholdsFor({backend: "cpu", batchSize: 512, threads: 1}, {backend: "cpu", batchSize: 512}, 1000)).toBe(MATCHED_THRESHOLDS)
+        expect(thresholdsFor({backend: "cpu", batchSize: 512, threads: 2}, {backend: "cpu", batchSize: 512}, 256)).toBe(MATCHED_THRESHOLDS)
+        expect(thresholdsFor({backend: "cpu", batchSize: 512, threads: 2}, {backend: "cpu", batchSize: 512}, 257)).toBe(CROSS_KERNEL_THRESHOLDS)
     })
 })

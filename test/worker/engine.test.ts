@@ -159,6 +159,19 @@ describe("score", () => {
         }
     })
 
+    it("re-scores bit for bit past 256 tokens on 1 thread, where the cache outgrows one attention block", async () => {
+        // A multi-threaded worker's single-token attention splits a cache of 512+ cells between its threads
+        // and re-scores only within tolerances (verifier/thresholds.ts); one thread never splits.
+        const quantized = await engine.loadModel((await writeTestModel({preset: "tiny", seed: 1, type: "q8_0", path: join(dir, "tiny-q8_0.gguf")})).path, {contextSize: 512, threads: 1})
+        try {
+            const generation = await quantized.generate({prompt: "The river ran past the old mill and on to the sea. ".repeat(16), format: "text", sampling: {...greedy, maxTokens: 120}})
+            expect(generation.inputTokens.length + generation.outputTokens.length).toBeGreaterThan(300)
+            expect(await quantized.score({inputTokens: generation.inputTokens, outputTokens: generation.outputTokens})).toEqual(generation.tokens)
+        } finally {
+            await quantized.dispose()
+        }
+    })
+
     it("exposes a token that was not the model's choice", async () => {
         const generation = await text("The river", greedy)
         const tampered = [...generation.outputTokens]

@@ -33,7 +33,7 @@ export async function verifyReceipt(options: VerifyReceiptOptions): Promise<Veri
         {name: "receipt.schema", status: "pass", detail: "a version 1 receipt"},
         ...structuralChecks({receipt, receiptBytes: options.receiptBytes, expected, model})
     ]
-    const thresholds = options.thresholds ?? thresholdsFor(receipt.engine, model.engine)
+    const thresholds = options.thresholds ?? thresholdsFor(receipt.engine, model.engine, receipt.inputTokens.length + receipt.outputTokens.length)
 
     const needed = receipt.inputTokens.length + receipt.outputTokens.length
     if (needed > model.contextSize)
