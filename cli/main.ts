@@ -5,7 +5,11 @@ import {modelCommand} from "./commands/model/index.ts"
 import {walletCommand} from "./commands/wallet.ts"
 import {inferCommand} from "./commands/infer.ts"
 import {taskCommand} from "./commands/task.ts"
+import {verifyCommand} from "./commands/verify.ts"
+import {challengeCommand} from "./commands/challenge.ts"
 import {workerCommand} from "./commands/worker.ts"
+import {proxyCommand} from "./commands/proxy.ts"
+import {channelCommand} from "./commands/channel.ts"
 import {EXIT_USAGE, handleError} from "./errors.ts"
 
 export function createProgram() {
@@ -20,6 +24,10 @@ export function createProgram() {
         .addCommand(workerCommand())
         .addCommand(inferCommand())
         .addCommand(taskCommand())
+        .addCommand(proxyCommand())
+        .addCommand(channelCommand())
+        .addCommand(verifyCommand())
+        .addCommand(challengeCommand())
     // commander does not pass this down to commands added with addCommand
     const configure = (command: Command) => {
         command.exitOverride()

@@ -5,6 +5,8 @@
  */
 export * from "./client/index.ts"
 export * from "./ao/index.ts"
+export * from "./channel/index.ts"
+export * from "./direct/index.ts"
 export * from "./escrow/index.ts"
 export * from "./network/index.ts"
 export * from "./protocol/index.ts"

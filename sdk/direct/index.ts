@@ -1,0 +1,7 @@
+export {DirectClient} from "./DirectClient.ts"
+export type {CompletionBody, DirectClientOptions, DirectEndpoint, DirectEvent, DirectResponse, RequestOutcome} from "./DirectClient.ts"
+export {DirectRequestError, WorkerDroppedError} from "./errors.ts"
+export {openAiBaseUrl, rankWorkers} from "./rankWorkers.ts"
+export type {WorkerCandidate} from "./rankWorkers.ts"
+export {SettlementSchema, settlementOf, SseSettlementReader} from "./settlement.ts"
+export type {Settlement} from "./settlement.ts"
