@@ -39,7 +39,7 @@ Exit codes: 0 valid, 4 invalid, 1 user error, 2 usage error, 3 network or proces
             if (modes !== 1) command.error("error: give a task id, --receipt FILE or --watch (exactly one)", {exitCode: EXIT_USAGE})
             const watchOnly = ["sampleRate", "challenge", "bond", "bondFromDeposit"].filter((name) => command.getOptionValueSource(name) === "cli")
             if (!options.watch && watchOnly.length > 0)
-                command.error(`error: ${watchOnly.map((name) => command.options.find((o) => o.attributeName() === name)!.long).join(", ")} only apply with --watch`, {exitCode: EXIT_USAGE})
+                command.error(`error: ${watchOnly.map((name) => command.options.find((o) => o.attributeName() === name)!.long).join(", ")} ${watchOnly.length === 1 ? "applies" : "apply"} only with --watch`, {exitCode: EXIT_USAGE})
             if (options.watch) {
                 const {runWatchtower} = await import("./verifyWatch.ts")
                 return await runWatchtower(options)

@@ -90,7 +90,7 @@ describe("weavelm verify", {timeout: 300_000}, () => {
         expect(both.code).toBe(2)
         const watchOption = await verify(taskId, "--sample-rate", "0.5")
         expect(watchOption.code).toBe(2)
-        expect(watchOption.stderr.trim()).toBe("error: --sample-rate only apply with --watch")
+        expect(watchOption.stderr.trim()).toBe("error: --sample-rate applies only with --watch")
         const missing = await verify("--receipt", path.join(dir, "no-such-file.json"))
         expect(missing.code).toBe(1)
         expect(missing.stderr.trim().split("\n")).toEqual([expect.stringMatching(/^error: cannot read the receipt file/)])
