@@ -20,6 +20,11 @@ export class UserError extends Error {
     }
 }
 
+/** Arguments or options that do not go together: exits 2, as commander's own usage errors do. */
+export class UsageError extends Error {
+    public override readonly name = "UsageError"
+}
+
 /**
  * Known errors by class name. Matching names rather than classes keeps the
  * CLI from loading every component (node-llama-cpp, aoconnect) just to start.
@@ -32,6 +37,10 @@ const REMOTE_ERRORS = new Set(["AoProcessError", "GatewayError", "TaskRefundedEr
 /** Prints one readable line for a known error, a stack only for a bug, and exits. */
 export function handleError(error: unknown): never {
     const name = error instanceof Error ? error.name : ""
+    if (name === "UsageError") {
+        process.stderr.write(`error: ${oneLine((error as Error).message)}\n`)
+        process.exit(EXIT_USAGE)
+    }
     if (USER_ERRORS.has(name)) {
         const suggestion = error instanceof UserError && error.suggestion ? ` (${error.suggestion})` : ""
         process.stderr.write(`error: ${oneLine((error as Error).message)}${suggestion}\n`)

@@ -216,11 +216,26 @@ local function forwarded(msg)
 end
 
 -- A Challenge from `tags` (the message, or the forwarded tags of a bond paid
--- by transfer); `bond` comes from the deposit unless `perCall`.
+-- by transfer); `bond` comes from the deposit unless `perCall`. It names a
+-- Task-Id, or a direct request by Channel, Request-Id, Receipt-Hash, Batch-Tx
+-- and Fee (channels.directTask).
 local function openChallenge(msg, tags, challenger, bond, perCall)
+  local task, taskId
+  if input.optional(tags, "Channel") and not input.optional(tags, "Task-Id") then
+    task = channels.directTask(state(), {
+      channel = input.required(tags, "Channel"),
+      requestId = input.id(tags, "Request-Id"),
+      receiptHash = input.sha256Hex(tags, "Receipt-Hash"),
+      batchTx = input.id(tags, "Batch-Tx"),
+      fee = tostring(amount.positive(input.tag(tags, "Fee"), "Fee")),
+    }, now(msg))
+  else
+    taskId = input.required(tags, "Task-Id")
+  end
   local req = {
     id = msg.Id,
-    taskId = input.required(tags, "Task-Id"),
+    taskId = taskId,
+    task = task,
     position = input.integer(tags, "Position", { min = 0, max = 2147483647 }),
     evidenceTx = input.id(tags, "Evidence-Tx"),
     challenger = challenger,

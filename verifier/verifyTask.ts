@@ -4,7 +4,7 @@ import {fetchReceiptEvidence, type FetchReceiptEvidenceOptions, type ReceiptEvid
 import {fetchTaskEvidence, type FetchTaskEvidenceOptions, type TaskEvidence} from "./evidence/fetchTaskEvidence.ts"
 import type {VerifierModelSource} from "./models/VerifierModels.ts"
 import type {VerificationReport, VerifierModel} from "./types.ts"
-import {verifyReceipt} from "./verify/verifyReceipt.ts"
+import {unfoundedReport, verifyReceipt} from "./verify/verifyReceipt.ts"
 
 /** A verification and what it was made from. */
 export interface Verification<Evidence> {
@@ -20,6 +20,7 @@ export interface Verification<Evidence> {
 export async function verifyTask(options: FetchTaskEvidenceOptions & {models: VerifierModelSource}): Promise<Verification<TaskEvidence>> {
     const evidence = await fetchTaskEvidence(options)
     const model = await options.models.modelFor(evidence.model, evidence.receipt)
+    if (evidence.unfounded != null) return {evidence, report: unfoundedReport(evidence.unfounded, model), tokenTexts: [], verifierEngine: model.engine}
     // Bytes that are not a receipt are still judged (as not one), so the verdict says so.
     const receipt = evidence.receipt ?? parseJson(evidence.receiptBytes)
     const report = await verifyReceipt({receipt, receiptBytes: evidence.receiptBytes, expected: evidence.expected, model})

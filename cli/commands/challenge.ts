@@ -1,8 +1,10 @@
 import {Command} from "commander"
 import {readFile} from "node:fs/promises"
 import type {ChallengeAccepted, ChallengeResolution} from "../../sdk/escrow/index.ts"
+import {decodeReceipt, hashReceiptBytes} from "../../sdk/receipt/index.ts"
+import type {VerificationDocument, VerificationReport} from "../../verifier/index.ts"
 import {openConnection, printJson, withNetworkOptions, type NetworkOptions} from "../context.ts"
-import {UserError} from "../errors.ts"
+import {UsageError, UserError} from "../errors.ts"
 import {parseAmount, parseInteger} from "../parse.ts"
 import {openVerifier, withVerifierOptions, type VerifierCliOptions} from "../verification.ts"
 
@@ -13,59 +15,90 @@ interface ChallengeCommandOptions extends NetworkOptions, VerifierCliOptions {
     bondFromDeposit?: boolean
     wait?: boolean
     promptFile?: string
+    receipt?: string
+    channel?: string
+    batchTx?: string
+    fee?: string
 }
 
 export function challengeCommand() {
     return withVerifierOptions(withNetworkOptions(new Command("challenge")))
-        .description("verify a task and, if it is invalid, challenge it: the report goes to Arweave as evidence, the bond to the escrow")
-        .argument("<task-id>", "the task to challenge")
+        .description("verify a task (or a direct request's receipt) and, if it is invalid, challenge it: the report goes to Arweave as evidence, the bond to the escrow")
+        .argument("[task-id]", "the task to challenge (not with --receipt)")
+        .option("--receipt <file>", "challenge a direct request by its receipt (with --channel, --batch-tx and --fee)")
+        .option("--channel <id>", "with --receipt: the channel that paid for the request (the response's weavelm.channel)")
+        .option("--batch-tx <tx>", "with --receipt: the worker's Receipt-Batch upload holding the receipt")
+        .option("--fee <n>", "with --receipt: what the request cost, in base units (the response's weavelm.fee)", parseAmount)
         .option("--force", "challenge even when the task verifies as valid (the bond then pays the referees and the worker)")
         .option("--position <n>", "the output position to dispute (default: the first bad one, 0 with --force on a valid task)", parseInteger(0, 2147483647))
         .option("--bond <n>", "bond in base units (default: the escrow's Challenge-Bond)", parseAmount)
         .option("--bond-from-deposit", "take the bond from your escrow balance instead of sending tokens from the wallet")
         .option("--wait", "wait for the referees' verdict (and the slash's share-out) and print it")
-        .option("--prompt-file <file>", "the prompt's text, if the network cannot provide it")
+        .option("--prompt-file <file>", "the prompt's text, if the network cannot provide it (with --receipt it goes into the evidence for the referees)")
         .addHelpText("after", `
 Exit codes: 0 challenge accepted (with --wait: and resolved, whatever the verdict), 1 the task verifies as
 valid (without --force) or bad input, 2 usage error, 3 the escrow refused the challenge or the network failed.`)
-        .action(async (taskId: string, options: ChallengeCommandOptions) => {
+        .action(async (taskId: string | undefined, options: ChallengeCommandOptions) => {
+            const target = await challengeTarget(taskId, options)
             const prompt = options.promptFile == null ? undefined : await readFile(options.promptFile, "utf8").catch((error: Error) => {
                 throw new UserError(`cannot read the prompt file ${options.promptFile}: ${error.message}`)
             })
             const connection = await openConnection(options)
             const verifier = await openVerifier(connection, options)
             try {
-                const [{verifyTask, disputedPosition, publishVerification, verificationDocument}, {latestCursor}] = await Promise.all([
+                const [{verifyTask, verifyReceiptBytes, disputedPosition, publishVerification, verificationDocument}, {latestCursor}] = await Promise.all([
                     import("../../verifier/index.ts"), import("../../sdk/ao/index.ts")
                 ])
                 const {escrow} = verifier
                 // Every answer to the challenge comes after this point of the escrow's outbox.
                 const from = await latestCursor(connection.ao.port, escrow.process) ?? null
-                verifier.step(`verifying task ${taskId}`)
-                const verification = await verifyTask({
-                    taskId, escrow, registry: verifier.registry, gateway: connection.config.gateway, cacheDir: options.cacheDir,
-                    models: verifier.models, pullModel: verifier.pullModel, ...(prompt == null ? {} : {prompt})
-                })
-                const {evidence, report} = verification
+                const sources = {registry: verifier.registry, gateway: connection.config.gateway, cacheDir: options.cacheDir,
+                    models: verifier.models, pullModel: verifier.pullModel, ...(prompt == null ? {} : {prompt})}
+                let subject: string, report: VerificationReport, document: VerificationDocument
+                if ("taskId" in target) {
+                    subject = `task ${target.taskId}`
+                    verifier.step(`verifying ${subject}`)
+                    const verification = await verifyTask({taskId: target.taskId, escrow, ...sources})
+                    const {evidence} = verification
+                    report = verification.report
+                    document = verificationDocument({
+                        report, receiptBytes: evidence.receiptBytes, model: {id: evidence.task.model, sha256: evidence.model.sha256}, verifier: connection.address,
+                        engine: verification.verifierEngine, taskId: target.taskId, receiptTx: evidence.receiptTx, notes: evidence.notes, promptSource: evidence.prompt?.source ?? null
+                    })
+                } else {
+                    subject = `request ${target.requestId}`
+                    verifier.step(`verifying the receipt of ${subject}`)
+                    const verification = await verifyReceiptBytes({receiptBytes: target.receiptBytes, ...sources})
+                    const {evidence} = verification
+                    report = verification.report
+                    // The prompt of a direct request is on no gateway: the evidence carries it to the referees.
+                    document = verificationDocument({
+                        report, receiptBytes: target.receiptBytes, model: evidence.receipt.model, verifier: connection.address, engine: verification.verifierEngine,
+                        taskId: target.requestId, receiptTx: target.batchTx, notes: evidence.notes, promptSource: evidence.prompt?.source ?? null,
+                        ...(prompt == null ? {} : {prompt})
+                    })
+                }
                 if (report.verdict === "valid" && !options.force)
-                    throw new UserError(`task ${taskId} verifies as valid (${report.checked} tokens checked): nothing to challenge`,
+                    throw new UserError(`${subject} verifies as valid (${report.checked} tokens checked): nothing to challenge`,
                         "pass --force to challenge anyway; if the referees agree, the bond pays them and the worker")
-                verifier.step(report.verdict === "valid" ? "the task verifies as valid; challenging anyway (--force)"
+                verifier.step(report.verdict === "valid" ? `${subject} verifies as valid; challenging anyway (--force)`
                     : `invalid${report.firstBadPosition == null ? "" : ` from position ${report.firstBadPosition}`}: ${report.reasons[0] ?? ""}`)
 
                 verifier.step("storing the report on Arweave as evidence")
-                const evidenceTx = await publishVerification(verifier.storage, verificationDocument({
-                    report, receiptBytes: evidence.receiptBytes, model: {id: evidence.task.model, sha256: evidence.model.sha256}, verifier: connection.address,
-                    engine: verification.verifierEngine, taskId, receiptTx: evidence.receiptTx, notes: evidence.notes, promptSource: evidence.prompt?.source ?? null
-                }))
+                const evidenceTx = await publishVerification(verifier.storage, document)
                 const bond = options.bond ?? (await escrow.parameters()).challengeBond
                 const bondFrom = options.bondFromDeposit ? "deposit" as const : "transfer" as const
                 const position = options.position ?? disputedPosition(report)
                 verifier.step(`challenging position ${position} with a bond of ${bond} (${bondFrom === "deposit" ? "from the escrow balance" : "by token transfer"})`)
-                const accepted = await escrow.challenge({taskId, position, evidenceTx, bond, bondFrom})
+                const accepted = await escrow.challenge({
+                    ...("taskId" in target ? {taskId: target.taskId} : {direct: {
+                        channel: target.channel, requestId: target.requestId, receiptHash: target.receiptHash, batchTx: target.batchTx, fee: target.fee
+                    }}),
+                    position, evidenceTx, bond, bondFrom
+                })
 
                 const summary = {
-                    taskId, challengeId: accepted.challengeId, state: "Challenged", verdict: report.verdict, firstBadPosition: report.firstBadPosition,
+                    taskId: accepted.taskId, challengeId: accepted.challengeId, state: "Challenged", verdict: report.verdict, firstBadPosition: report.firstBadPosition,
                     checked: report.checked, position, evidenceTx, bond: accepted.bond, bondFrom, referees: accepted.referees, quorum: accepted.quorum,
                     refereeDeadline: accepted.refereeDeadline
                 }
@@ -81,6 +114,38 @@ valid (without --force) or bad input, 2 usage error, 3 the escrow refused the ch
                 await verifier.dispose()
             }
         })
+}
+
+interface DirectTarget {
+    receiptBytes: Uint8Array
+    requestId: string
+    receiptHash: string
+    channel: string
+    batchTx: string
+    fee: string
+}
+
+/** What to challenge: a task by id, or a direct request by its receipt file (whose taskId is the paying voucher's id). */
+async function challengeTarget(taskId: string | undefined, options: ChallengeCommandOptions): Promise<{taskId: string} | DirectTarget> {
+    if (options.receipt == null) {
+        if (taskId == null) throw new UsageError("name the task to challenge, or a direct request's receipt with --receipt")
+        return {taskId}
+    }
+    if (taskId != null) throw new UsageError("name a task or --receipt, not both")
+    const {channel, batchTx, fee} = options
+    if (channel == null || batchTx == null || fee == null)
+        throw new UsageError("--receipt needs --channel, --batch-tx and --fee: they come with the worker's response (weavelm.channel, weavelm.fee) and its Receipt-Batch upload")
+    const file = options.receipt
+    const receiptBytes = new Uint8Array(await readFile(file).catch((error: Error) => {
+        throw new UserError(`cannot read the receipt file ${file}: ${error.message}`)
+    }))
+    let requestId: string
+    try {
+        requestId = decodeReceipt(receiptBytes).taskId
+    } catch (error) {
+        throw new UserError(`${file} is not a receipt: ${(error as Error).message.replace(/\s+/g, " ").slice(0, 300)}`)
+    }
+    return {receiptBytes, requestId, receiptHash: hashReceiptBytes(receiptBytes), channel, batchTx, fee}
 }
 
 function printAccepted(accepted: ChallengeAccepted, evidenceTx: string, gateway: string) {

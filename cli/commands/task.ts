@@ -16,6 +16,7 @@ export function taskCommand() {
             if (options.json) return printJson(task)
             const rows: Array<[string, unknown]> = [
                 ["task", task.id], ["state", task.state], ["model", task.model], ["requester", task.requester], ["worker", task.worker],
+                ["channel", task.channel],
                 ["attempt", task.attempt], ["max fee", task.maxFee], ["fee", task.fee], ["tokens", task.outputTokens == null ? undefined : `${task.inputTokens} in, ${task.outputTokens} out`],
                 ["receipt", task.receiptTx == null ? undefined : `${connection.config.gateway}/${task.receiptTx}`],
                 ["challenge by", task.challengeDeadline == null ? undefined : new Date(task.challengeDeadline).toISOString()],

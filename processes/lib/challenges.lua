@@ -6,12 +6,18 @@
 -- changing anything, and returns the messages to send. The arithmetic, the
 -- committee draw and the tally are weavelm.disputes'.
 local amount = require("weavelm.amount")
+local channels = require("weavelm.channels")
 local disputes = require("weavelm.disputes")
 local guard = require("weavelm.guard")
 local ledger = require("weavelm.ledger")
 local tasks = require("weavelm.tasks")
 
 local challenges = {}
+
+-- A direct request's record has no counts or sampling: those tags are left out.
+local function optionalText(n)
+  return n ~= nil and tostring(n) or nil
+end
 
 local function isMember(committee, address)
   for _, a in ipairs(committee) do
@@ -34,6 +40,17 @@ local function payChallenger(state, task, d, qty, out, payout, reason)
   end
 end
 
+-- A direct request was paid to the worker by voucher redemption, so an
+-- Invalid verdict gives its Fee back to the channel's owner out of the
+-- worker's escrow balance; what that lacks is owed from the slash proceeds,
+-- before they are shared (distribute). Returns what was refunded now.
+local function refundDirect(state, task, d)
+  local taken = amount.min(task.fee, ledger.balance(state.balances, task.worker))
+  if not amount.isZero(taken) then ledger.move(state.balances, task.worker, task.requester, taken, "worker balance") end
+  d.refundOwed = amount.sub(task.fee, taken)
+  return taken
+end
+
 --- What challengers have bonded in open disputes; with `who`, that one's.
 function challenges.bonds(state, who)
   local total = "0"
@@ -47,7 +64,9 @@ function challenges.bonds(state, who)
 end
 
 --- A `Challenge` (`req`: id of the challenge message, taskId, challenger, bond,
---- position, evidenceTx, perCall (bond paid by transfer), reference): takes the
+--- position, evidenceTx, perCall (bond paid by transfer), reference; or, for a
+--- direct request, `task`: the record channels.directTask made, adopted here
+--- once everything is checked): takes the
 --- bond (from the challenger's deposit unless it came by transfer), draws the
 --- referee committee and freezes the task. Returns the dispute and the
 --- messages (Referee-Request to each referee, Challenge-Accepted to worker and
@@ -55,16 +74,17 @@ end
 --- the challenger.
 function challenges.open(state, req, now)
   local p = state.params
-  local task = tasks.get(state, req.taskId)
+  local task = req.task or tasks.get(state, req.taskId)
   local id = task.id
   guard.check(task.dispute == nil, "Task " .. id .. " is already challenged")
-  guard.check(task.challengeDeadline ~= nil, "Task " .. id .. " has no result to challenge (" .. task.state .. ")")
+  guard.check(task.challengeDeadline ~= nil, "Task " .. id .. " has no result to challenge (" .. tostring(task.state) .. ")")
   guard.check(now <= task.challengeDeadline,
     "Challenge window of task " .. id .. " closed at Challenge-Deadline " .. task.challengeDeadline)
-  guard.check(task.state == "Completed", "Task " .. id .. " is not Completed (" .. task.state .. ")")
+  guard.check(req.task or task.state == "Completed", "Task " .. id .. " is not Completed (" .. tostring(task.state) .. ")")
   guard.check(req.challenger ~= task.worker, "The worker of task " .. id .. " cannot challenge its own result")
-  guard.check(req.position <= task.outputTokens,
-    "Position " .. req.position .. " is above Output-Tokens " .. task.outputTokens)
+  -- A direct request's counts are in its receipt only: its referees check the Position.
+  guard.check(task.outputTokens == nil or req.position <= task.outputTokens,
+    "Position " .. req.position .. " is above Output-Tokens " .. tostring(task.outputTokens))
   guard.check(amount.le(p.challengeBond, req.bond), "Bond " .. req.bond .. " is below Challenge-Bond " .. p.challengeBond)
   if not req.perCall then
     local available = ledger.balance(state.balances, req.challenger)
@@ -79,6 +99,10 @@ function challenges.open(state, req, now)
   local committee = disputes.drawCommittee(candidates, p.refereeCount, req.id .. ":referee")
 
   if not req.perCall then ledger.debit(state.balances, req.challenger, req.bond) end
+  if req.task then
+    tasks.adopt(state, task)
+    channels.markChallenged(state, task)
+  end
   local d = {
     id = req.id, challenger = req.challenger, bond = req.bond, perCall = req.perCall, reference = req.reference,
     position = req.position, evidenceTx = req.evidenceTx, challengedAt = now, deadline = now + p.refereeTimeout,
@@ -94,10 +118,11 @@ function challenges.open(state, req, now)
       Target = referee, Action = "Referee-Request", ["Task-Id"] = id, ["Challenge-Id"] = d.id,
       Worker = task.worker, Challenger = d.challenger, Model = task.model, ["Model-SHA256"] = task.modelSha256,
       ["Receipt-Tx"] = task.receiptTx, ["Receipt-Hash"] = task.receiptHash,
-      ["Input-Tokens"] = tostring(task.inputTokens), ["Output-Tokens"] = tostring(task.outputTokens),
+      ["Input-Tokens"] = optionalText(task.inputTokens), ["Output-Tokens"] = optionalText(task.outputTokens),
       Position = tostring(d.position), ["Evidence-Tx"] = d.evidenceTx, Deadline = tostring(d.deadline),
-      ["Max-Tokens"] = tostring(task.maxTokens), Temperature = task.temperature, ["Top-K"] = tostring(task.topK),
-      ["Top-P"] = task.topP, Seed = tostring(task.seed), Format = task.format,
+      ["Max-Tokens"] = optionalText(task.maxTokens), Temperature = task.temperature, ["Top-K"] = optionalText(task.topK),
+      ["Top-P"] = task.topP, Seed = optionalText(task.seed), Format = task.format,
+      Channel = task.channel, Fee = task.direct and task.fee or nil,
       ["Prompt-Message"] = task.promptMessage, ["Prompt-Tx"] = task.promptTx, Data = task.output,
     }
   end
@@ -124,7 +149,7 @@ local function resolve(state, task, verdict, final, now, out)
   if verdict == "Invalid" then
     local reason = "Result judged invalid by the referees"
     local refund = task.locked
-    tasks.payBack(state, task, refund, out, reason)
+    if task.direct then refund = refundDirect(state, task, d) else tasks.payBack(state, task, refund, out, reason) end
     payChallenger(state, task, d, d.bond, out, "Bond", "Challenge upheld: bond returned")
     task.refund, task.error, task.refundedAt = refund, reason, now
     tasks.move(state, task, "Invalidated")
@@ -191,7 +216,13 @@ end
 
 local function distribute(state, task, qty, now)
   local d = task.dispute
-  local split = disputes.proceedsSplit(qty, #d.majority, d.refereeFee, d.challengerShare)
+  local refund = amount.min(d.refundOwed or "0", qty)
+  if not amount.isZero(refund) then
+    ledger.credit(state.balances, task.requester, refund)
+    task.refund = amount.add(task.refund, refund)
+    d.refundOwed = amount.sub(d.refundOwed, refund)
+  end
+  local split = disputes.proceedsSplit(amount.sub(qty, refund), #d.majority, d.refereeFee, d.challengerShare)
   local out = {}
   for _, referee in ipairs(d.majority) do
     if not amount.isZero(split.referee) then ledger.credit(state.balances, referee, split.referee) end
@@ -202,9 +233,10 @@ local function distribute(state, task, qty, now)
   local function notice(target, reference)
     return { Target = target, Action = "Slash-Distributed", ["Task-Id"] = task.id, ["Challenge-Id"] = d.id,
       Proceeds = qty, Reward = split.reward, ["Referee-Fee"] = split.referee, Treasury = split.treasury,
-      ["X-Reference"] = reference }
+      Refund = task.direct and refund or nil, ["X-Reference"] = reference }
   end
   out[#out + 1] = notice(d.challenger, d.reference)
+  if task.direct then out[#out + 1] = notice(task.requester) end
   for _, referee in ipairs(d.majority) do out[#out + 1] = notice(referee) end
   return out
 end

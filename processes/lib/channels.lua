@@ -128,6 +128,46 @@ function channels.redeem(state, v, signer, now)
   return { redeemed(c.worker), redeemed(c.owner) }
 end
 
+--- The task record a challenge of a direct request (`req`: channel,
+--- requestId (the paying voucher's id, the receipt's taskId), receiptHash,
+--- batchTx (the Receipt-Batch holding the receipt), fee) stands for, so that
+--- weavelm.challenges disputes it as it disputes a task. Checked, not stored:
+--- challenges.open adopts it once the whole challenge is accepted. Only a
+--- channel with a model (the committee serves it), redeemed at least once (the
+--- receipt was paid for) and not Closed for longer than Challenge-Window after
+--- its Closes-At can be disputed; Fee is at most what the channel has paid.
+--- The request was paid by redemption: the record locks nothing.
+function channels.directTask(state, req, now)
+  local c = channels.get(state, req.channel)
+  guard.check(c.model ~= nil, "Channel " .. c.id .. " names no model: its receipts cannot be challenged")
+  local model = guard.check(state.models[c.model], "Unknown model " .. c.model)
+  guard.check(c.redemptions > 0, "Channel " .. c.id .. " has redeemed no voucher")
+  local deadline = now
+  if c.closesAt then
+    deadline = c.closesAt + state.params.challengeWindow
+    guard.check(now <= deadline, "Challenge window of channel " .. c.id .. " closed at " .. deadline)
+  end
+  guard.check(amount.le(req.fee, c.paid), "Fee " .. req.fee .. " is above what channel " .. c.id .. " has paid, " .. c.paid)
+  guard.check(state.tasks[req.requestId] == nil, "Request " .. req.requestId .. " is already challenged")
+  local challenged = c.challenged or {}
+  guard.check(challenged[req.receiptHash] == nil,
+    "Receipt " .. req.receiptHash .. " is already challenged (request " .. tostring(challenged[req.receiptHash]) .. ")")
+  return {
+    id = req.requestId, direct = true, channel = c.id, requester = c.owner, worker = c.worker,
+    model = model.id, modelName = model.name, modelSha256 = model.sha256,
+    fee = req.fee, locked = "0", receiptHash = req.receiptHash, receiptTx = req.batchTx,
+    createdAt = now, completedAt = now, challengeDeadline = deadline, attempt = 0, held = {},
+  }
+end
+
+--- Records that a direct task's receipt is disputed, so that it is never
+--- disputed again under another Request-Id.
+function channels.markChallenged(state, task)
+  local c = state.channels[task.channel]
+  c.challenged = c.challenged or {}
+  c.challenged[task.receiptHash] = task.id
+end
+
 --- Channels whose refund lock has passed at `now`, in id order: upkeep must
 --- close them in the same order on every CU.
 function channels.due(state, now)

@@ -16,7 +16,7 @@ local tasks = {}
 -- task until its referees decide: upheld, it settles; judged invalid, the
 -- requester gets everything back.
 local NEXT = {
-  [""] = { Assigned = true },
+  [""] = { Assigned = true, Completed = true },
   Assigned = { Assigned = true, Completed = true, Refunded = true },
   Completed = { Settled = true, Challenged = true },
   Challenged = { Settled = true, Invalidated = true },
@@ -162,6 +162,17 @@ function tasks.create(state, req, now)
   return task, { assign(state, task, pick, now) }
 end
 
+--- Stores a task made outside `create` (a direct request, see
+--- channels.directTask) as Completed: it has a result and is open to dispute.
+--- The caller has checked that the id is free.
+function tasks.adopt(state, task)
+  assert(state.tasks[task.id] == nil, "task " .. task.id .. " exists")
+  task.seq = #state.order + 1
+  state.order[task.seq] = task.id
+  state.tasks[task.id] = task
+  move(state, task, "Completed")
+end
+
 local function refund(state, task, reason, now, out)
   payBack(state, task, task.locked, out, reason)
   task.refund = task.locked
@@ -234,13 +245,17 @@ function tasks.fail(state, id, worker, reason, now)
 end
 
 --- Pays a completed (or upheld) task: worker's and owner's shares into their
---- escrow balances, the rest of the locked amount back to the requester.
+--- escrow balances, the rest of the locked amount back to the requester. A
+--- direct request's fee was paid when its voucher was redeemed: nothing more.
 function tasks.settle(state, task, now)
   local out = {}
-  local refunded = amount.sub(task.locked, task.fee)
-  if not amount.isZero(task.workerFee) then ledger.credit(state.balances, task.worker, task.workerFee) end
-  if not amount.isZero(task.ownerFee) then ledger.credit(state.balances, task.modelOwner, task.ownerFee) end
-  payBack(state, task, refunded, out, "Unused Max-Fee")
+  local refunded = "0"
+  if not task.direct then
+    refunded = amount.sub(task.locked, task.fee)
+    if not amount.isZero(task.workerFee) then ledger.credit(state.balances, task.worker, task.workerFee) end
+    if not amount.isZero(task.ownerFee) then ledger.credit(state.balances, task.modelOwner, task.ownerFee) end
+    payBack(state, task, refunded, out, "Unused Max-Fee")
+  end
   task.refund = refunded
   task.settledAt = now
   move(state, task, "Settled")

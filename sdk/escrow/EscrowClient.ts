@@ -92,9 +92,27 @@ export const EscrowParametersSchema = z.object({
 }))
 export type EscrowParameters = z.output<typeof EscrowParametersSchema>
 
+/**
+ * A direct request to challenge by its receipt (docs/protocol.md, escrow "Disputes"): what the
+ * worker gave (the receipt, the channel) and stored (the Receipt-Batch).
+ */
+export interface DirectChallengeTarget {
+    channel: string
+    /** The receipt's taskId: the id of the voucher that paid for the request. */
+    requestId: string
+    /** SHA-256 (hex) of the receipt's bytes. */
+    receiptHash: string
+    /** The Receipt-Batch upload holding the receipt. */
+    batchTx: string
+    /** What the request cost; at most what the channel has paid. */
+    fee: string
+}
+
 /** What a challenger asks for; see docs/protocol.md (escrow, "Challenging"). */
 export interface ChallengeRequest {
-    taskId: string
+    /** The task to challenge, or `direct`: a direct request by its receipt. */
+    taskId?: string
+    direct?: DirectChallengeTarget
     /** The first output position (from 0) the challenger disputes. */
     position: number
     /** The Arweave transaction of the challenger's evidence (a verification report). */
@@ -307,10 +325,9 @@ export class EscrowClient {
      * by transfer then comes back.
      */
     public async challenge(request: ChallengeRequest, {signal}: {signal?: AbortSignal} = {}): Promise<ChallengeAccepted> {
+        const tags = challengeTags(request)
         if (request.bondFrom === "deposit") {
-            const {emitted} = await this._ao.send(this.process, {
-                Action: "Challenge", "Task-Id": request.taskId, Position: request.position, "Evidence-Tx": request.evidenceTx, Bond: request.bond
-            })
+            const {emitted} = await this._ao.send(this.process, {Action: "Challenge", ...tags, Bond: request.bond})
             const accepted = emitted.find((m) => m.tags.Action === "Challenge-Accepted" && m.target === this._ao.address)
             if (accepted == null) throw new AoProcessError("The escrow did not accept the challenge", {process: this.process, action: "Challenge"})
             return parseChallengeAccepted(accepted)
@@ -320,7 +337,7 @@ export class EscrowClient {
         const from = await latestCursor(this._ao.port, this.process) ?? null
         await this._ao.send(this.token, {
             Action: "Transfer", Recipient: this.process, Quantity: request.bond, "X-Action": "Challenge",
-            "X-Task-Id": request.taskId, "X-Position": request.position, "X-Evidence-Tx": request.evidenceTx, "X-Reference": reference
+            ...Object.fromEntries(Object.entries(tags).map(([name, value]) => [`X-${name}`, value])), "X-Reference": reference
         })
         const answer = (m: ProcessReply) => m.target === this._ao.address && m.tags["X-Reference"] === reference &&
             (m.tags.Action === "Challenge-Accepted" || m.tags.Action === "Challenge-Error")
@@ -330,7 +347,7 @@ export class EscrowClient {
                 throw new AoProcessError(message.tags.Error ?? "Challenge-Error", {process: this.process, action: "Challenge-Error"})
             return parseChallengeAccepted(message)
         }
-        throw new Error(`The escrow did not answer the challenge of task ${request.taskId}${timeout.aborted ? ` within ${CHALLENGE_REPLY_TIMEOUT_MS / 1000} s` : ""}`)
+        throw new Error(`The escrow did not answer the challenge of ${tags["Task-Id"] == null ? `request ${tags["Request-Id"]}` : `task ${tags["Task-Id"]}`}${timeout.aborted ? ` within ${CHALLENGE_REPLY_TIMEOUT_MS / 1000} s` : ""}`)
     }
 
     /**
@@ -418,4 +435,15 @@ function sleep(ms: number, signal: AbortSignal) {
         const timer = setTimeout(done, ms)
         signal.addEventListener("abort", done, {once: true})
     })
+}
+
+/** A Challenge's tags (the escrow reads them as `X-` tags from a bond's transfer): a task's, or a direct request's. */
+function challengeTags(request: ChallengeRequest): Record<string, string | number> {
+    const common = {Position: request.position, "Evidence-Tx": request.evidenceTx}
+    if (request.direct != null) {
+        const {channel, requestId, receiptHash, batchTx, fee} = request.direct
+        return {Channel: channel, "Request-Id": requestId, "Receipt-Hash": receiptHash, "Batch-Tx": batchTx, Fee: fee, ...common}
+    }
+    if (request.taskId == null) throw new TypeError("A challenge names a taskId or a direct request")
+    return {"Task-Id": request.taskId, ...common}
 }

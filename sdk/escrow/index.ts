@@ -1,5 +1,5 @@
 export {EscrowClient, EscrowParametersSchema, TaskRefundedError} from "./EscrowClient.ts"
-export type {AnnouncedResult, ChallengeAccepted, ChallengeRequest, ChallengeResolution, EscrowParameters, InferAccepted, InferRequest, InferResult} from "./EscrowClient.ts"
+export type {AnnouncedResult, ChallengeAccepted, ChallengeRequest, ChallengeResolution, DirectChallengeTarget, EscrowParameters, InferAccepted, InferRequest, InferResult} from "./EscrowClient.ts"
 export {promptTokensBound, taskFee} from "./fees.ts"
 export type {FeeTerms} from "./fees.ts"
 export {quoteMaxFee} from "./quote.ts"

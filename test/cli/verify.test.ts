@@ -94,6 +94,13 @@ describe("weavelm verify", {timeout: 300_000}, () => {
         const missing = await verify("--receipt", path.join(dir, "no-such-file.json"))
         expect(missing.code).toBe(1)
         expect(missing.stderr.trim().split("\n")).toEqual([expect.stringMatching(/^error: cannot read the receipt file/)])
+
+        const challengeNothing = await runCli(["challenge", "--network", net.devnet.networkFile])
+        expect(challengeNothing.code).toBe(2)
+        expect(challengeNothing.stderr.trim()).toBe("error: name the task to challenge, or a direct request's receipt with --receipt")
+        const challengeHalfDirect = await runCli(["challenge", "--receipt", path.join(dir, "no-such-file.json"), "--network", net.devnet.networkFile])
+        expect(challengeHalfDirect.code).toBe(2)
+        expect(challengeHalfDirect.stderr.trim().split("\n")).toEqual([expect.stringMatching(/^error: --receipt needs --channel, --batch-tx and --fee/)])
     })
 
     async function uploadTags(id: string): Promise<Record<string, string>> {

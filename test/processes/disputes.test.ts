@@ -1,6 +1,7 @@
 import {createHash} from "node:crypto"
 import {beforeAll, describe, expect, it} from "vitest"
-import {emittedBy, tagsFromRecord, type TagValues} from "../../sdk/ao/index.ts"
+import type {TagValues} from "../../sdk/ao/index.ts"
+import {DisputeWorld} from "../harness/disputeWorld.ts"
 import {expectedCommittee} from "../harness/draw.ts"
 import {MemoryAo, type Actor, type Trace} from "../harness/memoryAo.ts"
 
@@ -18,7 +19,6 @@ const hex = (label: string) => createHash("sha256").update(label).digest("hex")
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 /** Waits until wall-clock time (what aos stamps on messages) is past `deadline`. */
 const passDeadline = async (deadline: string | undefined) => await sleep(Math.max(0, Number(deadline) - Date.now() + 25))
-const sum = (values: Iterable<string | bigint>) => [...values].reduce<bigint>((a, b) => a + BigInt(b), 0n)
 
 const MIN_STAKE = 1000n
 /** Stakes of w1..w6; w7 stakes MIN_STAKE and then unstakes 1, so it is registered but not eligible. */
@@ -58,30 +58,19 @@ interface TaskView {
 }
 
 let ao: MemoryAo
+let world: DisputeWorld
 let owner: Actor, alice: Actor, bob: Actor, carol: Actor, modelOwner: Actor, stranger: Actor
 let pool: Actor[]
 let token: string, registry: string, escrow: string
 const byAddress = new Map<string, Actor>()
 const model = {id: fakeId("dispute-model"), sha256: hex("dispute-model"), name: "dispute-toy"}
-let minted = 0n
 
 const must = (who: Actor, target: string, tags: TagValues, data?: string) => ao.must(who, target, tags, data)
 
 const errorOf = (trace: Trace, action: string) => trace.find({Action: `${action}-Error`}).tags.Error
 
-/**
- * A dry-run read of the escrow, picking its `<Action>-Response`: the escrow's
- * upkeep runs first, and whatever it would send (a settlement due by now)
- * comes before the answer.
- */
-async function escrowRead(tags: TagValues) {
-    const result = await ao.port.dryrun({process: escrow, tags: tagsFromRecord(tags), Owner: owner.address})
-    const reply = emittedBy(result).find((m) => m.tags.Action === `${String(tags.Action)}-Response`)
-    if (reply == null) throw new Error(`No ${String(tags.Action)}-Response: ${JSON.stringify(result)}`)
-    return reply
-}
-
-const tokenBalance = async (who: string) => BigInt((await owner.client.read(token, {Action: "Balance", Recipient: who})).tags.Balance ?? "0")
+const escrowRead = (tags: TagValues) => world.escrowRead(tags)
+const tokenBalance = (who: string) => world.tokenBalance(who)
 const escrowBalance = async (who: string) => (await escrowRead({Action: "Balance", Recipient: who})).tags
 const available = async (who: Actor) => BigInt((await escrowBalance(who.address)).Balance ?? "0")
 const workerViews = () => owner.client.readJson<WorkerView[]>(registry, {Action: "Workers", Model: model.id})
@@ -127,35 +116,7 @@ function recomputeCommittee(views: WorkerView[], exclude: string[], challengeId:
     return expectedCommittee(candidates, 3, `${challengeId}:referee`)
 }
 
-/**
- * The conservation invariant, read from the processes: token supply = what was
- * minted = sum of balances; the escrow holds balances + locked (open tasks,
- * Challenged included) + bonds; the registry holds stakes + unstaking.
- * Escrow reads are real messages: a dry run would run upkeep hypothetically.
- */
-async function expectConserved() {
-    for (let attempt = 1; ; attempt++) {
-        const list = JSON.parse((await ao.send(owner, escrow, {Action: "Tasks", Limit: "1000"})).find({Action: "Tasks-Response"}).data) as TaskView[]
-        const info = (await ao.send(owner, escrow, {Action: "Info"})).find({Action: "Info-Response"})
-        const data = JSON.parse(info.data) as {balances: string, locked: string, bonds: string, treasury: string}
-        const locked = sum(list.filter((t) => ["Assigned", "Completed", "Challenged"].includes(t.state)).map((t) => t.locked))
-        const bonds = sum(list.filter((t) => t.state === "Challenged").map((t) => t.dispute!.bond))
-        // A window or deadline that passed between the two reads: read again.
-        if ((BigInt(data.locked) !== locked || BigInt(data.bonds) !== bonds) && attempt < 3) continue
-        expect({locked: BigInt(data.locked), bonds: BigInt(data.bonds)}).toEqual({locked, bonds})
-        expect(info.tags.Bonds).toBe(data.bonds)
-        expect(info.tags.Treasury).toBe(data.treasury)
-        expect(BigInt(info.tags.Liabilities!)).toBe(BigInt(data.balances) + locked + bonds)
-        expect(await tokenBalance(escrow)).toBe(BigInt(info.tags.Liabilities!))
-        break
-    }
-    const reg = await owner.client.readJson<{totalStaked: string, totalUnstaking: string}>(registry, {Action: "Info"})
-    expect(await tokenBalance(registry)).toBe(BigInt(reg.totalStaked) + BigInt(reg.totalUnstaking))
-    const balances = await owner.client.readJson<Record<string, string>>(token, {Action: "Balances"})
-    const supply = BigInt((await owner.client.read(token, {Action: "Info"})).tags["Total-Supply"]!)
-    expect(sum(Object.values(balances))).toBe(supply)
-    expect(supply).toBe(minted)
-}
+const expectConserved = () => world.expectConserved()
 
 beforeAll(async () => {
     ao = MemoryAo.create()
@@ -165,29 +126,17 @@ beforeAll(async () => {
     pool = await Promise.all(["w1", "w2", "w3", "w4", "w5", "w6", "w7"].map((name) => ao.actor(name)))
     for (const w of pool) byAddress.set(w.address, w)
 
-    token = await ao.deploy(owner, "token")
-    registry = await ao.deploy(owner, "registry")
-    escrow = await ao.deploy(owner, "escrow")
-    await must(owner, registry, {Action: "Configure", Token: token, Escrow: escrow, "Min-Stake": String(MIN_STAKE),
-        "Unstake-Cooldown": "3600000", "Heartbeat-Timeout": "3600000"})
-    await configureEscrow({Token: token, Registry: registry, "Challenge-Window": "60000", "Task-Timeout": "3600000", "Referee-Timeout": "120000"})
-
-    for (const who of [alice, bob, carol, ...pool]) {
-        await must(owner, token, {Action: "Mint", Quantity: String(MINTED_EACH), Recipient: who.address})
-        minted += MINTED_EACH
-    }
-    await must(modelOwner, registry, {
-        Action: "Register-Model", "Model-Id": model.id, "SHA-256": model.sha256, Name: model.name, Format: "GGUF",
-        Architecture: "llama", Quantization: "F32", Parameters: "66000000", "Context-Length": "2048", License: "MIT", "Owner-Fee": "500"
+    world = await DisputeWorld.deploy(ao, owner, {
+        registry: {"Min-Stake": String(MIN_STAKE), "Unstake-Cooldown": "3600000", "Heartbeat-Timeout": "3600000"},
+        escrow: {"Challenge-Window": "60000", "Task-Timeout": "3600000", "Referee-Timeout": "120000"}
     })
-    for (const [i, w] of pool.entries()) {
-        await must(w, token, {Action: "Transfer", Recipient: registry, Quantity: STAKES[i] ?? String(MIN_STAKE), "X-Action": "Stake"})
-        await must(w, registry, {Action: "Register-Worker", Models: model.id, "Price-Input": "1000", "Price-Output": "2000",
-            "Max-Concurrency": "8", Hardware: "cpu-test"})
-    }
+    ;({token, registry, escrow} = world)
+    for (const who of [alice, bob, carol, ...pool]) await world.mint(who, MINTED_EACH)
+    await world.registerModel(modelOwner, model)
+    await world.registerWorkers(model, pool, pool.map((_, i) => STAKES[i] ?? String(MIN_STAKE)))
     await must(pool[6]!, registry, {Action: "Unstake", Quantity: "1"})
-    await must(alice, token, {Action: "Transfer", Recipient: escrow, Quantity: "20000", "X-Action": "Deposit"})
-    await must(carol, token, {Action: "Transfer", Recipient: escrow, Quantity: "10000", "X-Action": "Deposit"})
+    await world.deposit(alice, "20000")
+    await world.deposit(carol, "10000")
 })
 
 describe("escrow disputes: challenge, referees, slash", () => {

@@ -33,6 +33,8 @@ let pulled: PulledModel
 /** What the fake gateway holds: data by id, tags by id. */
 const data = new Map<string, Buffer>()
 const tags = new Map<string, Record<string, string>>()
+/** Who signed an upload, as GraphQL's `owner { address }` says. */
+const owners = new Map<string, string>()
 
 beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), "weavelm-evidence-"))
@@ -65,7 +67,8 @@ beforeAll(async () => {
             if (request.method === "POST" && request.url === "/graphql") {
                 const {query} = JSON.parse(Buffer.concat(body).toString()) as {query: string}
                 const ids = [...query.matchAll(/"([A-Za-z0-9_-]{43})"/g)].map((m) => m[1]!)
-                const edges = ids.filter((i) => tags.has(i)).map((i) => ({node: {id: i, tags: Object.entries(tags.get(i)!).map(([name, value]) => ({name, value}))}}))
+                const edges = ids.filter((i) => tags.has(i)).map((i) => ({node: {id: i, ...(owners.has(i) ? {owner: {address: owners.get(i)}} : {}),
+                    tags: Object.entries(tags.get(i)!).map(([name, value]) => ({name, value}))}}))
                 response.writeHead(200, {"content-type": "application/json"})
                 return response.end(JSON.stringify({data: {transactions: {edges}}}))
             }
@@ -157,5 +160,63 @@ describe("fetchTaskEvidence", () => {
         expect(await code(fetchTaskEvidence(sources(completed({receiptTx: id("missing")}))))).toBe("receipt-unavailable")
         expect(await code(fetchTaskEvidence(sources(completed({modelSha256: "0".repeat(64)}))))).toBe("model-mismatch")
         await expect(fetchTaskEvidence(sources(null))).rejects.toBeInstanceOf(TaskEvidenceError)
+    })
+})
+
+describe("fetchTaskEvidence of a direct request", () => {
+    const BATCH = id("batch")
+    const CHANNEL = id("channel")
+    const EVIDENCE = id("evidence")
+    const WORKER = id("worker")
+    /** A direct request's record; only the dispute's evidenceTx is read of its dispute. */
+    const direct = (changes: Record<string, unknown> = {}) => ({
+        id: TASK, state: "Challenged", direct: true, channel: CHANNEL, requester: id("requester"), worker: WORKER, model: MODEL_ID,
+        modelSha256: pulled.sha256, fee: "10", locked: "0", attempt: 0, receiptTx: BATCH, receiptHash, dispute: {evidenceTx: id("no-evidence")}, ...changes
+    }) as unknown as TaskRecord
+
+    beforeAll(() => {
+        const other = encodeReceipt({...receipt, taskId: id("other-request")}).bytes
+        data.set(BATCH, Buffer.from(JSON.stringify({channel: CHANNEL, receipts: [other.toString("base64"), receiptBytes.toString("base64")]})))
+        tags.set(BATCH, {Type: "Receipt-Batch", Channel: CHANNEL, Worker: WORKER})
+        owners.set(BATCH, WORKER)
+        data.set(EVIDENCE, Buffer.from(JSON.stringify({version: 1, prompt: PROMPT})))
+    })
+
+    it("finds the receipt in the worker's Receipt-Batch by its hash and verifies it without the prompt", async () => {
+        const evidence = await fetchTaskEvidence(sources(direct()))
+        expect(evidence.unfounded).toBeUndefined()
+        expect(evidence.receiptTx).toBe(BATCH)
+        expect(Buffer.from(evidence.receiptBytes)).toEqual(receiptBytes)
+        expect(evidence.receipt).toEqual(receipt)
+        expect(evidence.prompt).toBeNull()
+        expect(evidence.expected).toEqual({taskId: TASK, modelId: MODEL_ID, modelSha256: pulled.sha256, receiptHash})
+
+        const model = await engine.loadModel(evidence.model.path, verifierModelOptions(evidence.receipt!))
+        try {
+            const report = await verifyReceipt({receipt: evidence.receipt, receiptBytes: evidence.receiptBytes, expected: evidence.expected, model})
+            expect(report.verdict).toBe("valid")
+            expect(report.checked).toBe(receipt.outputTokens.length)
+            expect(report.structural.filter((check) => check.status === "skipped").map((check) => check.name)).toContain("prompt.tokens")
+        } finally {
+            await model.dispose()
+        }
+    })
+
+    it("takes the prompt from the caller, else from the challenger's evidence report", async () => {
+        expect((await fetchTaskEvidence(sources(direct({dispute: {evidenceTx: EVIDENCE}})))).prompt).toEqual({text: PROMPT, source: "evidence"})
+        expect((await fetchTaskEvidence(sources(direct(), {prompt: "mine"}))).prompt).toEqual({text: "mine", source: "input"})
+    })
+
+    it("finds the challenge unfounded when the batch is not the worker's, not the channel's, or lacks the receipt", async () => {
+        owners.set(BATCH, id("stranger"))
+        try {
+            expect((await fetchTaskEvidence(sources(direct()))).unfounded).toMatch(/is signed by .*stranger.*, not by the channel's worker/)
+        } finally {
+            owners.set(BATCH, WORKER)
+        }
+        expect((await fetchTaskEvidence(sources(direct({channel: id("other-channel")})))).unfounded).toMatch(/is not a Receipt-Batch of channel/)
+        expect((await fetchTaskEvidence(sources(direct({receiptHash: "0".repeat(64)})))).unfounded).toMatch(/holds no receipt with SHA-256 0{64}/)
+        expect((await fetchTaskEvidence(sources(direct({id: id("other-id")})))).unfounded).toMatch(/the receipt is of request .*, not of the challenged/)
+        await expect(fetchTaskEvidence(sources(direct({receiptTx: id("missing")})))).rejects.toMatchObject({code: "receipt-unavailable"})
     })
 })

@@ -5,6 +5,7 @@ import {decodeReceipt, type Receipt} from "../../sdk/receipt/index.ts"
 import type {RegistryClient} from "../../sdk/registry/index.ts"
 import type {RetryOptions} from "../../sdk/storage/index.ts"
 import type {ExpectedTask} from "../types.ts"
+import {fetchDirectEvidence} from "./fetchDirectEvidence.ts"
 import {gatewayReader, readPromptText, type PromptSource} from "./gatewayReads.ts"
 
 /** Where the evidence of a task comes from. Every side effect is one of these, so tests pass fakes. */
@@ -49,6 +50,8 @@ export interface TaskEvidence {
     expected: ExpectedTask
     /** Things worth a look that do not decide the verdict: missing prompt, upload tags that disagree with the task. */
     notes: string[]
+    /** A direct request's challenge names no receipt the worker committed to: why (the verdict is then valid). */
+    unfounded?: string
 }
 
 export type TaskEvidenceErrorCode = "task-not-found" | "no-result" | "receipt-unavailable" | "model-mismatch"
@@ -82,6 +85,11 @@ export async function fetchTaskEvidence(options: FetchTaskEvidenceOptions): Prom
     if (task == null) throw new TaskEvidenceError("task-not-found", `the escrow has no task ${taskId}`)
     if (task.receiptTx == null || task.receiptHash == null)
         throw new TaskEvidenceError("no-result", `task ${taskId} has no result to verify (state ${task.state})`)
+    if (task.direct === true) {
+        return await fetchDirectEvidence(task, {
+            reader, ...(options.prompt == null ? {} : {prompt: options.prompt}), pull: () => pull({ref: task.model, registry, gateway, cacheDir, retry})
+        })
+    }
 
     let receiptBytes: Uint8Array
     try {
@@ -115,13 +123,15 @@ export async function fetchTaskEvidence(options: FetchTaskEvidenceOptions): Prom
     if (task.modelSha256 != null && model.sha256 !== task.modelSha256)
         throw new TaskEvidenceError("model-mismatch", `the task names model ${task.model} with SHA-256 ${task.modelSha256}, the registry now ${model.sha256}`)
 
+    const {maxTokens, temperature, topK, topP, seed} = task
+    const sampling = maxTokens == null || temperature == null || topK == null || topP == null || seed == null ? null : {maxTokens, temperature, topK, topP, seed}
     const expected: ExpectedTask = {
         taskId: task.id,
         modelId: task.model,
         ...(task.modelSha256 == null ? {} : {modelSha256: task.modelSha256}),
         ...(prompt == null ? {} : {prompt: prompt.text}),
         ...(task.format === "text" || task.format === "chat" ? {format: task.format} : {}),
-        sampling: {maxTokens: task.maxTokens, temperature: task.temperature, topK: task.topK, topP: task.topP, seed: task.seed},
+        ...(sampling == null ? {} : {sampling}),
         ...(task.inputTokens == null ? {} : {inputTokenCount: task.inputTokens}),
         ...(task.outputTokens == null ? {} : {outputTokenCount: task.outputTokens}),
         receiptHash: task.receiptHash,

@@ -6,6 +6,8 @@ export interface GatewayReader {
     data(id: string): Promise<Uint8Array>
     /** Its tags; null when the gateway could not say. */
     tags(id: string): Promise<Record<string, string> | null>
+    /** The address that signed it; null when the gateway could not say. */
+    owner(id: string): Promise<string | null>
 }
 
 export function gatewayReader({gateway, fetch: http = fetch, retry}: {gateway: string, fetch?: typeof fetch, retry?: RetryOptions}): GatewayReader {
@@ -17,12 +19,13 @@ export function gatewayReader({gateway, fetch: http = fetch, retry}: {gateway: s
             if (!response.ok) throw new Error(`HTTP ${response.status} from ${base}/${id}`)
             return new Uint8Array(await response.arrayBuffer())
         }, retry),
-        tags: (id) => readTags(http, base, id).catch(() => null)
+        tags: async (id) => (await readUpload(http, base, id).catch(() => null))?.tags ?? null,
+        owner: async (id) => (await readUpload(http, base, id).catch(() => null))?.owner ?? null
     }
 }
 
 /** Where the prompt text came from. */
-export type PromptSource = "input" | "prompt-tx" | "task" | "prompt-message" | "prompt-message-tag"
+export type PromptSource = "input" | "prompt-tx" | "task" | "prompt-message" | "prompt-message-tag" | "evidence"
 
 /** What names a task's prompt: the escrow's task record, or a receipt's `prompt`. */
 export interface PromptReference {
@@ -68,13 +71,13 @@ export async function readPromptText(reader: GatewayReader, reference: PromptRef
     }
 }
 
-async function readTags(http: typeof fetch, gateway: string, id: string): Promise<Record<string, string> | null> {
+async function readUpload(http: typeof fetch, gateway: string, id: string): Promise<{tags: Record<string, string>, owner: string | null} | null> {
     if (!/^[A-Za-z0-9_-]{43}$/.test(id)) return null
-    const query = `query { transactions(ids: ["${id}"]) { edges { node { id tags { name value } } } } }`
+    const query = `query { transactions(ids: ["${id}"]) { edges { node { id owner { address } tags { name value } } } } }`
     const response = await http(`${gateway}/graphql`, {method: "POST", headers: {"content-type": "application/json"}, body: JSON.stringify({query})})
     if (!response.ok) return null
-    const body = await response.json() as {data?: {transactions?: {edges?: {node?: {id?: string, tags?: {name: string, value: string}[]}}[]}}}
+    const body = await response.json() as {data?: {transactions?: {edges?: {node?: {id?: string, owner?: {address?: string}, tags?: {name: string, value: string}[]}}[]}}}
     const node = body.data?.transactions?.edges?.map((edge) => edge.node).find((n) => n?.id === id)
     if (node?.tags == null) return null
-    return Object.fromEntries(node.tags.map(({name, value}) => [name, value]))
+    return {tags: Object.fromEntries(node.tags.map(({name, value}) => [name, value])), owner: node.owner?.address ?? null}
 }

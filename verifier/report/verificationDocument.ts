@@ -28,6 +28,11 @@ export interface VerificationDocument {
     /** Things the evidence gathering noticed that do not decide the verdict. */
     notes: string[]
     promptSource: PromptSource | null
+    /**
+     * The prompt text, when a challenger of a direct request has it: it is not on Arweave otherwise,
+     * and the referees check it against the receipt's prompt hash.
+     */
+    prompt?: string
     /** The kernels the re-score ran with. */
     engine: Engine
     structural: VerificationReport["structural"]
@@ -49,6 +54,7 @@ export interface VerificationDocumentInput {
     challengeId?: string
     notes?: string[]
     promptSource?: PromptSource | null
+    prompt?: string
 }
 
 export function verificationDocument(input: VerificationDocumentInput): VerificationDocument {
@@ -67,6 +73,7 @@ export function verificationDocument(input: VerificationDocumentInput): Verifica
         reasons: report.reasons,
         notes: input.notes ?? [],
         promptSource: input.promptSource ?? null,
+        ...(input.prompt == null ? {} : {prompt: input.prompt}),
         engine: input.engine,
         structural: report.structural,
         aggregate: report.aggregate,

@@ -1,6 +1,6 @@
 import {ReceiptSchema, type Receipt, type Sampling, type TokenRecord} from "../../sdk/receipt/index.ts"
 import {thresholdsFor} from "../thresholds.ts"
-import type {StructuralCheck, VerificationReport, VerifyReceiptOptions} from "../types.ts"
+import type {StructuralCheck, VerificationReport, VerifierModel, VerifyReceiptOptions} from "../types.ts"
 import {judgePositions} from "./judgePositions.ts"
 import {structuralChecks} from "./structuralChecks.ts"
 
@@ -56,6 +56,16 @@ export async function verifyReceipt(options: VerifyReceiptOptions): Promise<Veri
     const scoreMs = performance.now() - scoring
     const judgement = judgePositions({outputTokens: receipt.outputTokens, claimed: receipt.tokens, verifier: scored, sampling, thresholds, vocabularySize: model.vocabularySize})
     return report({structural, thresholds, started, scoreMs, judgement})
+}
+
+/**
+ * The report on a challenge that names no receipt of the worker's (a direct receipt missing from
+ * its Receipt-Batch, a batch the worker did not sign): nothing is held against the worker, so the
+ * verdict is valid, with `reason` as a skipped check.
+ */
+export function unfoundedReport(reason: string, model: Pick<VerifierModel, "engine">): VerificationReport {
+    const structural: StructuralCheck[] = [{name: "challenge.receipt", status: "skipped", detail: reason}]
+    return report({structural, thresholds: thresholdsFor(model.engine, model.engine), started: performance.now()})
 }
 
 function scoreTopK(receipt: Receipt, sampling: Sampling): number {

@@ -254,9 +254,12 @@ export class Worker {
     private _enqueueFromRecord(taskId: string) {
         void this._escrow.task(taskId).then((task) => {
             if (task == null || task.state !== "Assigned" || task.worker !== this.address) return
+            // Only an Infer is ever Assigned, and its record carries the sampling.
+            const {maxTokens, temperature, topK, topP, seed} = task
+            if (maxTokens == null || temperature == null || topK == null || topP == null || seed == null) return
             this._enqueue({
                 taskId: task.id, requester: task.requester, model: task.model, modelSha256: task.modelSha256 ?? "",
-                sampling: {maxTokens: task.maxTokens, temperature: task.temperature, topK: task.topK, topP: task.topP, seed: task.seed},
+                sampling: {maxTokens, temperature, topK, topP, seed},
                 format: task.format === "chat" ? "chat" : "text", deadline: task.deadline ?? 0, attempt: task.attempt,
                 promptMessage: task.promptMessage, promptTx: task.promptTx,
                 prompt: ""
