@@ -5,15 +5,13 @@ import path from "node:path"
 import {fileURLToPath} from "node:url"
 import {getLlama, LlamaLogLevel, type LlamaContextSequence, type LlamaModel} from "node-llama-cpp"
 import {Devnet} from "../../devnet/index.ts"
-import {publishModel} from "../../model-publisher/index.ts"
 import {
     ChannelClient, ChannelLedger, encodeVoucherHeader, parseDirectRequest, requestFeeBound, signVoucher, VOUCHER_HEADER
 } from "../../sdk/channel/index.ts"
 import {connectNetwork, type NetworkConnection, type ProcessIds} from "../../sdk/network/index.ts"
 import {RegistryClient} from "../../sdk/registry/index.ts"
-import {ArweaveChunkedStorage} from "../../sdk/storage/index.ts"
-import {generateWallet, readWallet, writeWallet} from "../../sdk/wallet/index.ts"
-import {benchModel} from "../benchModel.ts"
+import {generateWallet, writeWallet} from "../../sdk/wallet/index.ts"
+import {benchModel, publishBenchModel} from "../benchModel.ts"
 import type {BenchRow, BenchSuite} from "../types.ts"
 
 const PORT = 4900
@@ -56,12 +54,7 @@ export const suite: BenchSuite = {
         const children: ChildProcess[] = []
         const llama = await getLlama({gpu: false, build: "never", logLevel: LlamaLogLevel.error, maxThreads: 0})
         try {
-            const dev = connectNetwork(devnet.network, await readWallet(path.join(dataDir, "wallets", "dev.json")))
-            log("publishing the model to the devnet")
-            await publishModel({
-                file, name: "bench-125m", owner: dev.address, registry: new RegistryClient(dev.ao, devnet.processes.registry),
-                storage: new ArweaveChunkedStorage({arweave: dev.arweave, wallet: dev.wallet, stateDir: path.join(dataDir, "uploads")})
-            })
+            const dev = await publishBenchModel(devnet, dataDir, file, log)
             const workerWallet = path.join(dataDir, "wallets", "worker.json")
             const workerJwk = await generateWallet()
             await writeWallet(workerWallet, workerJwk)

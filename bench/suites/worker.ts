@@ -3,15 +3,13 @@ import os from "node:os"
 import path from "node:path"
 import {getLlama, LlamaLogLevel} from "node-llama-cpp"
 import {Devnet} from "../../devnet/index.ts"
-import {publishModel} from "../../model-publisher/index.ts"
 import {WeaveLM} from "../../sdk/client/index.ts"
 import {connectNetwork} from "../../sdk/network/index.ts"
 import {decodeReceipt} from "../../sdk/receipt/index.ts"
-import {RegistryClient} from "../../sdk/registry/index.ts"
 import {ArweaveChunkedStorage} from "../../sdk/storage/index.ts"
-import {generateWallet, readWallet} from "../../sdk/wallet/index.ts"
+import {generateWallet} from "../../sdk/wallet/index.ts"
 import {Worker} from "../../worker/service/index.ts"
-import {benchModel} from "../benchModel.ts"
+import {benchModel, publishBenchModel} from "../benchModel.ts"
 import type {BenchRow, BenchSuite} from "../types.ts"
 
 const PORT = 4800
@@ -34,12 +32,7 @@ export const suite: BenchSuite = {
         const devnet = await Devnet.start({port: PORT, dataDir, parameters: {escrow: {"Task-Timeout": "600000"}}})
         let worker: Worker | undefined
         try {
-            const dev = connectNetwork(devnet.network, await readWallet(path.join(dataDir, "wallets", "dev.json")))
-            log("publishing the model to the devnet")
-            await publishModel({
-                file, name: "bench-125m", owner: dev.address, registry: new RegistryClient(dev.ao, devnet.processes.registry),
-                storage: new ArweaveChunkedStorage({arweave: dev.arweave, wallet: dev.wallet, stateDir: path.join(dataDir, "uploads")})
-            })
+            const dev = await publishBenchModel(devnet, dataDir, file, log)
             const workerConnection = connectNetwork(devnet.network, await generateWallet())
             await dev.ao.send(devnet.processes.token, {Action: "Transfer", Recipient: workerConnection.address, Quantity: "1000"})
             worker = await Worker.start({
