@@ -6,6 +6,7 @@ import {connectNetwork} from "../sdk/network/index.ts"
 import {RegistryClient} from "../sdk/registry/index.ts"
 import {ArweaveChunkedStorage} from "../sdk/storage/index.ts"
 import {generateWallet, readWallet, writeWallet} from "../sdk/wallet/index.ts"
+import {WorkerHttpServer} from "../worker/http/index.ts"
 import {Worker, type WorkerLogEvent} from "../worker/service/index.ts"
 import type {Devnet} from "./Devnet.ts"
 
@@ -20,15 +21,24 @@ export interface DevnetWorkerOptions {
     log?: (event: WorkerLogEvent) => void
     /** CPU threads for the worker. Defaults to the engine's choice. */
     threads?: number
+    /** Port of the worker's direct-mode HTTP endpoint (docs/direct-mode.md); 0 takes a free one. */
+    httpPort: number
+}
+
+/** The devnet's worker: AO tasks, and direct-mode requests over HTTP. */
+export interface DevnetWorker {
+    worker: Worker
+    http: WorkerHttpServer
+    stop(): Promise<void>
 }
 
 /**
  * What `weavelm devnet --with-worker` adds: the tiny test model published and
  * registered, a worker wallet funded from the dev wallet, one worker serving
- * the model, and a deposit so the dev wallet can ask at once. Each step is
- * skipped when a restart finds it done.
+ * the model over AO and over HTTP, and a deposit so the dev wallet can ask at
+ * once. Each step is skipped when a restart finds it done.
  */
-export async function startDevnetWorker(devnet: Devnet, {onStep = () => {}, log, threads}: DevnetWorkerOptions = {}): Promise<Worker> {
+export async function startDevnetWorker(devnet: Devnet, {onStep = () => {}, log, threads, httpPort}: DevnetWorkerOptions): Promise<DevnetWorker> {
     const dev = connectNetwork(devnet.network, await readWallet(path.join(devnet.dataDir, "wallets", "dev.json")))
     const registry = new RegistryClient(dev.ao, devnet.processes.registry)
 
@@ -67,9 +77,26 @@ export async function startDevnetWorker(devnet: Devnet, {onStep = () => {}, log,
     }
 
     onStep("starting the worker")
-    return await Worker.start({
-        connection: workerConnection, processes: devnet.processes, models: [DEVNET_MODEL_NAME],
-        priceInput: "1000", priceOutput: "2000", stake: WORKER_STAKE, concurrency: 2, gpu: "auto", threads,
-        cacheDir: devnet.dataDir, log
+    const prices = {priceInput: "1000", priceOutput: "2000"}
+    let http: WorkerHttpServer | undefined
+    const worker = await Worker.start({
+        connection: workerConnection, processes: devnet.processes, models: [DEVNET_MODEL_NAME], ...prices,
+        stake: WORKER_STAKE, concurrency: 2, gpu: "auto", threads, cacheDir: devnet.dataDir, log,
+        endpoint: `http://127.0.0.1:${httpPort}/v1`, onChannelNotice: (message) => http?.receiveNotice(message)
     })
+    http = await WorkerHttpServer.start({
+        connection: workerConnection, processes: devnet.processes, models: worker.servedModels, ...prices, port: httpPort, capacity: 2,
+        stateDir: path.join(devnet.dataDir, "direct", workerConnection.address), log
+    }).catch(async (error: unknown) => {
+        await worker.stop({graceMs: 0})
+        throw error
+    })
+    const server = http
+    return {
+        worker, http: server,
+        async stop() {
+            await server.close()
+            await worker.stop({graceMs: 10_000})
+        }
+    }
 }

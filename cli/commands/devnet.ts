@@ -6,7 +6,7 @@ import {printJson} from "../context.ts"
 export function devnetCommand() {
     return new Command("devnet")
         .description("run a whole AO + Arweave network in this process, with weavelm deployed and a funded dev wallet")
-        .option("--port <port>", "first of five ports: gateway, bundler, MU, SU, CU", parsePort, 4000)
+        .option("--port <port>", "first of six ports: gateway, bundler, MU, SU, CU; with --with-worker the next one serves the worker's OpenAI-compatible endpoint", parsePort, 4000)
         .option("--data-dir <dir>", "where the network keeps its state", DEFAULT_DEVNET_DIR)
         .option("--reset", "delete the data folder first and start a new network")
         .option("--with-worker", "also publish the tiny test model and run one worker for it")
@@ -19,6 +19,7 @@ export function devnetCommand() {
             const worker = options.withWorker
                 ? await startDevnetWorker(devnet, {
                     onStep: say,
+                    httpPort: options.port + 6,
                     log: (event) => options.json || event.level === "info" && !event.event.startsWith("task.")
                         ? undefined
                         : process.stderr.write(`  worker: ${event.message}\n`)
@@ -30,7 +31,8 @@ export function devnetCommand() {
             const {network, processes} = devnet
             if (options.json) {
                 printJson({
-                    ready: true, gateway: network.gateway, mu: network.mu, cu: network.cu, processes, wallet: devnet.walletAddress
+                    ready: true, gateway: network.gateway, mu: network.mu, cu: network.cu, processes, wallet: devnet.walletAddress,
+                    ...worker == null ? {} : {worker: {address: worker.worker.address, model: DEVNET_MODEL_NAME, endpoint: worker.http.url}}
                 })
             } else {
                 const rel = (file: string) => path.relative(process.cwd(), file) || "."
@@ -45,10 +47,14 @@ export function devnetCommand() {
                     `  wallet    ${devnet.walletAddress} (${rel(path.join(devnet.dataDir, "wallets", "dev.json"))})`,
                     `  network   ${rel(devnet.networkFile)}`,
                     ...worker == null ? [] : [
-                        `  worker    ${worker.address} serving "${DEVNET_MODEL_NAME}"`,
+                        `  worker    ${worker.worker.address} serving "${DEVNET_MODEL_NAME}", over AO and at ${worker.http.url}`,
                         "",
                         "Ask it something, from another terminal in this folder:",
-                        `  npx weavelm infer --model ${DEVNET_MODEL_NAME} --max-tokens 24 "The quick brown fox"`
+                        `  npx weavelm infer --model ${DEVNET_MODEL_NAME} --max-tokens 24 "The quick brown fox"`,
+                        "or talk to it directly, paying through a channel, with any OpenAI client:",
+                        `  npx weavelm proxy --model ${DEVNET_MODEL_NAME} &`,
+                        `  curl -s http://127.0.0.1:11434/v1/chat/completions -H 'Content-Type: application/json' \\`,
+                        `    -d '{"model":"${DEVNET_MODEL_NAME}","messages":[{"role":"user","content":"Hello"}],"max_tokens":16}'`
                     ],
                     "",
                     "Press Ctrl-C to stop; state is kept in " + rel(devnet.dataDir) + ".",
@@ -56,7 +62,7 @@ export function devnetCommand() {
                 ].join("\n"))
             }
             await stopOnSignal(async () => {
-                await worker?.stop({graceMs: 10_000})
+                await worker?.stop()
                 await devnet.dispose()
             })
         })
