@@ -1,5 +1,6 @@
 import {beforeAll, describe, expect, it} from "vitest"
 import {deployLuaRules} from "../harness/luaRules.ts"
+import {seededDraws} from "../harness/seededDraws.ts"
 
 // The channel rules (processes/lib/channels.lua), run inside aos over tables
 // of cases on state tables built in Lua: one Eval per rule instead of one
@@ -132,11 +133,7 @@ describe("channel rules", () => {
     })
 
     it("splits each redemption between worker and model owner as floor(amount * bps / (10000 + bps)), over many amounts", async () => {
-        let state = 777n
-        const next = (mod: bigint) => {
-            state = (state * 6364136223846793005n + 1442695040888963407n) % 2n ** 64n
-            return (state >> 11n) % mod
-        }
+        const next = seededDraws(777n)
         // Per case: a fee in basis points and a rising list of cumulative amounts up to 10^30.
         const cases = Array.from({length: 40}, (_, i) => {
             const scale = 10n ** BigInt(i % 28)

@@ -1,5 +1,6 @@
 import {beforeAll, describe, expect, it} from "vitest"
 import {deployLuaRules} from "../harness/luaRules.ts"
+import {seededDraws} from "../harness/seededDraws.ts"
 
 // The escrow's pure rule modules, run inside aos over many inputs at once: one
 // Eval evaluates a whole table of cases, which the process tests cannot afford
@@ -14,11 +15,7 @@ describe("escrow rules", () => {
 
     it("splits fees as documented: worker rounded up, owner down, both scaled into Max-Fee", async () => {
         // A small deterministic generator: amounts from 0 to 10^30, token counts, basis points.
-        let state = 12345n
-        const next = (mod: bigint) => {
-            state = (state * 6364136223846793005n + 1442695040888963407n) % 2n ** 64n
-            return (state >> 11n) % mod
-        }
+        const next = seededDraws(12345n)
         const cases = Array.from({length: 60}, (_, i) => {
             const scale = 10n ** BigInt(i % 31)
             return {
