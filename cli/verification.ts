@@ -5,7 +5,7 @@ import type {EscrowClient} from "../sdk/escrow/index.ts"
 import type {NetworkConnection, ProcessIds} from "../sdk/network/index.ts"
 import type {RegistryClient} from "../sdk/registry/index.ts"
 import type {StorageBackend} from "../sdk/storage/index.ts"
-import type {PositionReport, Verification, VerificationReport, VerifierModels} from "../verifier/index.ts"
+import type {PositionReport, Verification, VerificationDocumentInput, VerificationReport, VerifierModels} from "../verifier/index.ts"
 import {requireProcesses} from "./context.ts"
 import {parseInteger} from "./parse.ts"
 import {ProgressBar} from "./progress.ts"
@@ -38,12 +38,14 @@ export interface OpenVerifier {
     pullModel(options: PullModelOptions): Promise<PulledModel>
     /** Progress lines on stderr, silent with --json. */
     step(text: string): void
+    /** Stores a report on Arweave (`Type: Verification`), signed as this wallet's verdict; returns its id. */
+    publishReport(input: Omit<VerificationDocumentInput, "verifier">): Promise<string>
     dispose(): Promise<void>
 }
 
 /** Loads the engine lazily: a command that only prints --help never starts llama.cpp. */
 export async function openVerifier(connection: NetworkConnection, options: VerifierCliOptions): Promise<OpenVerifier> {
-    const [{EscrowClient}, {RegistryClient}, {ArweaveChunkedStorage}, {VerifierModels}, {InferenceEngine}, {pullModel}] = await Promise.all([
+    const [{EscrowClient}, {RegistryClient}, {ArweaveChunkedStorage}, {VerifierModels, publishVerification, verificationDocument}, {InferenceEngine}, {pullModel}] = await Promise.all([
         import("../sdk/escrow/index.ts"), import("../sdk/registry/index.ts"), import("../sdk/storage/index.ts"),
         import("../verifier/index.ts"), import("../worker/engine/index.ts"), import("../model-publisher/index.ts")
     ])
@@ -51,11 +53,15 @@ export async function openVerifier(connection: NetworkConnection, options: Verif
     const engine = await InferenceEngine.create({gpu: options.gpu, threads: options.threads})
     const models = new VerifierModels({load: (file, loadOptions) => engine.loadModel(file, loadOptions)})
     const step = (text: string) => options.json ? undefined : void process.stderr.write(`${text}\n`)
+    const storage = new ArweaveChunkedStorage({arweave: connection.arweave, wallet: connection.wallet, stateDir: path.join(options.cacheDir, "uploads")})
     return {
-        connection, processes, models, step,
+        connection, processes, models, step, storage,
         escrow: new EscrowClient(connection.ao, processes),
         registry: new RegistryClient(connection.ao, processes.registry),
-        storage: new ArweaveChunkedStorage({arweave: connection.arweave, wallet: connection.wallet, stateDir: path.join(options.cacheDir, "uploads")}),
+        async publishReport(input) {
+            step("storing the report on Arweave")
+            return await publishVerification(storage, verificationDocument({...input, verifier: connection.address}))
+        },
         async pullModel(pullOptions) {
             step(`pulling model ${pullOptions.ref}`)
             const bar = new ProgressBar("downloading", {enabled: !options.json && process.stderr.isTTY === true})

@@ -2,7 +2,7 @@ import {Command} from "commander"
 import {readFile} from "node:fs/promises"
 import type {ChallengeAccepted, ChallengeResolution} from "../../sdk/escrow/index.ts"
 import {decodeReceipt, hashReceiptBytes} from "../../sdk/receipt/index.ts"
-import type {VerificationDocument, VerificationReport} from "../../verifier/index.ts"
+import type {VerificationDocumentInput, VerificationReport} from "../../verifier/index.ts"
 import {openConnection, printJson, withNetworkOptions, type NetworkOptions} from "../context.ts"
 import {UsageError, UserError} from "../errors.ts"
 import {parseAmount, parseInteger} from "../parse.ts"
@@ -46,7 +46,7 @@ valid (without --force) or bad input, 2 usage error, 3 the escrow refused the ch
             const connection = await openConnection(options)
             const verifier = await openVerifier(connection, options)
             try {
-                const [{verifyTask, verifyReceiptBytes, disputedPosition, publishVerification, verificationDocument}, {latestCursor}] = await Promise.all([
+                const [{verifyTask, verifyReceiptBytes, disputedPosition}, {latestCursor}] = await Promise.all([
                     import("../../verifier/index.ts"), import("../../sdk/ao/index.ts")
                 ])
                 const {escrow} = verifier
@@ -54,17 +54,17 @@ valid (without --force) or bad input, 2 usage error, 3 the escrow refused the ch
                 const from = await latestCursor(connection.ao.port, escrow.process) ?? null
                 const sources = {registry: verifier.registry, gateway: connection.config.gateway, cacheDir: options.cacheDir,
                     models: verifier.models, pullModel: verifier.pullModel, ...(prompt == null ? {} : {prompt})}
-                let subject: string, report: VerificationReport, document: VerificationDocument
+                let subject: string, report: VerificationReport, evidenceReport: Omit<VerificationDocumentInput, "verifier">
                 if ("taskId" in target) {
                     subject = `task ${target.taskId}`
                     verifier.step(`verifying ${subject}`)
                     const verification = await verifyTask({taskId: target.taskId, escrow, ...sources})
                     const {evidence} = verification
                     report = verification.report
-                    document = verificationDocument({
-                        report, receiptBytes: evidence.receiptBytes, model: {id: evidence.task.model, sha256: evidence.model.sha256}, verifier: connection.address,
+                    evidenceReport = {
+                        report, receiptBytes: evidence.receiptBytes, model: {id: evidence.task.model, sha256: evidence.model.sha256},
                         engine: verification.verifierEngine, taskId: target.taskId, receiptTx: evidence.receiptTx, notes: evidence.notes, promptSource: evidence.prompt?.source ?? null
-                    })
+                    }
                 } else {
                     subject = `request ${target.requestId}`
                     verifier.step(`verifying the receipt of ${subject}`)
@@ -72,11 +72,11 @@ valid (without --force) or bad input, 2 usage error, 3 the escrow refused the ch
                     const {evidence} = verification
                     report = verification.report
                     // The prompt of a direct request is on no gateway: the evidence carries it to the referees.
-                    document = verificationDocument({
-                        report, receiptBytes: target.receiptBytes, model: evidence.receipt.model, verifier: connection.address, engine: verification.verifierEngine,
+                    evidenceReport = {
+                        report, receiptBytes: target.receiptBytes, model: evidence.receipt.model, engine: verification.verifierEngine,
                         taskId: target.requestId, receiptTx: target.batchTx, notes: evidence.notes, promptSource: evidence.prompt?.source ?? null,
                         ...(prompt == null ? {} : {prompt})
-                    })
+                    }
                 }
                 if (report.verdict === "valid" && !options.force)
                     throw new UserError(`${subject} verifies as valid (${report.checked} tokens checked): nothing to challenge`,
@@ -84,8 +84,7 @@ valid (without --force) or bad input, 2 usage error, 3 the escrow refused the ch
                 verifier.step(report.verdict === "valid" ? `${subject} verifies as valid; challenging anyway (--force)`
                     : `invalid${report.firstBadPosition == null ? "" : ` from position ${report.firstBadPosition}`}: ${report.reasons[0] ?? ""}`)
 
-                verifier.step("storing the report on Arweave as evidence")
-                const evidenceTx = await publishVerification(verifier.storage, document)
+                const evidenceTx = await verifier.publishReport(evidenceReport)
                 const bond = options.bond ?? (await escrow.parameters()).challengeBond
                 const bondFrom = options.bondFromDeposit ? "deposit" as const : "transfer" as const
                 const position = options.position ?? disputedPosition(report)

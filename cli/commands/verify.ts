@@ -62,21 +62,17 @@ async function verifyTaskCommand(taskId: string, options: VerifyCommandOptions):
     const connection = await openConnection(options)
     const verifier = await openVerifier(connection, options)
     try {
-        const {verifyTask, publishVerification, verificationDocument} = await import("../../verifier/index.ts")
+        const {verifyTask} = await import("../../verifier/index.ts")
         verifier.step(`verifying task ${taskId}`)
         const verification = await verifyTask({
             taskId, escrow: verifier.escrow, registry: verifier.registry, gateway: connection.config.gateway, cacheDir: options.cacheDir,
             models: verifier.models, pullModel: verifier.pullModel, ...(prompt == null ? {} : {prompt})
         })
         const {evidence, report} = verification
-        let reportTx: string | undefined
-        if (options.publish) {
-            verifier.step("storing the report on Arweave")
-            reportTx = await publishVerification(verifier.storage, verificationDocument({
-                report, receiptBytes: evidence.receiptBytes, model: {id: evidence.task.model, sha256: evidence.model.sha256}, verifier: connection.address,
-                engine: verification.verifierEngine, taskId, receiptTx: evidence.receiptTx, notes: evidence.notes, promptSource: evidence.prompt?.source ?? null
-            }))
-        }
+        const reportTx = options.publish ? await verifier.publishReport({
+            report, receiptBytes: evidence.receiptBytes, model: {id: evidence.task.model, sha256: evidence.model.sha256},
+            engine: verification.verifierEngine, taskId, receiptTx: evidence.receiptTx, notes: evidence.notes, promptSource: evidence.prompt?.source ?? null
+        }) : undefined
         if (options.json) {
             printJson(verificationJson(verification, {
                 taskId, state: evidence.task.state, worker: evidence.task.worker ?? null, receiptTx: evidence.receiptTx,
@@ -106,21 +102,17 @@ async function verifyReceiptFile(file: string, options: VerifyCommandOptions): P
     const connection = await openConnection(options)
     const verifier = await openVerifier(connection, options)
     try {
-        const {verifyReceiptBytes, publishVerification, verificationDocument} = await import("../../verifier/index.ts")
+        const {verifyReceiptBytes} = await import("../../verifier/index.ts")
         verifier.step(`verifying ${file}`)
         const verification = await verifyReceiptBytes({
             receiptBytes, registry: verifier.registry, gateway: connection.config.gateway, cacheDir: options.cacheDir,
             models: verifier.models, pullModel: verifier.pullModel, ...(prompt == null ? {} : {prompt})
         })
         const {evidence, report} = verification
-        let reportTx: string | undefined
-        if (options.publish) {
-            verifier.step("storing the report on Arweave")
-            reportTx = await publishVerification(verifier.storage, verificationDocument({
-                report, receiptBytes, model: evidence.receipt.model, verifier: connection.address, engine: verification.verifierEngine,
-                taskId: evidence.receipt.taskId, notes: evidence.notes, promptSource: evidence.prompt?.source ?? null
-            }))
-        }
+        const reportTx = options.publish ? await verifier.publishReport({
+            report, receiptBytes, model: evidence.receipt.model, engine: verification.verifierEngine,
+            taskId: evidence.receipt.taskId, notes: evidence.notes, promptSource: evidence.prompt?.source ?? null
+        }) : undefined
         if (options.json) {
             printJson(verificationJson(verification, {
                 taskId: evidence.receipt.taskId, worker: evidence.receipt.worker, receipt: file, model: evidence.receipt.model,

@@ -1,3 +1,4 @@
+import {taskFee} from "../escrow/index.ts"
 import type {ModelRecord, WorkerRecord} from "../registry/index.ts"
 
 /** A worker `auto` may send requests to: it serves the model and says where it listens. */
@@ -14,8 +15,7 @@ export interface WorkerCandidate {
  * turn, so that a worker cheap on input but dear on output does not win on a
  * prompt-only comparison.
  */
-const REFERENCE_INPUT_TOKENS = 512n
-const REFERENCE_OUTPUT_TOKENS = 256n
+const REFERENCE_REQUEST = {inputTokens: 512, outputTokens: 256}
 
 /**
  * Orders the workers that can serve `model` directly, best first. A worker
@@ -33,9 +33,7 @@ export function rankWorkers(workers: readonly WorkerRecord[], model: ModelRecord
         if (now - record.lastHeartbeat > record.heartbeatTimeout) continue
         const baseUrl = openAiBaseUrl(record.endpoint)
         if (baseUrl == null) continue
-        const units = BigInt(record.priceInput) * REFERENCE_INPUT_TOKENS + BigInt(record.priceOutput) * REFERENCE_OUTPUT_TOKENS
-        const workerFee = (units + 999n) / 1000n
-        const fee = Number(workerFee + workerFee * BigInt(model.ownerFee) / 10_000n)
+        const fee = Number(taskFee({priceInput: record.priceInput, priceOutput: record.priceOutput, ownerFeeBps: model.ownerFee}, REFERENCE_REQUEST).total)
         const {completed, strikes, slashed} = record.reputation
         const reliability = (completed + 1) / (completed + 1 + 4 * strikes + 16 * slashed)
         candidates.push({record, baseUrl, score: fee / reliability})
