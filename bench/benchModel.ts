@@ -4,7 +4,6 @@ import type {Devnet} from "../devnet/index.ts"
 import {publishModel, writeTestModel, type PresetName, type WeightType} from "../model-publisher/index.ts"
 import {connectNetwork, type NetworkConnection} from "../sdk/network/index.ts"
 import {RegistryClient} from "../sdk/registry/index.ts"
-import {ArweaveChunkedStorage} from "../sdk/storage/index.ts"
 import {readWallet} from "../sdk/wallet/index.ts"
 
 /** A generated test model in the bench folder, written once and reused by every suite and run. */
@@ -25,7 +24,7 @@ export async function publishBenchModel(devnet: Devnet, dataDir: string, file: s
     log("publishing the model to the devnet")
     await publishModel({
         file, name: "bench-125m", owner: dev.address, registry: new RegistryClient(dev.ao, devnet.processes.registry),
-        storage: new ArweaveChunkedStorage({arweave: dev.arweave, wallet: dev.wallet, stateDir: path.join(dataDir, "uploads")})
+        storage: dev.storage(path.join(dataDir, "uploads"))
     })
     return dev
 }

@@ -7,25 +7,50 @@ export interface NetworkOptions {
     network: string
     wallet?: string
     json?: boolean
+    node?: string
+    mu?: string
+    cu?: string
+    gateway?: string
+    bundler?: string
+    scheduler?: string
 }
 
-/** Adds `--network`, `--wallet` and `--json` to a command. */
+const OVERRIDES = [
+    ["node", "HyperBEAM node URL(s), comma-separated, tried in order (mainnet networks)", "WEAVELM_NODE"],
+    ["mu", "MU URL(s), comma-separated (legacy networks)", "WEAVELM_MU"],
+    ["cu", "CU URL(s), comma-separated (legacy networks)", "WEAVELM_CU"],
+    ["gateway", "Arweave gateway URL (downloads, GraphQL)", "WEAVELM_GATEWAY"],
+    ["bundler", "upload service for ANS-104 data items (mainnet networks)", "WEAVELM_BUNDLER"],
+    ["scheduler", "scheduler address new processes use", "WEAVELM_SCHEDULER"]
+] as const
+
+/** Adds `--network`, `--wallet`, the URL overrides and `--json` to a command. */
 export function withNetworkOptions(command: Command): Command {
-    return command
-        .addOption(new Option("--network <name>", "devnet, legacy, or a network JSON file").env("WEAVELM_NETWORK").default("devnet"))
+    command
+        .addOption(new Option("--network <name>", "devnet, mainnet, legacy, or a network JSON file").env("WEAVELM_NETWORK").default("devnet"))
         .addOption(new Option("--wallet <file>", "Arweave wallet (JWK) that signs; defaults to the network's dev wallet").env("WEAVELM_WALLET"))
-        .option("--json", "print machine-readable JSON")
+    for (const [name, description, variable] of OVERRIDES)
+        command.addOption(new Option(`--${name} <url>`, description).env(variable))
+    return command.option("--json", "print machine-readable JSON")
+}
+
+/** The network the options name, with their overrides applied. */
+export async function openNetwork(options: NetworkOptions): Promise<NetworkConfig> {
+    const {resolveNetwork} = await import("../sdk/network/index.ts")
+    const {node, mu, cu, gateway, bundler, scheduler} = options
+    return await resolveNetwork(options.network, {overrides: {node, mu, cu, gateway, bundler, scheduler}})
 }
 
 /** Loads the network and the signing wallet the options name. */
 export async function openConnection(options: NetworkOptions): Promise<NetworkConnection> {
-    const [{connectNetwork, resolveNetwork}, {readWallet}] = await Promise.all([
-        import("../sdk/network/index.ts"), import("../sdk/wallet/index.ts")
-    ])
-    const config = await resolveNetwork(options.network)
-    const walletFile = options.wallet ?? config.wallet
-    if (walletFile == null)
-        throw new UserError(`Network "${config.name}" names no default wallet`, "pass --wallet FILE or set WEAVELM_WALLET")
+    const [{connectNetwork}, {readWallet}] = await Promise.all([import("../sdk/network/index.ts"), import("../sdk/wallet/index.ts")])
+    const config = await openNetwork(options)
+    // An empty WEAVELM_WALLET means none, as an unset one does.
+    const walletFile = options.wallet || config.wallet
+    if (walletFile == null) {
+        throw new UserError(`Network "${config.name}" names no default wallet`,
+            "pass --wallet FILE or set WEAVELM_WALLET; `weavelm wallet create FILE` makes one (fund it with tokens before use)")
+    }
     return connectNetwork(config, await readWallet(walletFile))
 }
 

@@ -32,7 +32,7 @@ export class UsageError extends Error {
 const USER_ERRORS = new Set([
     "UserError", "WalletError", "NetworkError", "DevnetError", "PublishError", "PullError", "ArnsError", "TaskEvidenceError", "ReceiptFileError"
 ])
-const REMOTE_ERRORS = new Set(["AoProcessError", "GatewayError", "TaskRefundedError"])
+const REMOTE_ERRORS = new Set(["AoProcessError", "GatewayError", "TaskRefundedError", "NodesUnreachableError", "NodeRefusedError"])
 
 /** Prints one readable line for a known error, a stack only for a bug, and exits. */
 export function handleError(error: unknown): never {

@@ -45,15 +45,15 @@ export interface OpenVerifier {
 
 /** Loads the engine lazily: a command that only prints --help never starts llama.cpp. */
 export async function openVerifier(connection: NetworkConnection, options: VerifierCliOptions): Promise<OpenVerifier> {
-    const [{EscrowClient}, {RegistryClient}, {ArweaveChunkedStorage}, {VerifierModels, publishVerification, verificationDocument}, {InferenceEngine}, {pullModel}] = await Promise.all([
-        import("../sdk/escrow/index.ts"), import("../sdk/registry/index.ts"), import("../sdk/storage/index.ts"),
+    const [{EscrowClient}, {RegistryClient}, {VerifierModels, publishVerification, verificationDocument}, {InferenceEngine}, {pullModel}] = await Promise.all([
+        import("../sdk/escrow/index.ts"), import("../sdk/registry/index.ts"),
         import("../verifier/index.ts"), import("../worker/engine/index.ts"), import("../model-publisher/index.ts")
     ])
     const processes = requireProcesses(connection.config)
     const engine = await InferenceEngine.create({gpu: options.gpu, threads: options.threads})
     const models = new VerifierModels({load: (file, loadOptions) => engine.loadModel(file, loadOptions)})
     const step = (text: string) => options.json ? undefined : void process.stderr.write(`${text}\n`)
-    const storage = new ArweaveChunkedStorage({arweave: connection.arweave, wallet: connection.wallet, stateDir: path.join(options.cacheDir, "uploads")})
+    const storage = connection.storage(path.join(options.cacheDir, "uploads"))
     return {
         connection, processes, models, step, storage,
         escrow: new EscrowClient(connection.ao, processes),

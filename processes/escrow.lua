@@ -4,14 +4,19 @@
 -- weavelm.channels and send what the rules return; the
 -- registry's Sync-* notices keep a mirror of models and workers so that an
 -- Infer is assigned, and a referee committee drawn, without a round trip.
+-- Every message to a wallet or dApp is also published in its mailbox
+-- (weavelm.mailbox), and Apus-style requests are answered in Apus's form
+-- (weavelm.apus).
 local json = require("json")
 local amount = require("weavelm.amount")
+local apus = require("weavelm.apus")
 local challenges = require("weavelm.challenges")
 local channels = require("weavelm.channels")
 local disputes = require("weavelm.disputes")
 local guard = require("weavelm.guard")
 local input = require("weavelm.input")
 local ledger = require("weavelm.ledger")
+local mailbox = require("weavelm.mailbox")
 local selection = require("weavelm.selection")
 local tasks = require("weavelm.tasks")
 
@@ -40,6 +45,9 @@ Workers = Workers or {}
 Channels = Channels or {}
 LiveChannels = LiveChannels or {}
 ChannelOrder = ChannelOrder or {}
+-- Published key -> ring of messages (weavelm.mailbox).
+Mailboxes = Mailboxes or {}
+if Params.publishCache == nil then Params.publishCache = mailbox.defaultPublishing(ao.env.Process.Tags) end
 
 local function state()
   return { tasks = Tasks, open = OpenTasks, order = TaskOrder, counts = TaskCounts, balances = Balances,
@@ -51,8 +59,44 @@ local function now(msg)
   return guard.check(tonumber(msg.Timestamp), "Message has no Timestamp")
 end
 
+-- Mailbox keys changed since they were last published.
+local unpublished = {}
+
+local function isProcess(target)
+  return target == Params.token or target == Params.registry
+end
+
+-- Send, msg.reply and guard.reply all end in ao.send, so every message is
+-- recorded here once, whatever path sent it. aos's own ao.send is kept in a
+-- global: a re-Eval (an upgrade) would otherwise wrap the wrapper and record
+-- every message twice.
+AosSend = AosSend or ao.send
+ao.send = function(msg)
+  mailbox.record(Mailboxes, unpublished, msg, isProcess)
+  return AosSend(msg)
+end
+
+-- One patch@1.0 message per evaluation, with every key that changed in it:
+-- run after each guarded handler (guard.after), and by the last handler for a
+-- message that none of them took. It has no Target, so it is not recorded.
+-- With Publish-Cache off the keys are only read by `Published`.
+local function publish()
+  local changed = unpublished
+  unpublished = {}
+  if Params.publishCache ~= "on" then return end
+  local cache = mailbox.patch(Mailboxes, changed)
+  if cache then ao.send({ device = "patch@1.0", cache = cache }) end
+end
+guard.after = publish
+
+-- Sends what a rule returned, with the Infer-Response an Apus-style request
+-- expects beside each Infer-Result and Infer-Refunded.
 local function sendAll(messages)
-  for _, m in ipairs(messages) do Send(m) end
+  for _, m in ipairs(messages) do
+    Send(m)
+    local answer = apus.answer(Tasks[m["Task-Id"]], m)
+    if answer then Send(answer) end
+  end
 end
 
 local function count(t)
@@ -82,6 +126,8 @@ local function paramTags()
     ["Slash-Amount"] = Params.slashAmount,
     ["Challenger-Share"] = tostring(Params.challengerShare),
     ["Channel-Refund-Lock"] = tostring(Params.channelRefundLock),
+    ["Default-Model"] = Params.defaultModel,
+    ["Publish-Cache"] = Params.publishCache,
   }
 end
 
@@ -129,12 +175,16 @@ guard.handle("Configure", "Configure", function(msg)
   local attempts = input.integer(msg, "Max-Attempts", { default = Params.maxAttempts, min = 1, max = 16 })
   local disputeParams = disputes.configure(Params, msg)
   local channelParams = channels.configure(Params, msg)
+  local apusParams = apus.configure(Params, msg)
+  local mailboxParams = mailbox.configure(Params, msg)
   guard.check(token == Params.token or Params.token == nil or amount.isZero(liabilities()),
     "Token cannot change while the escrow holds tokens")
   Params.token, Params.registry = token, registry
   Params.challengeWindow, Params.taskTimeout, Params.maxAttempts = window, timeout, attempts
   for name, value in pairs(disputeParams) do Params[name] = value end
   for name, value in pairs(channelParams) do Params[name] = value end
+  for name, value in pairs(apusParams) do Params[name] = value end
+  for name, value in pairs(mailboxParams) do Params[name] = value end
   local reply = paramTags()
   reply.Action = "Configure-Notice"
   msg.reply(reply)
@@ -198,16 +248,37 @@ local function startTask(msg, req, requester, perCall)
   -- What guard.reply puts on Infer-Accepted, kept for the replies that follow.
   if perCall then req.reference = msg.Tags["X-Reference"] else req.reference = msg.Tags["X-Reference"] or msg.Reference end
   local task, out = tasks.create(state(), req, now(msg))
+  -- Marks the task for apus.answer.
+  task.apus = req.apus
   guard.reply(msg, { Action = "Infer-Accepted", ["Task-Id"] = task.id, Worker = task.worker,
     Deadline = tostring(task.deadline) })
   sendAll(out)
 end
 
+-- An Apus-style Infer: parameters from X-Options; without a Max-Fee, the
+-- worst case of the priciest worker that could take it (apus.maxFee).
+local function inferApus(msg)
+  local tags = apus.params(msg, Params.defaultModel)
+  local req = inferRequest(tags, msg.Tags["X-Prompt"])
+  if input.optional(tags, "Max-Fee") then
+    req.maxFee = tostring(amount.positive(tags.Tags["Max-Fee"], "Max-Fee"))
+  else
+    req.maxFee = apus.maxFee(Workers, tasks.activeCounts(state()), req, ledger.balance(Balances, msg.From), now(msg))
+  end
+  req.locked = req.maxFee
+  req.apus = true
+  startTask(msg, req, msg.From, false)
+end
+
 guard.handle("Infer", "Infer", function(msg)
+  if apus.isRequest(msg) then return inferApus(msg) end
   local req = inferRequest(msg, msg.Data)
   req.maxFee = tostring(amount.positive(msg.Tags["Max-Fee"], "Max-Fee"))
   req.locked = req.maxFee
   startTask(msg, req, msg.From, false)
+end, function(msg, text)
+  -- An Apus dApp handles only Infer-Response.
+  if apus.isRequest(msg) then guard.reply(msg, apus.refusal(text)) end
 end)
 
 -- A per-call Infer reads its parameters from the forwarded `X-` tags.
@@ -366,6 +437,7 @@ guard.handle("Info", "Info", function(msg)
     challengeBond = Params.challengeBond, refereeCount = Params.refereeCount, refereeFee = Params.refereeFee,
     refereeTimeout = Params.refereeTimeout, slashAmount = Params.slashAmount, challengerShare = Params.challengerShare,
     channelRefundLock = Params.channelRefundLock, channelFunds = reply["Channel-Funds"], channels = count(Channels),
+    defaultModel = Params.defaultModel, publishCache = Params.publishCache,
     tasks = TaskCounts, liabilities = reply.Liabilities, balances = amount.sum(Balances),
     locked = tasks.locked(state()), bonds = reply.Bonds, treasury = reply.Treasury,
     models = count(Models), workers = count(Workers),
@@ -445,3 +517,19 @@ guard.handle("Channels", "Channels", function(msg)
   local limit = input.integer(msg, "Limit", { default = 1000, min = 1, max = 1000 })
   msg.reply({ Action = "Channels-Response", Data = channels.encodeList(channels.list(state(), filter, limit)) })
 end)
+
+-- The read of what patch@1.0 publishes, for networks without it (and escrows
+-- with Publish-Cache off): the same string. Its answers are not recorded
+-- (weavelm.mailbox).
+guard.handle("Published", "Published", function(msg)
+  local key = input.required(msg, "Key")
+  local box = guard.check(Mailboxes[key], "Nothing was published under " .. key)
+  msg.reply({ Action = "Published-Response", Key = key, Data = mailbox.encode(box) })
+end)
+
+-- Last of all handlers: a message that no guarded handler took (an unknown
+-- Action) still ran upkeep, whose messages must be published. "continue"
+-- lets aos's default handler run after it. Re-added last on every Eval, so
+-- that handlers a new version adds stay before it.
+Handlers.remove("publish")
+Handlers.append("publish", function() return "continue" end, publish)

@@ -10,6 +10,7 @@ import {
 } from "../../sdk/channel/index.ts"
 import {connectNetwork, type NetworkConnection, type ProcessIds} from "../../sdk/network/index.ts"
 import {RegistryClient} from "../../sdk/registry/index.ts"
+import {TokenClient} from "../../sdk/token/index.ts"
 import {generateWallet, writeWallet} from "../../sdk/wallet/index.ts"
 import {benchModel, publishBenchModel} from "../benchModel.ts"
 import type {BenchRow, BenchSuite} from "../types.ts"
@@ -58,7 +59,7 @@ export const suite: BenchSuite = {
             const workerWallet = path.join(dataDir, "wallets", "worker.json")
             const workerJwk = await generateWallet()
             await writeWallet(workerWallet, workerJwk)
-            await dev.ao.send(devnet.processes.token, {Action: "Transfer", Recipient: connectNetwork(devnet.network, workerJwk).address, Quantity: "1000"})
+            await new TokenClient(dev.ao, devnet.processes.token).transfer(connectNetwork(devnet.network, workerJwk).address, "1000")
 
             log("starting the worker and the proxy")
             const network = ["--network", devnet.networkFile]
@@ -183,7 +184,7 @@ async function streamFrom(url: string, headers: Record<string, string>, onSettle
  * adds, without the proxy.
  */
 async function presignedWorkerStream(owner: NetworkConnection, processes: ProcessIds, worker: string): Promise<() => Promise<Run>> {
-    const channels = new ChannelClient(owner.ao, {escrow: processes.escrow, token: processes.token, mu: owner.config.mu})
+    const channels = new ChannelClient(owner.ao, {escrow: processes.escrow, token: processes.token})
     const model = (await new RegistryClient(owner.ao, processes.registry).model("bench-125m"))!
     const bound = requestFeeBound({priceInput: "1", priceOutput: "1", ownerFeeBps: model.ownerFee}, parseDirectRequest("completions", STREAMED_REQUEST))
     const record = await channels.open({worker, quantity: (bound * 1000n).toString(), model: model.id})
@@ -206,7 +207,7 @@ async function proxyCompletion(baseUrl: string, prompt: string): Promise<{channe
 
 /** Closes the channel, waits for the worker's redemption, and counts the Redeem-Voucher messages the gateway indexed for it. */
 async function closeAndCountRedemptions(owner: NetworkConnection, processes: {escrow: string, token: string}, channel: string): Promise<number> {
-    const channels = new ChannelClient(owner.ao, {escrow: processes.escrow, token: processes.token, mu: owner.config.mu})
+    const channels = new ChannelClient(owner.ao, {escrow: processes.escrow, token: processes.token})
     await channels.close(channel)
     for (const deadline = Date.now() + 180_000; (await channels.channel(channel))?.redemptions === 0;) {
         if (Date.now() > deadline) throw new Error(`The worker did not redeem channel ${channel}`)

@@ -6,7 +6,7 @@ import {Devnet} from "../../devnet/index.ts"
 import {WeaveLM} from "../../sdk/client/index.ts"
 import {connectNetwork} from "../../sdk/network/index.ts"
 import {decodeReceipt} from "../../sdk/receipt/index.ts"
-import {ArweaveChunkedStorage} from "../../sdk/storage/index.ts"
+import {TokenClient} from "../../sdk/token/index.ts"
 import {generateWallet} from "../../sdk/wallet/index.ts"
 import {Worker} from "../../worker/service/index.ts"
 import {benchModel, publishBenchModel} from "../benchModel.ts"
@@ -34,7 +34,7 @@ export const suite: BenchSuite = {
         try {
             const dev = await publishBenchModel(devnet, dataDir, file, log)
             const workerConnection = connectNetwork(devnet.network, await generateWallet())
-            await dev.ao.send(devnet.processes.token, {Action: "Transfer", Recipient: workerConnection.address, Quantity: "1000"})
+            await new TokenClient(dev.ao, devnet.processes.token).transfer(workerConnection.address, "1000")
             worker = await Worker.start({
                 connection: workerConnection, processes: devnet.processes, models: ["bench-125m"], priceInput: "1", priceOutput: "1",
                 stake: "1000", concurrency: 4, gpu: "cpu", threads: 1, cacheDir: dataDir, pollMs: 100, heartbeatMs: 30_000
@@ -55,7 +55,7 @@ export const suite: BenchSuite = {
             const tokens = receipt.outputTokens.length
             const protocolRate = tokens / (totalMs / 1000)
             const uploadStarted = Date.now()
-            await new ArweaveChunkedStorage({arweave: dev.arweave, wallet: dev.wallet, stateDir: dataDir})
+            await dev.storage(dataDir)
                 .uploadData(JSON.stringify(receipt), [{name: "Type", value: "Bench"}])
             const uploadMs = Date.now() - uploadStarted
 

@@ -46,12 +46,10 @@ valid (without --force) or bad input, 2 usage error, 3 the escrow refused the ch
             const connection = await openConnection(options)
             const verifier = await openVerifier(connection, options)
             try {
-                const [{verifyTask, verifyReceiptBytes, disputedPosition}, {latestCursor}] = await Promise.all([
-                    import("../../verifier/index.ts"), import("../../sdk/ao/index.ts")
-                ])
+                const {verifyTask, verifyReceiptBytes, disputedPosition} = await import("../../verifier/index.ts")
                 const {escrow} = verifier
-                // Every answer to the challenge comes after this point of the escrow's outbox.
-                const from = await latestCursor(connection.ao.port, escrow.process) ?? null
+                // Every answer to the challenge comes after this point of our inbox at the escrow.
+                const from = await escrow.inboxCursor()
                 const sources = {registry: verifier.registry, gateway: connection.config.gateway, cacheDir: options.cacheDir,
                     models: verifier.models, pullModel: verifier.pullModel, ...(prompt == null ? {} : {prompt})}
                 let subject: string, report: VerificationReport, evidenceReport: Omit<VerificationDocumentInput, "verifier">

@@ -41,5 +41,5 @@ async function channelClient(options: NetworkOptions) {
     const {ChannelClient} = await import("../../sdk/channel/index.ts")
     const connection = await openConnection(options)
     const {escrow, token} = requireProcesses(connection.config)
-    return {client: new ChannelClient(connection.ao, {escrow, token, mu: connection.config.mu}), owner: connection.address}
+    return {client: new ChannelClient(connection.ao, {escrow, token}), owner: connection.address}
 }

@@ -1,25 +1,40 @@
 import path from "node:path"
-import {Command, InvalidArgumentError} from "commander"
+import {Command, InvalidArgumentError, Option} from "commander"
 import {DEFAULT_DEVNET_DIR} from "../../sdk/network/defaults.ts"
+import type {DevnetMode} from "../../devnet/index.ts"
 import {printJson} from "../context.ts"
+
+interface DevnetCommandOptions {
+    port: number
+    mode: DevnetMode
+    dataDir: string
+    reset?: boolean
+    withWorker?: boolean
+    json?: boolean
+}
 
 export function devnetCommand() {
     return new Command("devnet")
-        .description("run a whole AO + Arweave network in this process, with weavelm deployed and a funded dev wallet")
-        .option("--port <port>", "first of six ports: gateway, bundler, MU, SU, CU; with --with-worker the next one serves the worker's OpenAI-compatible endpoint", parsePort, 4000)
+        .description("run a whole AO + Arweave network in this process, served as a HyperBEAM node (and legacy MU and CU), "
+            + "with weavelm deployed and a funded dev wallet")
+        .option("--port <port>", "first of six ports: gateway, bundler, node (HyperBEAM API, also the legacy MU), SU, CU, inner gateway; "
+            + "with --with-worker the next one serves the worker's OpenAI-compatible endpoint", parsePort, 4000)
+        .addOption(new Option("--mode <mode>", "which network network.json describes: a HyperBEAM node (mainnet) or MU and CU (legacy); "
+            + "both are served either way").choices(["mainnet", "legacy"]).default("mainnet"))
         .option("--data-dir <dir>", "where the network keeps its state", DEFAULT_DEVNET_DIR)
         .option("--reset", "delete the data folder first and start a new network")
         .option("--with-worker", "also publish the tiny test model and run one worker for it")
         .option("--json", "print one JSON line when ready")
-        .action(async (options: {port: number, dataDir: string, reset?: boolean, withWorker?: boolean, json?: boolean}) => {
+        .action(async (options: DevnetCommandOptions) => {
             silenceWao()
             const {Devnet, DEVNET_MODEL_NAME, startDevnetWorker} = await import("../../devnet/index.ts")
             const say = options.json ? () => {} : (line: string) => process.stderr.write(`  ${line}\n`)
-            const devnet = await Devnet.start({port: options.port, dataDir: options.dataDir, reset: options.reset, onStep: say})
+            const {port, mode, dataDir, reset} = options
+            const devnet = await Devnet.start({port, mode, dataDir, reset, onStep: say})
             const worker = options.withWorker
                 ? await startDevnetWorker(devnet, {
                     onStep: say,
-                    httpPort: options.port + 6,
+                    httpPort: port + 6,
                     log: (event) => options.json || event.level === "info" && !event.event.startsWith("task.")
                         ? undefined
                         : process.stderr.write(`  worker: ${event.message}\n`)
@@ -28,19 +43,21 @@ export function devnetCommand() {
                     throw error
                 })
                 : undefined
-            const {network, processes} = devnet
+            const {network, processes, legacyUnits: {mu, cu}} = devnet
+            const node = network.mode === "mainnet" ? network.node : null
             if (options.json) {
                 printJson({
-                    ready: true, gateway: network.gateway, mu: network.mu, cu: network.cu, processes, wallet: devnet.walletAddress,
+                    ready: true, mode: network.mode, gateway: network.gateway, node, mu, cu, processes, wallet: devnet.walletAddress,
                     ...worker == null ? {} : {worker: {address: worker.worker.address, model: DEVNET_MODEL_NAME, endpoint: worker.http.url}}
                 })
             } else {
                 const rel = (file: string) => path.relative(process.cwd(), file) || "."
                 process.stdout.write([
-                    "weavelm devnet ready",
+                    `weavelm devnet ready (${network.mode})`,
                     `  gateway   ${network.gateway}`,
-                    `  mu        ${network.mu}`,
-                    `  cu        ${network.cu}`,
+                    ...node == null ? [] : [`  node      ${node} (HyperBEAM API)`],
+                    `  mu        ${mu}${node == null ? "" : " (legacy)"}`,
+                    `  cu        ${cu}${node == null ? "" : " (legacy)"}`,
                     `  token     ${processes.token}`,
                     `  registry  ${processes.registry}`,
                     `  escrow    ${processes.escrow}`,

@@ -20,9 +20,9 @@ export async function runWatchtower(options: VerifyCommandOptions) {
     process.on("SIGINT", stop)
     process.on("SIGTERM", stop)
     try {
-        const [{watchResults}, {latestCursor}] = await Promise.all([import("../../verifier/index.ts"), import("../../sdk/ao/index.ts")])
+        const {watchResults} = await import("../../verifier/index.ts")
         // Taken before the start line, so that nothing announced after it is missed.
-        const from = await latestCursor(connection.ao.port, verifier.processes.escrow) ?? null
+        const from = await verifier.escrow.resultsCursor()
         const bond = options.bond ?? (await verifier.escrow.parameters()).challengeBond
         const challenge = options.challenge ? {bond, bondFrom: options.bondFromDeposit ? "deposit" as const : "transfer" as const} : null
         // Machine-readable start line: scripts (and tests) wait for it before producing results.

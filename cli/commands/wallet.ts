@@ -34,18 +34,10 @@ export function walletCommand() {
             .description("token balance, and escrow balance (available and locked in open tasks)")
             .option("--address <address>", "whose balance (default: the signing wallet)")
             .action(async (options: NetworkOptions & {address?: string}) => {
-                const connection = await openConnection(options)
-                const {token, escrow} = requireProcesses(connection.config)
+                const {connection, token, escrow} = await openAccount(options)
                 const who = options.address ?? connection.address
-                const [tokenReply, escrowReply] = await Promise.all([
-                    connection.ao.read(token, {Action: "Balance", Recipient: who}),
-                    connection.ao.read(escrow, {Action: "Balance", Recipient: who})
-                ])
-                const result = {
-                    address: who,
-                    token: tokenReply.tags.Balance ?? "0",
-                    escrow: {available: escrowReply.tags.Balance ?? "0", locked: escrowReply.tags.Locked ?? "0"}
-                }
+                const [tokens, escrowed] = await Promise.all([token.balance(who), escrow.balance(who)])
+                const result = {address: who, token: tokens, escrow: escrowed}
                 if (options.json) return printJson(result)
                 process.stdout.write(`address  ${who}\ntoken    ${result.token}\nescrow   ${result.escrow.available} available, ${result.escrow.locked} locked\n`)
             }))
@@ -53,9 +45,8 @@ export function walletCommand() {
             .description("move tokens into your escrow balance, to pay for inference")
             .argument("<amount>", "token base units", parseAmount)
             .action(async (amount: string, options: NetworkOptions) => {
-                const connection = await openConnection(options)
-                const {token, escrow} = requireProcesses(connection.config)
-                const {id} = await connection.ao.send(token, {Action: "Transfer", Recipient: escrow, Quantity: amount, "X-Action": "Deposit"})
+                const {escrow} = await openAccount(options)
+                const {id} = await escrow.deposit(amount)
                 if (options.json) return printJson({deposited: amount, message: id})
                 process.stdout.write(`deposited ${amount} (message ${id})\n`)
             }))
@@ -63,10 +54,17 @@ export function walletCommand() {
             .description("move tokens from your escrow balance back to your wallet")
             .argument("<amount>", "token base units", parseAmount)
             .action(async (amount: string, options: NetworkOptions) => {
-                const connection = await openConnection(options)
-                const {escrow} = requireProcesses(connection.config)
-                const {id} = await connection.ao.send(escrow, {Action: "Withdraw", Quantity: amount})
+                const {escrow} = await openAccount(options)
+                const {id} = await escrow.withdraw(amount)
                 if (options.json) return printJson({withdrawn: amount, message: id})
                 process.stdout.write(`withdrew ${amount} (message ${id})\n`)
             }))
+}
+
+/** The signing wallet's view of the token and the escrow. */
+async function openAccount(options: NetworkOptions) {
+    const connection = await openConnection(options)
+    const processes = requireProcesses(connection.config)
+    const [{TokenClient}, {EscrowClient}] = await Promise.all([import("../../sdk/token/index.ts"), import("../../sdk/escrow/index.ts")])
+    return {connection, token: new TokenClient(connection.ao, processes.token), escrow: new EscrowClient(connection.ao, processes)}
 }

@@ -63,20 +63,37 @@ function guard.refund(msg, reason)
   })
 end
 
+--- Runs after every guarded handler, whether it succeeded or failed, with the
+--- message: a process sets it to finish its work on each message (the escrow
+--- publishes its mailboxes there). Nil: nothing to finish.
+guard.after = nil
+
+-- A hook runs after the reply is in the outbox: a failure in it is printed,
+-- never raised, since raising would drop that reply.
+local function runHook(hook, ...)
+  local ok, err = pcall(hook, ...)
+  if not ok then print("guard hook failed: " .. tostring(err)) end
+end
+
 --- Wraps `fn(msg)` so any failure is answered and refunded instead of raised.
-function guard.wrap(fn)
+--- `onError(msg, text)`, optional, adds to the `<Action>-Error` reply (the
+--- escrow answers an Apus-style request in Apus's form too).
+function guard.wrap(fn, onError)
   return function(msg)
     local ok, err = pcall(fn, msg)
-    if ok then return end
-    local text = errorText(err)
-    guard.refund(msg, text)
-    guard.reply(msg, { Action = (guard.action(msg) or "Unknown") .. "-Error", Error = text })
+    if not ok then
+      local text = errorText(err)
+      guard.refund(msg, text)
+      guard.reply(msg, { Action = (guard.action(msg) or "Unknown") .. "-Error", Error = text })
+      if onError then runHook(onError, msg, text) end
+    end
+    if guard.after then runHook(guard.after, msg) end
   end
 end
 
 --- Registers a guarded handler for an Action (or a pattern function).
-function guard.handle(name, pattern, fn)
-  Handlers.add(name, pattern, guard.wrap(fn))
+function guard.handle(name, pattern, fn, onError)
+  Handlers.add(name, pattern, guard.wrap(fn, onError))
 end
 
 return guard

@@ -1,5 +1,5 @@
 import {recordFromTags, tagsFromRecord} from "./tags.ts"
-import type {AoOutboxMessage, AoPort, AoResult, Tag} from "./types.ts"
+import type {AoOutboxMessage, AoResult, AoTransport, MessageRef, Tag} from "./types.ts"
 
 /** A message a process sent back, with its tags as a record. */
 export interface ProcessReply {
@@ -10,6 +10,8 @@ export interface ProcessReply {
 
 export interface SentMessage {
     id: string
+    /** The message's slot in the process's schedule, where the network numbers them (HyperBEAM). */
+    slot?: number
     result: AoResult
     /** Every message the process emitted while handling ours. */
     emitted: ProcessReply[]
@@ -31,10 +33,8 @@ export class AoProcessError extends Error {
 export type TagValues = Record<string, string | number | undefined>
 
 export interface AoClientOptions {
-    /** The aoconnect functions to talk through. */
-    port: AoPort
-    /** The signer aoconnect's `message`/`spawn` take for this wallet. */
-    signer: unknown
+    /** The network, as this wallet signs for it. */
+    transport: AoTransport
     /** The wallet's address; replies addressed to it are ours. */
     address: string
 }
@@ -44,27 +44,45 @@ export interface AoClientOptions {
  * and turns `<Action>-Error` replies into thrown `AoProcessError`s.
  */
 export class AoClient {
-    public readonly port: AoPort
+    public readonly transport: AoTransport
     public readonly address: string
-    private readonly _signer: unknown
 
-    public constructor({port, signer, address}: AoClientOptions) {
-        this.port = port
-        this._signer = signer
+    public constructor({transport, address}: AoClientOptions) {
+        this.transport = transport
         this.address = address
     }
 
-    public async spawn({module, scheduler, tags, data}: {module: string, scheduler: string, tags: Tag[], data?: string}) {
-        return await this.port.spawn({module, scheduler, signer: this._signer, tags, data: data ?? "1984"})
+    public async spawn({module, scheduler, authority, tags, data}: {module: string, scheduler: string, authority: string, tags: Tag[], data?: string}) {
+        return await this.transport.spawn({module, scheduler, authority, tags, data: data ?? "1984"})
     }
 
     /** Sends a message and waits for its result; throws on a failed evaluation or an `-Error` reply to us. */
     public async send(process: string, tags: TagValues, data?: string): Promise<SentMessage> {
-        const id = await this.port.message({process, signer: this._signer, tags: tagsFromRecord(tags), data})
-        const result = await this.port.result({process, message: id})
-        const sent = {id, result, emitted: emittedBy(result)}
-        throwOnFailure(process, String(tags.Action ?? ""), result, this.address)
-        return sent
+        const ref = await this.transport.message({process, tags: tagsFromRecord(tags), data})
+        return this._resultOf(process, String(tags.Action ?? ""), ref)
+    }
+
+    /**
+     * Sends an item someone else signed (a voucher) and waits for its result; the process sees the
+     * signer as the sender. Throws on a failed evaluation; `-Error` replies are the caller's to read.
+     */
+    public async sendSigned(process: string, item: Uint8Array, id: string): Promise<SentMessage> {
+        const ref = await this.transport.postSigned({process, item, id})
+        const result = await this.transport.result({process, message: ref})
+        if (result.Error != null && result.Error !== "")
+            throw new AoProcessError(`Message ${id} failed in ${process}: ${stripAnsi(String(result.Error))}`, {process, action: "Message"})
+        return {...ref, result, emitted: emittedBy(result)}
+    }
+
+    /** A process's latest published value of `key` (docs/protocol.md, "Published state"); undefined while none. */
+    public async published(process: string, key: string): Promise<string | undefined> {
+        return await this.transport.published({process, key})
+    }
+
+    private async _resultOf(process: string, action: string, ref: MessageRef): Promise<SentMessage> {
+        const result = await this.transport.result({process, message: ref})
+        throwOnFailure(process, action, result, this.address)
+        return {...ref, result, emitted: emittedBy(result)}
     }
 
     /**
@@ -81,7 +99,7 @@ export class AoClient {
 
     /** A read-only query by dry run; resolves to the reply's tags and data. */
     public async read(process: string, tags: TagValues, data?: string): Promise<ProcessReply> {
-        const result = await this.port.dryrun({process, tags: tagsFromRecord(tags), data, Owner: this.address})
+        const result = await this.transport.dryrun({process, tags: tagsFromRecord(tags), data})
         throwOnFailure(process, String(tags.Action ?? ""), result, undefined, `${String(tags.Action)}-Error`)
         // A process may emit other messages while it evaluates a read (the escrow's
         // lazy upkeep does), so the reply is the one named after the action.

@@ -1,6 +1,7 @@
 import {randomUUID} from "node:crypto"
 import {z} from "zod"
-import {AoProcessError, emittedBy, followOutbox, latestCursor, type AoClient, type ProcessReply} from "../ao/index.ts"
+import {AoProcessError, type AoClient, type ProcessReply} from "../ao/index.ts"
+import {awaitReply, inboxKey, mailboxCursor} from "../escrow/mailbox.ts"
 import {ChannelClosingSchema, ChannelRecordSchema, VoucherRedeemedSchema, type ChannelClosing, type ChannelRecord, type ChannelState, type VoucherRedemption} from "./schemas.ts"
 import type {SignedVoucher} from "./voucher.ts"
 
@@ -9,12 +10,8 @@ export interface ChannelClientOptions {
     escrow: string
     /** The token process channels are paid in. */
     token: string
-    /** The network's MU URL, where `redeem` posts vouchers. */
-    mu: string
     /** How long `open` and `topUp` wait for the escrow's answer to their transfer. Defaults to `120000` ms. */
     replyTimeoutMs?: number
-    /** Defaults to the global `fetch`. */
-    fetch?: typeof fetch
 }
 
 /** The escrow refused a voucher (`Redeem-Voucher-Error`); the message is the escrow's `Error`. */
@@ -31,17 +28,13 @@ export class ChannelClient {
     readonly #ao: AoClient
     public readonly escrow: string
     public readonly token: string
-    readonly #mu: string
     readonly #replyTimeoutMs: number
-    readonly #fetch: typeof fetch
 
-    public constructor(ao: AoClient, {escrow, token, mu, replyTimeoutMs = 120_000, fetch: fetchImpl = fetch}: ChannelClientOptions) {
+    public constructor(ao: AoClient, {escrow, token, replyTimeoutMs = 120_000}: ChannelClientOptions) {
         this.#ao = ao
         this.escrow = escrow
         this.token = token
-        this.#mu = mu
         this.#replyTimeoutMs = replyTimeoutMs
-        this.#fetch = fetchImpl
     }
 
     /**
@@ -88,22 +81,12 @@ export class ChannelClient {
     }
 
     /**
-     * Posts a voucher to the MU exactly as aoconnect's `message` posts a signed item, then reads the
-     * escrow's result for it. Anyone holding the voucher can redeem it; the escrow sees its signer
-     * as the sender. Throws `VoucherRedemptionError` with the escrow's reason when refused.
+     * Sends the voucher to the escrow as its owner signed it, then reads the escrow's result for it.
+     * Anyone holding the voucher can redeem it; the escrow sees its signer as the sender. Throws
+     * `VoucherRedemptionError` with the escrow's reason when refused.
      */
     public async redeem(voucher: SignedVoucher): Promise<VoucherRedemption & {messageId: string}> {
-        const response = await this.#fetch(this.#mu, {
-            method: "POST",
-            headers: {"Content-Type": "application/octet-stream", Accept: "application/json"},
-            body: Buffer.from(voucher.raw),
-            redirect: "follow"
-        })
-        if (!response.ok) throw new Error(`The MU refused the voucher: HTTP ${response.status} ${await response.text()}`)
-        const result = await this.#ao.port.result({process: this.escrow, message: voucher.id})
-        if (result.Error != null && result.Error !== "")
-            throw new AoProcessError(`Redeem-Voucher failed in ${this.escrow}: ${String(result.Error)}`, {process: this.escrow, action: "Redeem-Voucher"})
-        const emitted = emittedBy(result)
+        const {emitted} = await this.#ao.sendSigned(this.escrow, voucher.raw, voucher.id)
         const refusal = emitted.find((m) => m.tags.Action === "Redeem-Voucher-Error")
         if (refusal != null) throw new VoucherRedemptionError(refusal.tags.Error ?? "Redeem-Voucher-Error", voucher.id)
         const redeemed = emitted.find((m) => m.tags.Action === "Voucher-Redeemed")
@@ -113,22 +96,21 @@ export class ChannelClient {
 
     /**
      * A transfer to the escrow with `X-Action=Open-Channel`; the escrow answers the Credit-Notice,
-     * not our message, so the answer is found in its outbox by a fresh `X-Reference`.
+     * not our message, so the answer is found in our inbox by a fresh `X-Reference`.
      */
     async #transfer(quantity: string, tags: Record<string, string | undefined>): Promise<ProcessReply> {
         const reference = randomUUID()
-        const from = await latestCursor(this.#ao.port, this.escrow) ?? null
+        const from = await mailboxCursor(this.#ao, this.escrow, inboxKey(this.#ao.address))
         await this.#ao.send(this.token, {
             Action: "Transfer", Recipient: this.escrow, Quantity: quantity, "X-Action": "Open-Channel", "X-Reference": reference, ...tags
         })
-        const answer = (m: ProcessReply) => m.target === this.#ao.address && m.tags["X-Reference"] === reference &&
-            (m.tags.Action === "Channel-Opened" || m.tags.Action === "Open-Channel-Error")
-        const stop = AbortSignal.timeout(this.#replyTimeoutMs)
-        for await (const reply of followOutbox({port: this.#ao.port, process: this.escrow, from, filter: answer, signal: stop})) {
-            if (reply.tags.Action === "Open-Channel-Error")
-                throw new AoProcessError(reply.tags.Error ?? "Open-Channel-Error", {process: this.escrow, action: "Open-Channel-Error"})
-            return reply
-        }
+        const reply = await awaitReply({
+            ao: this.#ao, process: this.escrow, from, signal: AbortSignal.timeout(this.#replyTimeoutMs),
+            match: (m) => m.tags["X-Reference"] === reference && (m.tags.Action === "Channel-Opened" || m.tags.Action === "Open-Channel-Error")
+        })
+        if (reply?.tags.Action === "Open-Channel-Error")
+            throw new AoProcessError(reply.tags.Error ?? "Open-Channel-Error", {process: this.escrow, action: "Open-Channel-Error"})
+        if (reply != null) return reply
         throw new AoProcessError(`The escrow did not answer the Open-Channel transfer within ${this.#replyTimeoutMs} ms`, {process: this.escrow, action: "Open-Channel"})
     }
 

@@ -1,6 +1,7 @@
 import {EscrowClient, quoteMaxFee, type InferAccepted, type TaskRecord} from "../escrow/index.ts"
 import {connectNetwork, resolveNetwork, type NetworkConfig, type NetworkConnection, type ProcessIds} from "../network/index.ts"
 import {RegistryClient} from "../registry/index.ts"
+import {TokenClient} from "../token/index.ts"
 import {readWallet, type ArweaveJwk} from "../wallet/index.ts"
 
 export interface ConnectWeaveLMOptions {
@@ -98,10 +99,10 @@ export class WeaveLM {
     /** Token balance of the wallet and its escrow balance. */
     public async balance(): Promise<{token: string, available: string, locked: string}> {
         const [token, escrow] = await Promise.all([
-            this.connection.ao.read(this.escrow.token, {Action: "Balance", Recipient: this.address}),
+            new TokenClient(this.connection.ao, this.escrow.token).balance(this.address),
             this.escrow.balance()
         ])
-        return {token: token.tags.Balance ?? "0", ...escrow}
+        return {token, ...escrow}
     }
 }
 

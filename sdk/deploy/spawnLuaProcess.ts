@@ -7,7 +7,7 @@ export interface SpawnLuaProcessOptions {
     module: string
     /** The scheduler unit's address. */
     scheduler: string
-    /** The MU address trusted to push other processes' messages; aos refuses Eval from untrusted pushers otherwise. */
+    /** Who may speak for other processes (the MU, or the HyperBEAM node's scheduler); aos refuses their pushes otherwise. */
     authority: string
     /** Human-readable process name, tagged as `Name`. */
     name: string
@@ -19,8 +19,8 @@ export async function spawnLuaProcess({client, module, scheduler, authority, nam
     const process = await client.spawn({
         module,
         scheduler,
+        authority,
         tags: [
-            {name: "Authority", value: authority},
             {name: "Name", value: name},
             {name: "App-Name", value: "weavelm"}
         ]

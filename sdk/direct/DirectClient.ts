@@ -120,7 +120,7 @@ export class DirectClient {
         this._fetch = options.fetch ?? fetch
         this._registry = new RegistryClient(options.connection.ao, processes.registry)
         this._channels = new ChannelClient(options.connection.ao, {
-            escrow: processes.escrow, token: processes.token, mu: options.connection.config.mu, fetch: options.fetch
+            escrow: processes.escrow, token: processes.token
         })
     }
 

@@ -1,6 +1,8 @@
 import {randomUUID} from "node:crypto"
 import {z} from "zod"
-import {AoProcessError, followOutbox, latestCursor, type AoClient, type ProcessReply} from "../ao/index.ts"
+import {AoProcessError, type AoClient, type ProcessReply} from "../ao/index.ts"
+import {TokenClient} from "../token/index.ts"
+import {awaitReply, followMailbox, inboxKey, mailboxCursor, RESULTS_FEED, sleep, type MailboxMessage} from "./mailbox.ts"
 import {DISPUTE_VERDICTS, TaskRecordSchema, type DisputeRecord, type TaskRecord} from "./schemas.ts"
 
 /** What a requester asks for; see docs/protocol.md (escrow, Infer). */
@@ -64,8 +66,8 @@ export interface AnnouncedResult {
     receiptHash: string
     outputTokens: number
     challengeDeadline: number
-    /** The outbox cursor after this result: follow on from it to miss nothing. */
-    cursor: string
+    /** The results feed's number of this result: follow on from it to miss nothing. */
+    cursor: number
 }
 
 /** The escrow's parameters (docs/protocol.md, escrow "Parameters"), as its `Info` reports them. */
@@ -206,7 +208,7 @@ export class EscrowClient {
 
     /** Moves tokens from the wallet into its escrow balance. */
     public async deposit(quantity: string) {
-        return await this._ao.send(this.token, {Action: "Transfer", Recipient: this.process, Quantity: quantity, "X-Action": "Deposit"})
+        return await new TokenClient(this._ao, this.token).transfer(this.process, quantity, {Action: "Deposit"})
     }
 
     public async withdraw(quantity: string) {
@@ -238,43 +240,74 @@ export class EscrowClient {
 
     /** Submits a request and waits for its `Infer-Result`. */
     public async infer(request: InferRequest, {signal, onAccepted}: {signal?: AbortSignal, onAccepted?: (accepted: InferAccepted) => void} = {}): Promise<InferResult> {
-        const from = await latestCursor(this._ao.port, this.process) ?? null
+        const from = await this.inboxCursor()
         const accepted = await this.submit(request)
         onAccepted?.(accepted)
         return await this.waitForResult(accepted.taskId, {from, signal})
     }
 
     /**
-     * Waits for the escrow's `Infer-Result` (or `Infer-Refunded`) for a task,
-     * following the escrow's outbox from `from`.
+     * The messages the escrow addresses to this wallet after `from` (undefined: from now), as it
+     * publishes them (docs/protocol.md, "Published state"); `onGap` hears of any that left the
+     * published ring unread. What a worker follows for its assignments and referee requests.
      */
-    public async waitForResult(taskId: string, {from, signal}: {from?: string | null, signal?: AbortSignal} = {}): Promise<InferResult> {
-        const mine = (m: ProcessReply) => m.target === this._ao.address && m.tags["Task-Id"] === taskId &&
-            (m.tags.Action === "Infer-Result" || m.tags.Action === "Infer-Refunded")
-        for await (const message of followOutbox({port: this._ao.port, process: this.process, from, filter: mine, signal})) {
+    public inbox({from, signal, pollMs, onGap}: {from?: number, signal?: AbortSignal, pollMs?: number,
+        onGap?: (missed: {from: number, to: number}) => void | Promise<void>} = {}): AsyncGenerator<MailboxMessage> {
+        return followMailbox({ao: this._ao, process: this.process, key: inboxKey(this._ao.address), from, signal, pollMs, onGap})
+    }
+
+    /** A worker's answer to its task: the output, its token counts and the receipt stored on Arweave. */
+    public async submitResult(result: {taskId: string, output: string, inputTokens: number, outputTokens: number, receiptTx: string,
+        receiptHash: string}) {
+        return await this._ao.send(this.process, {
+            "Action": "Task-Result", "Task-Id": result.taskId, "Input-Tokens": result.inputTokens, "Output-Tokens": result.outputTokens,
+            "Receipt-Tx": result.receiptTx, "Receipt-Hash": result.receiptHash
+        }, result.output)
+    }
+
+    /** A worker hands its task back, so the escrow can reassign it at once instead of at the deadline. */
+    public async reportFailure(taskId: string, reason: string) {
+        return await this._ao.send(this.process, {"Action": "Task-Failed", "Task-Id": taskId, "Error": reason})
+    }
+
+    /** The number of the latest message the escrow addressed to this wallet: wait for replies after it. */
+    public async inboxCursor(): Promise<number> {
+        return await mailboxCursor(this._ao, this.process, inboxKey(this._ao.address))
+    }
+
+    /** The number of the latest result the escrow announced: follow `results` from it. */
+    public async resultsCursor(): Promise<number> {
+        return await mailboxCursor(this._ao, this.process, RESULTS_FEED)
+    }
+
+    /**
+     * Waits for the escrow's `Infer-Result` (or `Infer-Refunded`) for a task in this wallet's
+     * inbox after `from` (default: whatever the inbox still holds). When messages left the inbox
+     * before they were read, the task itself says whether the answer was among them.
+     */
+    public async waitForResult(taskId: string, {from = 0, signal}: {from?: number, signal?: AbortSignal} = {}): Promise<InferResult> {
+        let answeredEarlier: InferResult | undefined
+        const onGap = async () => {
+            const task = await this.task(taskId)
+            if (task?.state === "Refunded") throw new TaskRefundedError(taskId, "the refund left the inbox unread")
+            if (task?.receiptTx != null) answeredEarlier = resultOfTask(task)
+        }
+        for await (const message of followMailbox({ao: this._ao, process: this.process, key: inboxKey(this._ao.address), from, signal, onGap})) {
+            if (answeredEarlier != null) return answeredEarlier
+            if (message.tags["Task-Id"] !== taskId) continue
             if (message.tags.Action === "Infer-Refunded") throw new TaskRefundedError(taskId, message.tags.Error ?? "no reason given")
-            return {
-                taskId,
-                output: message.data,
-                worker: message.tags.Worker!,
-                fee: message.tags.Fee!,
-                receiptTx: message.tags["Receipt-Tx"]!,
-                receiptHash: message.tags["Receipt-Hash"]!,
-                inputTokens: Number(message.tags["Input-Tokens"]),
-                outputTokens: Number(message.tags["Output-Tokens"]),
-                challengeDeadline: Number(message.tags["Challenge-Deadline"])
-            }
+            if (message.tags.Action === "Infer-Result") return resultOfMessage(taskId, message)
         }
         throw new Error(`Stopped waiting for task ${taskId}`)
     }
 
     /**
-     * Every result the escrow announces from `from` on (undefined: from now), whoever asked: the
-     * `Infer-Result`s in its outbox. What a watchtower follows.
+     * Every result the escrow announces after `from` (undefined: from now), whoever asked: its
+     * published results feed. What a watchtower follows.
      */
-    public async *results({from, signal, pollMs}: {from?: string | null, signal?: AbortSignal, pollMs?: number} = {}): AsyncGenerator<AnnouncedResult> {
-        const isResult = (m: ProcessReply) => m.tags.Action === "Infer-Result"
-        for await (const message of followOutbox({port: this._ao.port, process: this.process, from, filter: isResult, signal, pollMs})) {
+    public async *results({from, signal, pollMs}: {from?: number, signal?: AbortSignal, pollMs?: number} = {}): AsyncGenerator<AnnouncedResult> {
+        for await (const message of followMailbox({ao: this._ao, process: this.process, key: RESULTS_FEED, from, signal, pollMs})) {
+            if (message.tags.Action !== "Infer-Result") continue
             yield {
                 taskId: message.tags["Task-Id"]!,
                 requester: message.target,
@@ -283,7 +316,7 @@ export class EscrowClient {
                 receiptHash: message.tags["Receipt-Hash"]!,
                 outputTokens: Number(message.tags["Output-Tokens"]),
                 challengeDeadline: Number(message.tags["Challenge-Deadline"]),
-                cursor: message.cursor
+                cursor: message.seq
             }
         }
     }
@@ -332,39 +365,38 @@ export class EscrowClient {
             if (accepted == null) throw new AoProcessError("The escrow did not accept the challenge", {process: this.process, action: "Challenge"})
             return parseChallengeAccepted(accepted)
         }
-        // The escrow answers the token's Credit-Notice in its own outbox, matched by our X-Reference.
+        // The escrow answers the token's Credit-Notice, not us: the answer is found in our inbox by X-Reference.
         const reference = randomUUID()
-        const from = await latestCursor(this._ao.port, this.process) ?? null
-        await this._ao.send(this.token, {
-            Action: "Transfer", Recipient: this.process, Quantity: request.bond, "X-Action": "Challenge",
-            ...Object.fromEntries(Object.entries(tags).map(([name, value]) => [`X-${name}`, value])), "X-Reference": reference
-        })
-        const answer = (m: ProcessReply) => m.target === this._ao.address && m.tags["X-Reference"] === reference &&
-            (m.tags.Action === "Challenge-Accepted" || m.tags.Action === "Challenge-Error")
+        const from = await this.inboxCursor()
+        await new TokenClient(this._ao, this.token).transfer(this.process, request.bond, {Action: "Challenge", ...tags, Reference: reference})
         const timeout = AbortSignal.timeout(CHALLENGE_REPLY_TIMEOUT_MS)
-        for await (const message of followOutbox({port: this._ao.port, process: this.process, from, filter: answer, signal: anySignal(signal, timeout)})) {
-            if (message.tags.Action === "Challenge-Error")
-                throw new AoProcessError(message.tags.Error ?? "Challenge-Error", {process: this.process, action: "Challenge-Error"})
-            return parseChallengeAccepted(message)
-        }
+        const message = await awaitReply({
+            ao: this._ao, process: this.process, from, signal: anySignal(signal, timeout),
+            match: (m) => m.tags["X-Reference"] === reference && (m.tags.Action === "Challenge-Accepted" || m.tags.Action === "Challenge-Error")
+        })
+        if (message?.tags.Action === "Challenge-Error")
+            throw new AoProcessError(message.tags.Error ?? "Challenge-Error", {process: this.process, action: "Challenge-Error"})
+        if (message != null) return parseChallengeAccepted(message)
         throw new Error(`The escrow did not answer the challenge of ${tags["Task-Id"] == null ? `request ${tags["Request-Id"]}` : `task ${tags["Task-Id"]}`}${timeout.aborted ? ` within ${CHALLENGE_REPLY_TIMEOUT_MS / 1000} s` : ""}`)
     }
 
     /**
      * Waits for a dispute's `Challenge-Resolved` to this wallet (and, for an Invalid verdict, the
-     * `Slash-Distributed` that shares out the slash), following the escrow's outbox from `from` (a
-     * cursor taken before the challenge). Once the Referee-Deadline has passed it sends `Settle`
-     * now and then: the escrow decides expired disputes only when a message arrives.
+     * `Slash-Distributed` that shares out the slash), in this wallet's inbox after `from` (a cursor
+     * taken before the challenge; default: whatever the inbox still holds). Once the
+     * Referee-Deadline has passed it sends `Settle` now and then: the escrow decides expired
+     * disputes only when a message arrives.
      */
     public async waitForResolution(accepted: Pick<ChallengeAccepted, "taskId" | "challengeId" | "refereeDeadline">,
-        {from, signal}: {from?: string | null, signal?: AbortSignal} = {}): Promise<ChallengeResolution> {
-        const mine = (m: ProcessReply) => m.target === this._ao.address && m.tags["Challenge-Id"] === accepted.challengeId &&
+        {from = 0, signal}: {from?: number, signal?: AbortSignal} = {}): Promise<ChallengeResolution> {
+        const mine = (m: ProcessReply) => m.tags["Challenge-Id"] === accepted.challengeId &&
             (m.tags.Action === "Challenge-Resolved" || m.tags.Action === "Slash-Distributed")
         const stopNudging = new AbortController()
         const nudging = this._nudgeAfter(accepted.refereeDeadline, anySignal(signal, stopNudging.signal))
         let resolution: ChallengeResolution | undefined
         try {
-            for await (const message of followOutbox({port: this._ao.port, process: this.process, from, filter: mine, signal})) {
+            for await (const message of followMailbox({ao: this._ao, process: this.process, key: inboxKey(this._ao.address), from, signal})) {
+                if (!mine(message)) continue
                 if (message.tags.Action === "Challenge-Resolved") {
                     resolution = parseChallengeResolved(message)
                     stopNudging.abort()
@@ -400,6 +432,28 @@ export class EscrowClient {
     }
 }
 
+function resultOfMessage(taskId: string, message: MailboxMessage): InferResult {
+    return {
+        taskId,
+        output: message.data,
+        worker: message.tags.Worker!,
+        fee: message.tags.Fee!,
+        receiptTx: message.tags["Receipt-Tx"]!,
+        receiptHash: message.tags["Receipt-Hash"]!,
+        inputTokens: Number(message.tags["Input-Tokens"]),
+        outputTokens: Number(message.tags["Output-Tokens"]),
+        challengeDeadline: Number(message.tags["Challenge-Deadline"])
+    }
+}
+
+function resultOfTask(task: TaskRecord): InferResult {
+    return {
+        taskId: task.id, output: task.output ?? "", worker: task.worker ?? "", fee: task.fee ?? "0", receiptTx: task.receiptTx ?? "",
+        receiptHash: task.receiptHash ?? "", inputTokens: task.inputTokens ?? 0, outputTokens: task.outputTokens ?? 0,
+        challengeDeadline: task.challengeDeadline ?? 0
+    }
+}
+
 function parseChallengeAccepted(message: ProcessReply): ChallengeAccepted {
     const tags = ChallengeAcceptedTagsSchema.parse(message.tags)
     return {
@@ -424,18 +478,6 @@ function anySignal(...signals: Array<AbortSignal | undefined>): AbortSignal {
     return AbortSignal.any(signals.filter((s): s is AbortSignal => s != null))
 }
 
-/** Waits `ms`, or less when `signal` aborts. */
-function sleep(ms: number, signal: AbortSignal) {
-    return new Promise<void>((resolve) => {
-        const done = () => {
-            clearTimeout(timer)
-            signal.removeEventListener("abort", done)
-            resolve()
-        }
-        const timer = setTimeout(done, ms)
-        signal.addEventListener("abort", done, {once: true})
-    })
-}
 
 /** A Challenge's tags (the escrow reads them as `X-` tags from a bond's transfer): a task's, or a direct request's. */
 function challengeTags(request: ChallengeRequest): Record<string, string | number> {

@@ -1,5 +1,5 @@
 import {createHash} from "node:crypto"
-import {mkdir, readFile, rename, unlink, writeFile} from "node:fs/promises"
+import {unlink} from "node:fs/promises"
 import path from "node:path"
 import type Arweave from "arweave"
 import {bufferTob64Url} from "arweave/node/lib/utils.js"
@@ -7,6 +7,7 @@ import type {Tag} from "../ao/index.ts"
 import type {ArweaveJwk} from "../wallet/index.ts"
 import {chunkFile, readChunk, type FileChunks} from "./chunkFile.ts"
 import {GatewayError, withRetry, type RetryOptions} from "./retry.ts"
+import {readStateFile, saveStateFile} from "./stateFile.ts"
 import type {StorageBackend, UploadRequest, UploadResult} from "./types.ts"
 
 export interface ArweaveChunkedStorageOptions {
@@ -46,15 +47,15 @@ export class ArweaveChunkedStorage implements StorageBackend {
     public async uploadFile({file, tags, onProgress = () => {}}: UploadRequest): Promise<UploadResult> {
         const layout = await chunkFile(file)
         const stateFile = path.join(this._stateDir, stateKey(layout, tags) + ".json")
-        const state = await readState(stateFile) ?? await this._newState(layout, tags)
-        await saveState(stateFile, state)
+        const state = await readStateFile(stateFile, (value) => value as UploadState) ?? await this._newState(layout, tags)
+        await saveStateFile(stateFile, state)
         const transaction = this._arweave.transactions.fromRaw(state.transaction)
         transaction.chunks = {data_root: layout.dataRoot, chunks: layout.chunks, proofs: layout.proofs}
 
         if (!state.headerPosted) {
             await this._post("tx", transaction, "Posting the transaction header")
             state.headerPosted = true
-            await saveState(stateFile, state)
+            await saveStateFile(stateFile, state)
         }
 
         const total = layout.size
@@ -73,7 +74,7 @@ export class ArweaveChunkedStorage implements StorageBackend {
                 chunk: bufferTob64Url(bytes)
             }, `Uploading chunk ${index + 1} of ${layout.chunks.length}`)
             state.confirmedChunks = index + 1
-            await saveState(stateFile, state)
+            await saveStateFile(stateFile, state)
             onProgress({bytes: chunk.maxByteRange, total, resumedFrom})
         }
         await unlink(stateFile).catch(() => {})
@@ -126,18 +127,4 @@ function isRejection(error: unknown) {
 /** The same bytes under the same tags resume the same upload; anything else starts anew. */
 function stateKey(layout: FileChunks, tags: Tag[]) {
     return createHash("sha256").update(bufferTob64Url(layout.dataRoot)).update(JSON.stringify(tags)).digest("hex").slice(0, 32)
-}
-
-async function readState(file: string): Promise<UploadState | null> {
-    try {
-        return JSON.parse(await readFile(file, "utf8")) as UploadState
-    } catch {
-        return null
-    }
-}
-
-async function saveState(file: string, state: UploadState) {
-    await mkdir(path.dirname(file), {recursive: true})
-    await writeFile(file + ".tmp", JSON.stringify(state))
-    await rename(file + ".tmp", file)
 }

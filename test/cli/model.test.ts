@@ -8,7 +8,7 @@ import path from "node:path"
 import {afterAll, beforeAll, describe, expect, it} from "vitest"
 import {inspectModel, sha256File, writeTestModel} from "../../model-publisher/index.ts"
 import {RegistryClient} from "../../sdk/registry/index.ts"
-import {ArweaveChunkedStorage, chunkBoundaries} from "../../sdk/storage/index.ts"
+import {chunkBoundaries} from "../../sdk/storage/index.ts"
 import {generateWallet, writeWallet} from "../../sdk/wallet/index.ts"
 import {findRecording, loadRecordings, pointingAt} from "../fixtures/arns/recorded.ts"
 import {runCli, weavelmBin, type CliResult} from "../harness/cli.ts"
@@ -373,7 +373,7 @@ describe("weavelm model on a devnet", () => {
     it("refuses bytes that fail the registry's hash and caches nothing", async () => {
         const file = path.join(dir, "impostor.gguf")
         await writeFile(file, randomBytes(300 * 1024))
-        const storage = new ArweaveChunkedStorage({arweave: net.connection.arweave, wallet: net.connection.wallet, stateDir: path.join(dir, "impostor-uploads")})
+        const storage = net.connection.storage(path.join(dir, "impostor-uploads"))
         const {id} = await storage.uploadFile({file, tags: [{name: "Content-Type", value: "application/octet-stream"}]})
         const registry = new RegistryClient(net.connection.ao, net.devnet.processes.registry)
         const claimed = "0".repeat(64)

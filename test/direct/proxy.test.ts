@@ -57,7 +57,7 @@ describe("weavelm proxy: OpenAI clients paying workers through channels", {timeo
         net = await startTestDevnet(PORT, {parameters: {escrow: {"Channel-Refund-Lock": String(REFUND_LOCK)}}})
         await publishTestModel(net, {name: "tiny"})
         requester = await fundedActor(net, "requester", "100000000")
-        channels = new ChannelClient(requester.ao, {escrow: net.devnet.processes.escrow, token: net.devnet.processes.token, mu: net.devnet.network.mu})
+        channels = new ChannelClient(requester.ao, {escrow: net.devnet.processes.escrow, token: net.devnet.processes.token})
         // Worker a is cheaper, so `auto` ranks it first; b is where it fails over to.
         for (const [name, price] of [["a", "1"], ["b", "2"]] as const) {
             const wallet = await fundedActor(net, `worker-${name}`, "3000")

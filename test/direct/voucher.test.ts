@@ -204,7 +204,7 @@ describe("vouchers on the devnet", {timeout: 300_000}, () => {
         await worker.ao.send(processes.registry, {
             Action: "Register-Worker", Models: modelId, "Price-Input": "1000", "Price-Output": "2000", "Max-Concurrency": 1, Hardware: "test"
         })
-        const options = {escrow: processes.escrow, token: processes.token, mu: network.mu}
+        const options = {escrow: processes.escrow, token: processes.token}
         aliceChannels = new ChannelClient(alice.ao, options)
         workerChannels = new ChannelClient(worker.ao, options)
     })

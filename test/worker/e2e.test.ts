@@ -5,7 +5,6 @@ import {afterAll, beforeAll, describe, expect, it} from "vitest"
 import {WeaveLM} from "../../sdk/client/index.ts"
 import {decodeReceipt, hashPrompt, hashReceiptBytes} from "../../sdk/receipt/index.ts"
 import {RegistryClient} from "../../sdk/registry/index.ts"
-import {ArweaveChunkedStorage} from "../../sdk/storage/index.ts"
 import {TaskRefundedError} from "../../sdk/escrow/index.ts"
 import {PullError, writeTestModel, sha256File} from "../../model-publisher/index.ts"
 import {Worker} from "../../worker/service/index.ts"
@@ -137,7 +136,7 @@ describe("a task through the whole protocol on the devnet", {timeout: 300_000}, 
         const dev = net.connection
         const file = path.join(net.dataDir, "models", "mismatch.gguf")
         await writeTestModel({preset: "tiny", seed: 99, path: file})
-        const storage = new ArweaveChunkedStorage({arweave: dev.arweave, wallet: dev.wallet, stateDir: path.join(net.dataDir, "uploads")})
+        const storage = dev.storage(path.join(net.dataDir, "uploads"))
         const {id} = await storage.uploadFile({file, tags: []})
         const wrong = (await sha256File(file)).replace(/^./, (c) => c === "0" ? "1" : "0")
         await new RegistryClient(dev.ao, net.devnet.processes.registry).registerModel({

@@ -23,8 +23,8 @@ export interface WatchResultsOptions {
     challenge: Pick<ChallengeRequest, "bond" | "bondFrom"> | null
     /** Also store the report of results that are not challenged. Defaults to `false`. */
     publishAll?: boolean
-    /** Where to start in the escrow's outbox; undefined: results announced from now on. */
-    from?: string | null
+    /** The number in the escrow's results feed to start after; undefined: results announced from now on. */
+    from?: number
     pollMs?: number
     retry?: RetryOptions
     /** Defaults to `Math.random`. */

@@ -11,7 +11,7 @@ import type {FeeTerms} from "../../sdk/escrow/index.ts"
 import type {NetworkConnection, ProcessIds} from "../../sdk/network/index.ts"
 import {encodeReceipt} from "../../sdk/receipt/index.ts"
 import type {ModelRecord} from "../../sdk/registry/index.ts"
-import {ArweaveChunkedStorage, type StorageBackend} from "../../sdk/storage/index.ts"
+import type {StorageBackend} from "../../sdk/storage/index.ts"
 import {InvalidPromptError, PromptTooLongError, type Generation, type LoadedModel} from "../engine/index.ts"
 import {buildReceipt, type WorkerLogEvent} from "../service/index.ts"
 import {ChannelBook} from "./ChannelBook.ts"
@@ -84,7 +84,7 @@ export class WorkerHttpServer {
             this.#models.set(served.record.id, served)
         }
         const {connection, processes} = options
-        const channels = new ChannelClient(connection.ao, {escrow: processes.escrow, token: processes.token, mu: connection.config.mu})
+        const channels = new ChannelClient(connection.ao, {escrow: processes.escrow, token: processes.token})
         this.#book = new ChannelBook({
             channels, worker: connection.address, dir: path.join(options.stateDir, "channels"),
             closingMarginMs: CLOSING_MARGIN_MS, refreshMs: CHANNEL_REFRESH_MS
@@ -92,9 +92,7 @@ export class WorkerHttpServer {
         this.#receipts = new ReceiptStore(path.join(options.stateDir, "receipts"))
         this.#settlement = new Settlement({
             book: this.#book, receipts: this.#receipts, channels, worker: connection.address,
-            storage: options.storage ?? new ArweaveChunkedStorage({
-                arweave: connection.arweave, wallet: connection.wallet, stateDir: path.join(options.stateDir, "uploads")
-            }),
+            storage: options.storage ?? connection.storage(path.join(options.stateDir, "uploads")),
             threshold: BigInt(options.settleThreshold ?? "1000000"),
             intervalMs: options.settleIntervalMs ?? 600_000,
             log: (level, event, message, fields) => this.#emit(level, event, message, fields)

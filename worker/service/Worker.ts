@@ -1,11 +1,11 @@
 import path from "node:path"
 import {pullModel} from "../../model-publisher/index.ts"
-import {AoProcessError, followOutbox, latestCursor, type ProcessReply} from "../../sdk/ao/index.ts"
+import type {ProcessReply} from "../../sdk/ao/index.ts"
 import {EscrowClient} from "../../sdk/escrow/index.ts"
 import type {NetworkConnection, ProcessIds} from "../../sdk/network/index.ts"
 import {encodeReceipt} from "../../sdk/receipt/index.ts"
 import {RegistryClient, type ModelRecord} from "../../sdk/registry/index.ts"
-import {ArweaveChunkedStorage, type StorageBackend} from "../../sdk/storage/index.ts"
+import type {StorageBackend} from "../../sdk/storage/index.ts"
 import {InferenceEngine, type LoadedModel} from "../engine/index.ts"
 import {parseAssignment, type Assignment} from "./assignment.ts"
 import {buildReceipt} from "./buildReceipt.ts"
@@ -44,7 +44,7 @@ export interface WorkerOptions {
     endpoint?: string
     /** Time between heartbeats. Defaults to a third of the registry's Heartbeat-Timeout. */
     heartbeatMs?: number
-    /** Time between polls of the escrow's outbox. Defaults to `500` ms. */
+    /** Time between polls of this worker's inbox at the escrow. Defaults to `500` ms. */
     pollMs?: number
     storage?: StorageBackend
     log?: (event: WorkerLogEvent) => void
@@ -88,10 +88,7 @@ export class Worker {
         this.address = options.connection.address
         this._escrow = new EscrowClient(options.connection.ao, {escrow: options.processes.escrow, token: options.processes.token})
         this._registry = new RegistryClient(options.connection.ao, options.processes.registry)
-        this._storage = options.storage ?? new ArweaveChunkedStorage({
-            arweave: options.connection.arweave, wallet: options.connection.wallet,
-            stateDir: path.join(options.cacheDir ?? ".weavelm", "uploads")
-        })
+        this._storage = options.storage ?? options.connection.storage(path.join(options.cacheDir ?? ".weavelm", "uploads"))
         this._log = options.log ?? (() => {})
     }
 
@@ -154,7 +151,7 @@ export class Worker {
         }
 
         // Where to start reading: a new worker needs nothing assigned before it registered.
-        const startCursor = state.isNew ? await latestCursor(connection.ao.port, this._options.processes.escrow) ?? null : state.cursor
+        const startCursor = state.cursor ?? await this._escrow.inboxCursor()
         await this._ensureStake()
         await this._register(this._options.hardware ?? [engineInfo.backend, engineInfo.gpu].filter(Boolean).join(" "))
 
@@ -162,11 +159,7 @@ export class Worker {
         this._heartbeat = setInterval(() => void this._sendHeartbeat(), heartbeatMs)
         this._heartbeat.unref()
 
-        // Assignments that arrived while this worker was down, or whose run a crash cut short.
-        for (const task of await this._escrow.tasks({worker: this.address, state: "Assigned", limit: 1000})) {
-            if (task.worker === this.address && !state.hasFinished(task.id))
-                this._enqueueFromRecord(task.id)
-        }
+        await this._resumeAssigned()
         this._referee = new RefereeDuty({
             address: this.address, escrow: this._escrow, registry: this._registry, gateway: connection.config.gateway, cacheDir,
             storage: this._storage, engine: this._engine, log: (level, event, message, fields) => this._emit(level, event, message, fields),
@@ -178,60 +171,58 @@ export class Worker {
         this._emit("info", "worker.ready", `worker ${this.address} ready`, {heartbeatMs})
     }
 
+    /** Assignments that arrived while this worker was down, or that left its inbox unread, or whose run a crash cut short. */
+    private async _resumeAssigned() {
+        for (const task of await this._escrow.tasks({worker: this.address, state: "Assigned", limit: 1000})) {
+            if (task.worker === this.address && !this._state!.hasFinished(task.id) && !this._isQueuedOrRunning(task.id))
+                this._enqueueFromRecord(task.id)
+        }
+    }
+
+    private _isQueuedOrRunning(taskId: string) {
+        return this._running.has(taskId) || this._queue.some((a) => a.taskId === taskId)
+    }
+
     private async _ensureStake() {
         const record = await this._registry.worker(this.address)
         const have = BigInt(record?.stake ?? "0")
         const want = BigInt(this._options.stake)
         if (have >= want) return
         const topUp = (want - have).toString()
-        await this._options.connection.ao.send(this._options.processes.token, {
-            Action: "Transfer", Recipient: this._options.processes.registry, Quantity: topUp, "X-Action": "Stake"
-        })
+        await this._registry.stake(this._options.processes.token, topUp)
         this._emit("info", "worker.staked", `staked ${topUp} more (total ${want})`, {stake: want.toString()})
     }
 
     private async _register(hardware: string) {
-        const tags = {
-            Models: [...this._models.keys()].join(","),
-            "Price-Input": this._options.priceInput,
-            "Price-Output": this._options.priceOutput,
-            "Max-Concurrency": this._options.concurrency ?? 1,
-            Hardware: hardware,
-            Endpoint: this._options.endpoint
-        }
-        const registry = this._options.processes.registry
-        try {
-            await this._options.connection.ao.send(registry, {Action: "Register-Worker", ...tags})
-        } catch (error) {
-            if (!(error instanceof AoProcessError && /already registered/i.test(error.message))) throw error
-            await this._options.connection.ao.send(registry, {Action: "Update-Worker", ...tags})
-        }
-        this._emit("info", "worker.registered", `registered for ${tags.Models}`)
+        const models = [...this._models.keys()]
+        await this._registry.registerWorker({
+            models, priceInput: this._options.priceInput, priceOutput: this._options.priceOutput,
+            maxConcurrency: this._options.concurrency ?? 1, hardware, endpoint: this._options.endpoint
+        })
+        this._emit("info", "worker.registered", `registered for ${models.join(",")}`)
     }
 
     private async _defaultHeartbeatMs() {
-        const info = await this._options.connection.ao.read(this._options.processes.registry, {Action: "Info"})
-        const timeout = Number(info.tags["Heartbeat-Timeout"] ?? 600_000)
-        return Math.max(1000, Math.floor(timeout / 3))
+        const {heartbeatTimeout} = await this._registry.parameters()
+        return Math.max(1000, Math.floor(heartbeatTimeout / 3))
     }
 
     private async _sendHeartbeat() {
         try {
-            await this._options.connection.ao.send(this._options.processes.registry, {Action: "Heartbeat"})
+            await this._registry.heartbeat()
         } catch (error) {
             this._emit("warn", "worker.heartbeat-failed", `heartbeat failed: ${describe(error)}`)
         }
     }
 
-    private async _follow(from: string | null) {
-        const mine = (m: ProcessReply) => m.target === this.address &&
-            (m.tags.Action === "Task-Assigned" || m.tags.Action === "Task-Revoked" || m.tags.Action === "Referee-Request" ||
-                CHANNEL_NOTICES.has(m.tags.Action ?? ""))
+    private async _follow(from: number) {
+        const onGap = async () => {
+            this._emit("warn", "worker.inbox-gap", "messages left the inbox unread; re-reading open assignments and disputes")
+            await this._resumeAssigned()
+            await this._referee!.resume()
+        }
         try {
-            for await (const message of followOutbox({
-                port: this._options.connection.ao.port, process: this._options.processes.escrow, from, filter: mine,
-                pollMs: this._options.pollMs, signal: this._stopping.signal
-            })) {
+            for await (const message of this._escrow.inbox({from, pollMs: this._options.pollMs, signal: this._stopping.signal, onGap})) {
                 const taskId = message.tags["Task-Id"] ?? ""
                 if (CHANNEL_NOTICES.has(message.tags.Action ?? "")) {
                     this._options.onChannelNotice?.(message)
@@ -240,10 +231,10 @@ export class Worker {
                 } else if (message.tags.Action === "Task-Revoked") {
                     this._running.get(taskId)?.abort.abort()
                     this._emit("warn", "task.revoked", `task ${taskId} was revoked`, {taskId})
-                } else if (!this._state!.hasFinished(taskId) && !this._running.has(taskId) && !this._queue.some((a) => a.taskId === taskId)) {
+                } else if (message.tags.Action === "Task-Assigned" && !this._state!.hasFinished(taskId) && !this._isQueuedOrRunning(taskId)) {
                     this._enqueue(parseAssignment(message))
                 }
-                await this._state!.advance(message.cursor)
+                await this._state!.advance(message.seq)
             }
         } catch (error) {
             if (!this._stopping.signal.aborted) this._emit("error", "worker.follow-failed", `stopped reading tasks: ${describe(error)}`)
@@ -268,6 +259,8 @@ export class Worker {
     }
 
     private _enqueue(assignment: Assignment) {
+        // The inbox and the open-task list can both announce one assignment.
+        if (this._state!.hasFinished(assignment.taskId) || this._isQueuedOrRunning(assignment.taskId)) return
         this._queue.push(assignment)
         this._pump()
     }
@@ -317,11 +310,10 @@ export class Worker {
                 {name: "Model-Id", value: served.record.id},
                 {name: "Receipt-Hash", value: hash}
             ])
-            await this._options.connection.ao.send(this._options.processes.escrow, {
-                Action: "Task-Result", "Task-Id": taskId,
-                "Input-Tokens": generation.inputTokens.length, "Output-Tokens": generation.outputTokens.length,
-                "Receipt-Tx": receiptTx, "Receipt-Hash": hash
-            }, generation.output)
+            await this._escrow.submitResult({
+                taskId, output: generation.output, inputTokens: generation.inputTokens.length, outputTokens: generation.outputTokens.length,
+                receiptTx, receiptHash: hash
+            })
             await this._state!.markFinished(taskId)
             this._emit("info", "task.completed", `task ${taskId} answered: ${generation.outputTokens.length} tokens, receipt ${receiptTx}`,
                 {taskId, receiptTx, outputTokens: generation.outputTokens.length})
@@ -334,7 +326,7 @@ export class Worker {
     private async _fail(assignment: Assignment, reason: string) {
         this._emit("warn", "task.failed", `task ${assignment.taskId} failed: ${reason}`, {taskId: assignment.taskId})
         try {
-            await this._options.connection.ao.send(this._options.processes.escrow, {Action: "Task-Failed", "Task-Id": assignment.taskId, Error: reason})
+            await this._escrow.reportFailure(assignment.taskId, reason)
             await this._state!.markFinished(assignment.taskId)
         } catch (error) {
             // Revoked or already reassigned: the escrow no longer waits on us.

@@ -5,23 +5,25 @@ import path from "node:path"
 const REMEMBERED = 1000
 
 interface Persisted {
-    cursor: string | null
+    /** The number of the last inbox message handled (docs/protocol.md, "Published state"). */
+    cursor: number | null
     finished: string[]
 }
 
 /**
- * What a worker must remember across restarts: where it stopped reading the
- * escrow's outbox, and which tasks it already answered, so that a restart
+ * What a worker must remember across restarts: where it stopped reading its
+ * inbox at the escrow, and which tasks it already answered, so that a restart
  * neither misses an assignment nor runs one twice.
  */
 export class WorkerState {
     private readonly _file: string
-    private _cursor: string | null
+    private _cursor: number | null
     private readonly _finished: string[]
 
     private constructor(file: string, persisted: Persisted) {
         this._file = file
-        this._cursor = persisted.cursor
+        // A cursor from before inboxes were numbered cannot be resumed from; the open-task list covers the gap.
+        this._cursor = typeof persisted.cursor === "number" ? persisted.cursor : null
         this._finished = persisted.finished
     }
 
@@ -41,7 +43,7 @@ export class WorkerState {
         return this._finished.includes(taskId)
     }
 
-    public async advance(cursor: string) {
+    public async advance(cursor: number) {
         this._cursor = cursor
         await this._save()
     }

@@ -34,13 +34,8 @@ export function publishCommand() {
         .option("--license <license>", "license of the weights", "unspecified")
         .option("--owner-fee <bps>", "basis points of each task fee paid to you", parseInteger(0, 10_000), 0)
         .action(async (file: string, options: NetworkOptions & TransferOptions & {name: string, license: string, ownerFee: number}) => {
-            const [{connection, registry}, {publishModel}, {ArweaveChunkedStorage}] = await Promise.all([
-                openRegistry(options), import("../../../model-publisher/index.ts"), import("../../../sdk/storage/index.ts")
-            ])
-            const storage = new ArweaveChunkedStorage({
-                arweave: connection.arweave, wallet: connection.wallet, stateDir: path.join(options.cacheDir, "uploads"),
-                retry: {attempts: options.retries}
-            })
+            const [{connection, registry}, {publishModel}] = await Promise.all([openRegistry(options), import("../../../model-publisher/index.ts")])
+            const storage = connection.storage(path.join(options.cacheDir, "uploads"), {retry: {attempts: options.retries}})
             const bar = new ProgressBar("uploading", {enabled: !options.json && process.stderr.isTTY === true})
             const published = await publishModel({
                 file, name: options.name, license: options.license, ownerFee: options.ownerFee, storage, registry,

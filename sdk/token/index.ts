@@ -1,0 +1,1 @@
+export {TokenClient} from "./TokenClient.ts"
