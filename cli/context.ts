@@ -1,36 +1,31 @@
 import {Option, type Command} from "commander"
-import type {NetworkConnection, NetworkConfig} from "../sdk/network/index.ts"
+import type {NetworkConnection, NetworkConfig, NetworkOverrides} from "../sdk/network/index.ts"
+import {NETWORK_OVERRIDE_VARIABLES} from "../sdk/network/resolveNetwork.ts"
 import {UserError} from "./errors.ts"
 
 /** Options every network command shares. */
-export interface NetworkOptions {
+export interface NetworkOptions extends NetworkOverrides {
     network: string
     wallet?: string
     json?: boolean
-    node?: string
-    mu?: string
-    cu?: string
-    gateway?: string
-    bundler?: string
-    scheduler?: string
 }
 
-const OVERRIDES = [
-    ["node", "HyperBEAM node URL(s), comma-separated, tried in order (mainnet networks)", "WEAVELM_NODE"],
-    ["mu", "MU URL(s), comma-separated (legacy networks)", "WEAVELM_MU"],
-    ["cu", "CU URL(s), comma-separated (legacy networks)", "WEAVELM_CU"],
-    ["gateway", "Arweave gateway URL (downloads, GraphQL)", "WEAVELM_GATEWAY"],
-    ["bundler", "upload service for ANS-104 data items (mainnet networks)", "WEAVELM_BUNDLER"],
-    ["scheduler", "scheduler address new processes use", "WEAVELM_SCHEDULER"]
-] as const
+const OVERRIDES: Record<keyof NetworkOverrides, string> = {
+    node: "HyperBEAM node URL(s), comma-separated, tried in order (mainnet networks)",
+    mu: "MU URL(s), comma-separated (legacy networks)",
+    cu: "CU URL(s), comma-separated (legacy networks)",
+    gateway: "Arweave gateway URL (downloads, GraphQL)",
+    bundler: "upload service for ANS-104 data items (mainnet networks)",
+    scheduler: "scheduler address new processes use"
+}
 
 /** Adds `--network`, `--wallet`, the URL overrides and `--json` to a command. */
 export function withNetworkOptions(command: Command): Command {
     command
         .addOption(new Option("--network <name>", "devnet, mainnet, legacy, or a network JSON file").env("WEAVELM_NETWORK").default("devnet"))
         .addOption(new Option("--wallet <file>", "Arweave wallet (JWK) that signs; defaults to the network's dev wallet").env("WEAVELM_WALLET"))
-    for (const [name, description, variable] of OVERRIDES)
-        command.addOption(new Option(`--${name} <url>`, description).env(variable))
+    for (const [name, description] of Object.entries(OVERRIDES) as Array<[keyof NetworkOverrides, string]>)
+        command.addOption(new Option(`--${name} <url>`, description).env(NETWORK_OVERRIDE_VARIABLES[name]))
     return command.option("--json", "print machine-readable JSON")
 }
 

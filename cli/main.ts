@@ -30,11 +30,20 @@ export function createProgram() {
         .addCommand(challengeCommand())
     // commander does not pass this down to commands added with addCommand
     const configure = (command: Command) => {
-        command.exitOverride()
+        command.exitOverride().configureOutput({outputError: (text, write) => write(withIdHint(text))})
         command.commands.forEach(configure)
     }
     configure(program)
     return program
+}
+
+/**
+ * Ids are base64url, so one in 32 starts with "-" and reads to commander as an option: say how to
+ * pass it instead of leaving the user with "unknown option".
+ */
+function withIdHint(text: string): string {
+    const id = /unknown option '(-[A-Za-z0-9_-]{42})'/.exec(text)?.[1]
+    return id == null ? text : `${text.trimEnd()} (an id that starts with "-" goes after "--": weavelm <command> [options] -- ${id})\n`
 }
 
 export async function main(argv: string[]) {

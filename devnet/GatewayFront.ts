@@ -3,6 +3,7 @@ import http from "node:http"
 import {pipeline} from "node:stream/promises"
 import type {ItemStore, StoredItem} from "./bundler/ItemStore.ts"
 import {planStoreQuery} from "./bundler/storeGraphql.ts"
+import {close, listen, localUrl} from "./localServer.ts"
 
 export interface GatewayFrontOptions {
     /** Port to serve the gateway on. */
@@ -53,22 +54,17 @@ export class GatewayFront {
             })
         })
         front = new GatewayFront(server, upstream, store)
-        await new Promise<void>((resolve, reject) => {
-            server.once("error", reject)
-            server.listen(port, resolve)
-        })
+        await listen(server, port)
         return front
     }
 
     /** The URL clients read from; useful when started on port `0`. */
     public get url(): string {
-        const address = this._server.address()
-        return `http://localhost:${typeof address === "object" && address != null ? address.port : 0}`
+        return localUrl(this._server)
     }
 
     public async close() {
-        this._server.closeAllConnections()
-        await new Promise<void>((resolve) => this._server.close(() => resolve()))
+        await close(this._server)
     }
 
     private async _handle(request: http.IncomingMessage, response: http.ServerResponse) {

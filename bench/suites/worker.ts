@@ -2,7 +2,7 @@ import {mkdtemp, rm} from "node:fs/promises"
 import os from "node:os"
 import path from "node:path"
 import {getLlama, LlamaLogLevel} from "node-llama-cpp"
-import {Devnet} from "../../devnet/index.ts"
+import {Devnet, type DevnetMode} from "../../devnet/index.ts"
 import {WeaveLM} from "../../sdk/client/index.ts"
 import {connectNetwork} from "../../sdk/network/index.ts"
 import {decodeReceipt} from "../../sdk/receipt/index.ts"
@@ -13,6 +13,9 @@ import {benchModel, publishBenchModel} from "../benchModel.ts"
 import type {BenchRow, BenchSuite} from "../types.ts"
 
 const PORT = 4800
+const LEGACY_PORT = 4810
+/** Tasks per network mode for the messaging figures. */
+const MODE_TASKS = 5
 const PROMPT = "The river ran past the old mill and"
 const MAX_TOKENS = 128
 
@@ -21,7 +24,8 @@ const MAX_TOKENS = 128
  * generation with receipts, receipt upload, Task-Result, Infer-Result) against
  * raw node-llama-cpp generation of the same model, prompt and greedy decoding,
  * in one run; then where one task's time goes, and aggregate tokens/s with 1, 2
- * and 4 tasks in flight.
+ * and 4 tasks in flight; then, on a mainnet-mode and a legacy-mode devnet side
+ * by side, the AO messages each task costs and how fast the worker reacts.
  */
 export const suite: BenchSuite = {
     name: "worker",
@@ -31,6 +35,7 @@ export const suite: BenchSuite = {
         const dataDir = await mkdtemp(path.join(os.tmpdir(), "weavelm-bench-devnet-"))
         const devnet = await Devnet.start({port: PORT, dataDir, parameters: {escrow: {"Task-Timeout": "600000"}}})
         let worker: Worker | undefined
+        let rows: BenchRow[]
         try {
             const dev = await publishBenchModel(devnet, dataDir, file, log)
             const workerConnection = connectNetwork(devnet.network, await generateWallet())
@@ -59,7 +64,7 @@ export const suite: BenchSuite = {
                 .uploadData(JSON.stringify(receipt), [{name: "Type", value: "Bench"}])
             const uploadMs = Date.now() - uploadStarted
 
-            const rows: BenchRow[] = [
+            rows = [
                 {suite: "worker", name: "raw node-llama-cpp", value: raw, unit: "tok/s", note: `${MAX_TOKENS} tokens`},
                 {suite: "worker", name: "through the protocol", value: protocolRate, unit: "tok/s", note: "submit to Infer-Result, one task"},
                 {
@@ -82,12 +87,74 @@ export const suite: BenchSuite = {
                     unit: "tok/s", note: "one worker, one sequence per task"
                 })
             }
-            return rows
         } finally {
             await worker?.stop({graceMs: 1000})
             await devnet.dispose()
             await rm(dataDir, {recursive: true, force: true})
         }
+        for (const [mode, port] of [["mainnet", PORT], ["legacy", LEGACY_PORT]] as const) {
+            log(`messaging on a ${mode}-mode devnet`)
+            rows.push(...await messagingFigures(mode, port, file))
+        }
+        return rows
+    }
+}
+
+/**
+ * Messages scheduled on the three processes per task (slots, read from the devnet's node, with
+ * heartbeats out of the window), and the time from an assignment becoming readable (the Infer's
+ * result is in) to the worker's first decoded token, from the receipt's timings; the worker
+ * polls at its default rate.
+ */
+async function messagingFigures(mode: DevnetMode, port: number, file: string): Promise<BenchRow[]> {
+    const dataDir = await mkdtemp(path.join(os.tmpdir(), `weavelm-bench-${mode}-`))
+    const devnet = await Devnet.start({port, dataDir, mode, parameters: {escrow: {"Task-Timeout": "600000"}}})
+    let worker: Worker | undefined
+    try {
+        const dev = await publishBenchModel(devnet, dataDir, file, () => {})
+        const workerConnection = connectNetwork(devnet.network, await generateWallet())
+        await new TokenClient(dev.ao, devnet.processes.token).transfer(workerConnection.address, "1000")
+        worker = await Worker.start({
+            connection: workerConnection, processes: devnet.processes, models: ["bench-125m"], priceInput: "1", priceOutput: "1",
+            stake: "1000", gpu: "cpu", threads: 1, cacheDir: dataDir, heartbeatMs: 3_600_000
+        })
+        const client = new WeaveLM(dev, devnet.processes)
+        await client.deposit("100000000")
+        const ask = () => client.escrow.submit({model: "bench-125m", prompt: PROMPT, maxTokens: 8, maxFee: "100000"})
+        await client.escrow.waitForResult((await ask()).taskId)
+
+        const node = `http://localhost:${port + 2}`
+        const slots = async () => {
+            const counts = await Promise.all(Object.values(devnet.processes).map(async (pid) => Number(await (await fetch(`${node}/${pid}/slot/current`)).text())))
+            return counts.reduce((a, b) => a + b, 0)
+        }
+        const before = await slots()
+        const reactions: number[] = []
+        for (let i = 0; i < MODE_TASKS; i++) {
+            const from = await client.escrow.inboxCursor()
+            const accepted = await ask()
+            const readableAt = Date.now()
+            const result = await client.escrow.waitForResult(accepted.taskId, {from})
+            const receipt = decodeReceipt(new Uint8Array(await (await fetch(`${devnet.network.gateway}/${result.receiptTx}`)).arrayBuffer()))
+            reactions.push(receipt.timings.startedAt + receipt.timings.promptMs - readableAt)
+        }
+        const perTask = (await slots() - before) / MODE_TASKS
+        reactions.sort((a, b) => a - b)
+        const median = reactions[Math.floor(reactions.length / 2)]!
+        return [
+            {
+                suite: "worker", name: `${mode}: AO messages per task`, value: perTask, unit: "messages", goal: "<= 4", pass: perTask <= 4,
+                note: `slots on token, registry and escrow, ${MODE_TASKS} tasks paid from a deposit`
+            },
+            {
+                suite: "worker", name: `${mode}: assignment to first token`, value: median, unit: "ms", goal: "<= 100", pass: median <= 100,
+                note: `median of ${MODE_TASKS}; max ${Math.round(reactions.at(-1)!)} ms; includes the prompt's prefill`
+            }
+        ]
+    } finally {
+        await worker?.stop({graceMs: 1000})
+        await devnet.dispose()
+        await rm(dataDir, {recursive: true, force: true})
     }
 }
 

@@ -6,6 +6,7 @@ import {pipeline} from "node:stream/promises"
 import {InvalidDataItemError} from "../../sdk/storage/index.ts"
 import {ChunkedUploads, MAX_CHUNK_SIZE, MIN_CHUNK_SIZE, UploadRefusal, type UploadRecord} from "./ChunkedUploads.ts"
 import type {ItemStore, StoredItem} from "./ItemStore.ts"
+import {close, listen, localUrl} from "../localServer.ts"
 
 export interface BundlerServiceOptions {
     /** Port to listen on; `0` picks a free one (see `url`). */
@@ -55,22 +56,17 @@ export class BundlerService {
             })
         })
         service = new BundlerService(server, store, uploads)
-        await new Promise<void>((resolve, reject) => {
-            server.once("error", reject)
-            server.listen(port, resolve)
-        })
+        await listen(server, port)
         return service
     }
 
     /** The URL clients upload to. */
     public get url(): string {
-        const address = this._server.address()
-        return `http://localhost:${typeof address === "object" && address != null ? address.port : 0}`
+        return localUrl(this._server)
     }
 
     public async close() {
-        this._server.closeAllConnections()
-        await new Promise<void>((resolve) => this._server.close(() => resolve()))
+        await close(this._server)
     }
 
     private async _handle(request: http.IncomingMessage, response: http.ServerResponse) {

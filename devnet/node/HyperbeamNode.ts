@@ -37,6 +37,7 @@ import {ProcessSlots} from "./ProcessSlots.ts"
 import {lookup} from "./patchState.ts"
 import {CORS_HEADERS, NodeHttpError, readBody, sendJson, sendText} from "./replies.ts"
 import type {WaoEngine, WaoTag} from "./WaoEngine.ts"
+import {close, listen} from "../localServer.ts"
 
 export interface HyperbeamNodeOptions {
     /** Port to serve on. */
@@ -77,16 +78,12 @@ export class HyperbeamNode {
             })
         })
         node = new HyperbeamNode(server, options)
-        await new Promise<void>((resolve, reject) => {
-            server.once("error", reject)
-            server.listen(options.port, resolve)
-        })
+        await listen(server, options.port)
         return node
     }
 
     public async close() {
-        this._server.closeAllConnections()
-        await new Promise<void>((resolve) => this._server.close(() => resolve()))
+        await close(this._server)
     }
 
     private async _handle(request: http.IncomingMessage, response: http.ServerResponse) {

@@ -235,7 +235,8 @@ export class EscrowClient {
         }, request.prompt)
         const accepted = emitted.find((m) => m.tags.Action === "Infer-Accepted")
         if (accepted == null) throw new AoProcessError(`The escrow did not accept the request`, {process: this.process, action: "Infer"})
-        return {taskId: accepted.tags["Task-Id"]!, worker: accepted.tags.Worker!, deadline: Number(accepted.tags.Deadline)}
+        const tags = InferAcceptedTagsSchema.parse(accepted.tags)
+        return {taskId: tags["Task-Id"], worker: tags.Worker, deadline: tags.Deadline}
     }
 
     /** Submits a request and waits for its `Infer-Result`. */
@@ -296,7 +297,7 @@ export class EscrowClient {
             if (answeredEarlier != null) return answeredEarlier
             if (message.tags["Task-Id"] !== taskId) continue
             if (message.tags.Action === "Infer-Refunded") throw new TaskRefundedError(taskId, message.tags.Error ?? "no reason given")
-            if (message.tags.Action === "Infer-Result") return resultOfMessage(taskId, message)
+            if (message.tags.Action === "Infer-Result") return resultOfMessage(message)
         }
         throw new Error(`Stopped waiting for task ${taskId}`)
     }
@@ -308,16 +309,8 @@ export class EscrowClient {
     public async *results({from, signal, pollMs}: {from?: number, signal?: AbortSignal, pollMs?: number} = {}): AsyncGenerator<AnnouncedResult> {
         for await (const message of followMailbox({ao: this._ao, process: this.process, key: RESULTS_FEED, from, signal, pollMs})) {
             if (message.tags.Action !== "Infer-Result") continue
-            yield {
-                taskId: message.tags["Task-Id"]!,
-                requester: message.target,
-                worker: message.tags.Worker!,
-                receiptTx: message.tags["Receipt-Tx"]!,
-                receiptHash: message.tags["Receipt-Hash"]!,
-                outputTokens: Number(message.tags["Output-Tokens"]),
-                challengeDeadline: Number(message.tags["Challenge-Deadline"]),
-                cursor: message.seq
-            }
+            const {taskId, worker, receiptTx, receiptHash, outputTokens, challengeDeadline} = resultOfMessage(message)
+            yield {taskId, requester: message.target, worker, receiptTx, receiptHash, outputTokens, challengeDeadline, cursor: message.seq}
         }
     }
 
@@ -432,17 +425,25 @@ export class EscrowClient {
     }
 }
 
-function resultOfMessage(taskId: string, message: MailboxMessage): InferResult {
+const InferAcceptedTagsSchema = z.object({"Task-Id": z.string(), "Worker": z.string(), "Deadline": z.coerce.number()})
+
+const InferResultTagsSchema = z.object({
+    "Task-Id": z.string(),
+    "Worker": z.string(),
+    "Fee": z.string(),
+    "Receipt-Tx": z.string(),
+    "Receipt-Hash": z.string(),
+    "Input-Tokens": z.coerce.number(),
+    "Output-Tokens": z.coerce.number(),
+    "Challenge-Deadline": z.coerce.number()
+})
+
+function resultOfMessage(message: MailboxMessage): InferResult {
+    const tags = InferResultTagsSchema.parse(message.tags)
     return {
-        taskId,
-        output: message.data,
-        worker: message.tags.Worker!,
-        fee: message.tags.Fee!,
-        receiptTx: message.tags["Receipt-Tx"]!,
-        receiptHash: message.tags["Receipt-Hash"]!,
-        inputTokens: Number(message.tags["Input-Tokens"]),
-        outputTokens: Number(message.tags["Output-Tokens"]),
-        challengeDeadline: Number(message.tags["Challenge-Deadline"])
+        taskId: tags["Task-Id"], output: message.data, worker: tags.Worker, fee: tags.Fee, receiptTx: tags["Receipt-Tx"],
+        receiptHash: tags["Receipt-Hash"], inputTokens: tags["Input-Tokens"], outputTokens: tags["Output-Tokens"],
+        challengeDeadline: tags["Challenge-Deadline"]
     }
 }
 

@@ -16,6 +16,7 @@ import {startTestDevnet, type TestDevnet} from "../harness/devnet.ts"
 
 // Each test file gets its own ports so files can run in parallel.
 const PORT = 4640
+const MAINNET_PORT = 5290
 const MiB = 1024 * 1024
 const TX_PATH = /^\/[A-Za-z0-9_-]{43}$/
 
@@ -156,7 +157,7 @@ function expectOneLineError(result: CliResult, pattern: RegExp) {
     expect(result.stderr).not.toMatch(/\bat .*\.(ts|js):\d+/)
 }
 
-describe("weavelm model on a devnet", () => {
+describe("weavelm model on a legacy devnet: L1 transactions through the gateway", () => {
     let net: TestDevnet
     let dir: string
     let proxy: GatewayProxy
@@ -168,7 +169,7 @@ describe("weavelm model on a devnet", () => {
     const cacheDir = (name: string) => path.join(dir, name)
 
     beforeAll(async () => {
-        net = await startTestDevnet(PORT)
+        net = await startTestDevnet(PORT, {mode: "legacy"})
         dir = await mkdtemp(path.join(os.tmpdir(), "weavelm-model-cli-"))
         proxy = await GatewayProxy.start(net.devnet.network.gateway)
         networkFile = path.join(dir, "network.json")
@@ -413,5 +414,53 @@ describe("weavelm model on a devnet", () => {
             cu.closeAllConnections()
             await new Promise<void>((resolve) => cu.close(() => resolve()))
         }
+    })
+})
+
+describe("weavelm model on a mainnet devnet: signed data items through the bundler", () => {
+    let net: TestDevnet
+    let dir: string
+
+    beforeAll(async () => {
+        net = await startTestDevnet(MAINNET_PORT)
+        dir = await mkdtemp(path.join(os.tmpdir(), "weavelm-model-bundler-"))
+    })
+    afterAll(async () => {
+        await net?.dispose()
+        if (dir) await rm(dir, {recursive: true, force: true})
+    })
+
+    const weavelm = (args: string[]) => runCli([...args, "--network", net.devnet.networkFile], {cwd: dir})
+
+    it("publishes through the bundler, serves the item by id and GraphQL, and pulls back the same bytes", async () => {
+        const file = path.join(dir, "small.gguf")
+        await writeTestModel({preset: "small", seed: 3, path: file})
+        const sha256 = await sha256File(file)
+        const published = await weavelm(["model", "publish", file, "--name", "bundled-model", "--cache-dir", path.join(dir, "a"), "--json"])
+        expect(published.code, published.stderr).toBe(0)
+        const {modelId} = JSON.parse(published.stdout) as {modelId: string}
+        expect(JSON.parse(published.stdout)).toEqual({modelId, sha256, name: "bundled-model"})
+
+        const head = await fetch(`${net.devnet.network.gateway}/${modelId}`, {headers: {range: "bytes=0-3"}})
+        expect(head.status).toBe(206)
+        expect(Buffer.from(await head.arrayBuffer()).toString("latin1")).toBe("GGUF")
+        const graphql = await fetch(`${net.devnet.network.gateway}/graphql`, {
+            method: "POST", headers: {"content-type": "application/json"},
+            body: JSON.stringify({query: `query { transactions(tags: [{name: "SHA-256", values: ["${sha256}"]}]) { edges { node { id } } } }`})
+        })
+        const {data} = await graphql.json() as {data: {transactions: {edges: Array<{node: {id: string}}>}}}
+        expect(data.transactions.edges.map((e) => e.node.id)).toEqual([modelId])
+
+        const pulled = await weavelm(["model", "pull", "bundled-model", "--cache-dir", path.join(dir, "b"), "--json"])
+        expect(pulled.code, pulled.stderr).toBe(0)
+        expect((await readFile(JSON.parse(pulled.stdout).path)).equals(await readFile(file))).toBe(true)
+    })
+
+    it("refuses a file that is not GGUF before anything is sent", async () => {
+        const notGguf = path.join(dir, "notes.txt")
+        await writeFile(notGguf, "not weights\n".repeat(100))
+        const refused = await weavelm(["model", "publish", notGguf, "--name", "notes", "--cache-dir", path.join(dir, "c"), "--json"])
+        expectOneLineError(refused, /notes\.txt is not a readable GGUF model/)
+        expect(await listDir(path.join(dir, "c", "uploads"))).toEqual([])
     })
 })

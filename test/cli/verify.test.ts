@@ -41,7 +41,7 @@ describe("weavelm verify", {timeout: 300_000}, () => {
     })
 
     it("passes an honest task with exit 0, prints the JSON verdict and publishes the report", async () => {
-        const run = await verify(taskId, "--json", "--publish")
+        const run = await verify("--json", "--publish", "--", taskId)
         expect(run.stderr).toBe("")
         expect(run.code).toBe(0)
         const report = JSON.parse(run.stdout)

@@ -227,7 +227,11 @@ describe("vouchers on the devnet", {timeout: 300_000}, () => {
         expect(await aliceChannels.channel(opened.id)).toMatchObject({paid: "1200", nonce: 3, receiptsRoot: root, redemptions: 1, state: "Open"})
         expect((await worker.ao.read(net.devnet.processes.escrow, {Action: "Balance"})).tags.Balance).toBe("1200")
 
-        await expect(workerChannels.redeem(voucher)).rejects.toThrow(/Stale voucher: nonce 3 is not above 3/)
+        // The same signed item again is the same message: the node answers with its first evaluation and runs nothing.
+        expect(await workerChannels.redeem(voucher)).toMatchObject({amount: "1200", nonce: 3, messageId: voucher.id})
+        expect(await aliceChannels.channel(opened.id)).toMatchObject({paid: "1200", redemptions: 1})
+        const older = await signVoucher({wallet: alice.wallet, escrow: net.devnet.processes.escrow, channel: opened.id, cumulative: "1200", nonce: 3, receiptsRoot: root})
+        await expect(workerChannels.redeem(older)).rejects.toThrow(/Stale voucher: nonce 3 is not above 3/)
         const forged = await signVoucher({wallet: worker.wallet, escrow: net.devnet.processes.escrow, channel: opened.id, cumulative: "5000", nonce: 4, receiptsRoot: root})
         const refused = workerChannels.redeem(forged)
         await expect(refused).rejects.toBeInstanceOf(VoucherRedemptionError)

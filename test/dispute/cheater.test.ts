@@ -87,8 +87,8 @@ describe("a cheating worker", {timeout: 600_000}, () => {
         const challengerBefore = await tokenBalance(challenger.address)
         const task = await cheapTask("The quick brown fox")
 
-        const run = await runCli(["challenge", task.taskId, "--wait", "--json", "--network", net.devnet.networkFile,
-            "--wallet", challenger.walletFile, "--cache-dir", path.join(dir, "challenger")])
+        const run = await runCli(["challenge", "--wait", "--json", "--network", net.devnet.networkFile,
+            "--wallet", challenger.walletFile, "--cache-dir", path.join(dir, "challenger"), "--", task.taskId])
         expect(run.code, run.stderr).toBe(0)
         const outcome = JSON.parse(run.stdout)
         expect(outcome).toMatchObject({taskId: task.taskId, state: "Invalidated", verdict: "invalid", bond: String(BOND), bondFrom: "transfer", quorum: 2})
@@ -124,7 +124,7 @@ describe("a cheating worker", {timeout: 600_000}, () => {
         expect(slashed).toMatchObject({stake: String(CHEATER_STAKE - SLASH), reputation: {slashed: 1}})
 
         // `weavelm task` shows the dispute's outcome.
-        const shown = await runCli(["task", task.taskId, "--network", net.devnet.networkFile])
+        const shown = await runCli(["task", "--network", net.devnet.networkFile, "--", task.taskId])
         expect(shown.stdout).toMatch(/^state +Invalidated$/m)
         expect(shown.stdout).toMatch(/^verdict +Invalid \(Quorum\)$/m)
         expect(shown.stdout).toMatch(new RegExp(`^slash +${SLASH} taken: reward ${reward}`, "m"))

@@ -42,8 +42,8 @@ describe("challenges of honest work", {timeout: 600_000}, () => {
         return worker
     }
     const configure = (tags: Record<string, string>) => net.connection.ao.send(net.devnet.processes.escrow, {Action: "Configure", ...tags})
-    const challenge = (taskId: string, ...args: string[]) => runCli(["challenge", taskId, "--json", "--network", net.devnet.networkFile,
-        "--wallet", challenger.walletFile, "--cache-dir", path.join(dir, "challenger"), ...args])
+    const challenge = (taskId: string, ...args: string[]) => runCli(["challenge", "--json", "--network", net.devnet.networkFile,
+        "--wallet", challenger.walletFile, "--cache-dir", path.join(dir, "challenger"), ...args, "--", taskId])
     const tokenBalance = async (address: string) =>
         BigInt((await net.connection.ao.read(net.devnet.processes.token, {Action: "Balance", Recipient: address})).tags.Balance ?? "0")
     const escrowBalance = async (address: string) => BigInt((await requester.escrow.balance(address)).available)

@@ -7,6 +7,7 @@ import {decodeReceipt, hashPrompt, hashReceiptBytes} from "../../sdk/receipt/ind
 import {RegistryClient} from "../../sdk/registry/index.ts"
 import {TaskRefundedError} from "../../sdk/escrow/index.ts"
 import {PullError, writeTestModel, sha256File} from "../../model-publisher/index.ts"
+import type {DevnetMode} from "../../devnet/index.ts"
 import {Worker} from "../../worker/service/index.ts"
 import {spawnLuaProcess} from "../../sdk/deploy/index.ts"
 import {bundleLua} from "../../sdk/lua/index.ts"
@@ -14,73 +15,105 @@ import {startTestDevnet, type TestDevnet} from "../harness/devnet.ts"
 import {fundedActor, publishTestModel} from "../harness/actors.ts"
 
 const PORT = 4680
+const LEGACY_PORT = 4690
 // Long enough that a loaded machine reads the task before upkeep settles it.
 const CHALLENGE_WINDOW = 20_000
 
-describe("a task through the whole protocol on the devnet", {timeout: 300_000}, () => {
+interface TaskPath {
+    net: TestDevnet
+    worker: Worker
+    requester: WeaveLM
+    model: {modelId: string, sha256: string}
+    workerAddress: string
+}
+
+/** A devnet with the tiny model published, one worker serving it and a requester with a deposit. */
+async function startTaskPath(port: number, mode: DevnetMode): Promise<TaskPath> {
+    const net = await startTestDevnet(port, {mode, parameters: {escrow: {"Challenge-Window": String(CHALLENGE_WINDOW), "Task-Timeout": "30000"}}})
+    const model = await publishTestModel(net, {name: "tiny", ownerFee: 1000})
+    const [workerWallet, requesterWallet] = await Promise.all([fundedActor(net, "worker", "5000"), fundedActor(net, "requester", "100000000")])
+    const worker = await Worker.start({
+        connection: workerWallet, processes: net.devnet.processes, models: ["tiny"], priceInput: "1000", priceOutput: "2000",
+        stake: "1000", concurrency: 2, gpu: "cpu", threads: 1, cacheDir: await mkdtemp(path.join(os.tmpdir(), "weavelm-worker-")),
+        heartbeatMs: 5000, pollMs: 200
+    })
+    const requester = new WeaveLM(requesterWallet, net.devnet.processes)
+    await requester.deposit("50000000")
+    return {net, worker, requester, model, workerAddress: workerWallet.address}
+}
+
+/** One task from Infer to settlement: the answer, its receipt on Arweave, and the fee split. */
+async function answersAndSettles({net, requester, model, workerAddress}: TaskPath) {
+    const prompt = "The quick brown fox"
+    const before = await requester.balance()
+    const ownerBefore = await requester.escrow.balance(net.connection.address)
+    const result = await requester.infer({model: "tiny", prompt, maxTokens: 12})
+    expect(result.worker).toBe(workerAddress)
+    expect(result.output.trim().length).toBeGreaterThan(0)
+
+    const task = (await requester.task(result.taskId))!
+    expect(task.state).toBe("Completed")
+    expect(task.output).toBe(result.output)
+    const bytes = new Uint8Array(await (await fetch(`${net.devnet.network.gateway}/${result.receiptTx}`)).arrayBuffer())
+    expect(hashReceiptBytes(bytes)).toBe(task.receiptHash)
+    const receipt = decodeReceipt(bytes)
+    expect(receipt).toMatchObject({
+        taskId: result.taskId, worker: workerAddress, output: result.output,
+        model: {id: model.modelId, sha256: model.sha256},
+        prompt: {format: "text", sha256: hashPrompt(prompt)},
+        sampling: {maxTokens: 12, temperature: "0"}
+    })
+    expect(receipt.outputTokens).toHaveLength(task.outputTokens!)
+    expect(receipt.inputTokens).toHaveLength(task.inputTokens!)
+    expect(receipt.tokens.every((t, i) => t.token === receipt.outputTokens[i] && t.top.length >= 5)).toBe(true)
+
+    // Worker fee: ceil((1000·in + 2000·out)/1000); owner gets 10% on top.
+    const workerFee = BigInt(Math.ceil((1000 * task.inputTokens! + 2000 * task.outputTokens!) / 1000))
+    expect(BigInt(task.workerFee!)).toBe(workerFee)
+    expect(BigInt(task.ownerFee!)).toBe(workerFee / 10n)
+
+    await new Promise((resolve) => setTimeout(resolve, CHALLENGE_WINDOW + 200))
+    // Any message to the escrow settles what is due (a heartbeat's sync may have done it already).
+    await requester.escrow.settle()
+    expect((await requester.task(result.taskId))!.state).toBe("Settled")
+    expect(BigInt((await requester.escrow.balance(workerAddress)).available)).toBe(workerFee)
+    expect(BigInt((await requester.escrow.balance(net.connection.address)).available) - BigInt(ownerBefore.available)).toBe(workerFee / 10n)
+    const after = await requester.balance()
+    expect(BigInt(before.available) - BigInt(after.available)).toBe(BigInt(task.fee!))
+    expect(after.locked).toBe("0")
+}
+
+describe("a task on the devnet in legacy mode (MU and CU through aoconnect's legacy client)", {timeout: 300_000}, () => {
+    let legacy: TaskPath | undefined
+    beforeAll(async () => {
+        legacy = await startTaskPath(LEGACY_PORT, "legacy")
+        expect(legacy.net.devnet.network.mode).toBe("legacy")
+    })
+    afterAll(async () => {
+        await legacy?.worker.stop({graceMs: 1000})
+        await legacy?.net.dispose()
+    })
+
+    it("answers, stores a receipt that matches, and settles to worker and model owner", async () => await answersAndSettles(legacy!))
+})
+
+describe("a task through the whole protocol on the devnet (mainnet mode)", {timeout: 300_000}, () => {
     let net: TestDevnet
     let worker: Worker
     let requester: WeaveLM
-    let model: {modelId: string, sha256: string}
-    let workerAddress: string
+    let taskPath: TaskPath
 
     beforeAll(async () => {
-        net = await startTestDevnet(PORT, {parameters: {escrow: {"Challenge-Window": String(CHALLENGE_WINDOW), "Task-Timeout": "30000"}}})
-        model = await publishTestModel(net, {name: "tiny", ownerFee: 1000})
-        const [workerWallet, requesterWallet] = await Promise.all([fundedActor(net, "worker", "5000"), fundedActor(net, "requester", "100000000")])
-        workerAddress = workerWallet.address
-        worker = await Worker.start({
-            connection: workerWallet, processes: net.devnet.processes, models: ["tiny"], priceInput: "1000", priceOutput: "2000",
-            stake: "1000", concurrency: 2, gpu: "cpu", threads: 1, cacheDir: await mkdtemp(path.join(os.tmpdir(), "weavelm-worker-")),
-            heartbeatMs: 5000, pollMs: 200
-        })
-        requester = new WeaveLM(requesterWallet, net.devnet.processes)
-        await requester.deposit("50000000")
+        taskPath = await startTaskPath(PORT, "mainnet")
+        ;({net, worker, requester} = taskPath)
+        expect(net.devnet.network.mode).toBe("mainnet")
     })
     afterAll(async () => {
         await worker?.stop({graceMs: 1000})
         await net?.dispose()
     })
 
-    it("answers, stores a receipt that matches, and settles to worker and model owner", async () => {
-        const prompt = "The quick brown fox"
-        const before = await requester.balance()
-        const ownerBefore = await requester.escrow.balance(net.connection.address)
-        const result = await requester.infer({model: "tiny", prompt, maxTokens: 12})
-        expect(result.worker).toBe(workerAddress)
-        expect(result.output.trim().length).toBeGreaterThan(0)
-
-        const task = (await requester.task(result.taskId))!
-        expect(task.state).toBe("Completed")
-        expect(task.output).toBe(result.output)
-        const bytes = new Uint8Array(await (await fetch(`${net.devnet.network.gateway}/${result.receiptTx}`)).arrayBuffer())
-        expect(hashReceiptBytes(bytes)).toBe(task.receiptHash)
-        const receipt = decodeReceipt(bytes)
-        expect(receipt).toMatchObject({
-            taskId: result.taskId, worker: workerAddress, output: result.output,
-            model: {id: model.modelId, sha256: model.sha256},
-            prompt: {format: "text", sha256: hashPrompt(prompt)},
-            sampling: {maxTokens: 12, temperature: "0"}
-        })
-        expect(receipt.outputTokens).toHaveLength(task.outputTokens!)
-        expect(receipt.inputTokens).toHaveLength(task.inputTokens!)
-        expect(receipt.tokens.every((t, i) => t.token === receipt.outputTokens[i] && t.top.length >= 5)).toBe(true)
-
-        // Worker fee: ceil((1000·in + 2000·out)/1000); owner gets 10% on top.
-        const workerFee = BigInt(Math.ceil((1000 * task.inputTokens! + 2000 * task.outputTokens!) / 1000))
-        expect(BigInt(task.workerFee!)).toBe(workerFee)
-        expect(BigInt(task.ownerFee!)).toBe(workerFee / 10n)
-
-        await new Promise((resolve) => setTimeout(resolve, CHALLENGE_WINDOW + 200))
-        // Any message to the escrow settles what is due (a heartbeat's sync may have done it already).
-        await requester.escrow.settle()
-        expect((await requester.task(result.taskId))!.state).toBe("Settled")
-        expect(BigInt((await requester.escrow.balance(workerAddress)).available)).toBe(workerFee)
-        expect(BigInt((await requester.escrow.balance(net.connection.address)).available) - BigInt(ownerBefore.available)).toBe(workerFee / 10n)
-        const after = await requester.balance()
-        expect(BigInt(before.available) - BigInt(after.available)).toBe(BigInt(task.fee!))
-        expect(after.locked).toBe("0")
-    })
+    it("answers, stores a receipt that matches, and settles to worker and model owner", async () => await answersAndSettles(taskPath))
 
     it("gives the same output for the same seed, greedy or sampled", async () => {
         const ask = (seed: number, temperature: number) => requester.infer({model: "tiny", prompt: "A story about", maxTokens: 10, temperature, seed})

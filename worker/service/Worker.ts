@@ -44,7 +44,10 @@ export interface WorkerOptions {
     endpoint?: string
     /** Time between heartbeats. Defaults to a third of the registry's Heartbeat-Timeout. */
     heartbeatMs?: number
-    /** Time between polls of this worker's inbox at the escrow. Defaults to `500` ms. */
+    /**
+     * Time between polls of this worker's inbox at the escrow: the mean wait before a task starts is half of it.
+     * Defaults to `100` ms (one small GET of published state on mainnet).
+     */
     pollMs?: number
     storage?: StorageBackend
     log?: (event: WorkerLogEvent) => void
@@ -222,7 +225,7 @@ export class Worker {
             await this._referee!.resume()
         }
         try {
-            for await (const message of this._escrow.inbox({from, pollMs: this._options.pollMs, signal: this._stopping.signal, onGap})) {
+            for await (const message of this._escrow.inbox({from, pollMs: this._options.pollMs ?? 100, signal: this._stopping.signal, onGap})) {
                 const taskId = message.tags["Task-Id"] ?? ""
                 if (CHANNEL_NOTICES.has(message.tags.Action ?? "")) {
                     this._options.onChannelNotice?.(message)
