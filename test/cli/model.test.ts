@@ -446,7 +446,7 @@ describe("weavelm model on a mainnet devnet: signed data items through the bundl
         expect(Buffer.from(await head.arrayBuffer()).toString("latin1")).toBe("GGUF")
         const graphql = await fetch(`${net.devnet.network.gateway}/graphql`, {
             method: "POST", headers: {"content-type": "application/json"},
-            body: JSON.stringify({query: `query { transactions(tags: [{name: "SHA-256", values: ["${sha256}"]}]) { edges { node { id } } } }`})
+            body: JSON.stringify({query: `query { transactions(tags: [{name: "Type", values: ["Model"]}, {name: "SHA-256", values: ["${sha256}"]}]) { edges { node { id } } } }`})
         })
         const {data} = await graphql.json() as {data: {transactions: {edges: Array<{node: {id: string}}>}}}
         expect(data.transactions.edges.map((e) => e.node.id)).toEqual([modelId])
