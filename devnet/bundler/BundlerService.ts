@@ -17,7 +17,7 @@ export interface BundlerServiceOptions {
 
 /** Turbo serves every route at the root and under `/v1` (turbo-upload-service `serveRoutesAndV1`); `:token` is the payment token. */
 const ROUTES: Array<[method: string, pattern: RegExp, route: Route]> = [
-    ["POST", /^(?:\/v1)?\/tx(?:\/[a-z-]+)?$/, "item"],
+    ["POST", /^(?:\/v1|\/~bundler@1\.0)?\/tx(?:\/[a-z-]+)?$/, "item"],
     ["GET", /^(?:\/v1)?\/chunks\/[a-z-]+\/-1\/-1$/, "create"],
     ["GET", /^(?:\/v1)?\/chunks\/[a-z-]+\/([\w-]+)\/-1$/, "upload"],
     ["GET", /^(?:\/v1)?\/chunks\/[a-z-]+\/([\w-]+)\/status$/, "status"],

@@ -4,6 +4,7 @@ import type {Tag} from "../ao/index.ts"
 import {walletAddress, type ArweaveJwk} from "../wallet/index.ts"
 import {digestFile, type DataDigest} from "./ans104.ts"
 import {ChunkedItemUpload, UploadStateSchema, type UploadState} from "./ChunkedItemUpload.ts"
+import {isItemEndpoint, ItemEndpointClient} from "./ItemEndpointClient.ts"
 import {GatewayError, withRetry, type RetryOptions} from "./retry.ts"
 import {signDataItem, signItemHeader} from "./signItem.ts"
 import {readStateFile} from "./stateFile.ts"
@@ -11,7 +12,10 @@ import {TurboUploadClient} from "./TurboUploadClient.ts"
 import type {StorageBackend, UploadRequest, UploadResult} from "./types.ts"
 
 export interface BundlerStorageOptions {
-    /** The bundler's URL: Turbo's upload service (`https://upload.ardrive.io`) or the devnet's bundler. */
+    /**
+     * The bundler's URL: Turbo's upload service (`https://upload.ardrive.io`) or the devnet's bundler; a URL whose path
+     * names `~bundler@1.0` is a HyperBEAM node's item endpoint (one POST per item, no resumable multi-part uploads).
+     */
     bundler: string
     /** A gateway that serves items by id; each uploaded file is checked there before `uploadFile` returns. */
     gateway: string
@@ -38,6 +42,7 @@ const MiB = 1024 * 1024
  */
 export class BundlerStorage implements StorageBackend {
     private readonly _client: TurboUploadClient
+    private readonly _items: ItemEndpointClient | null
     private readonly _gateway: string
     private readonly _wallet: ArweaveJwk
     private readonly _stateDir: string
@@ -52,6 +57,7 @@ export class BundlerStorage implements StorageBackend {
         for (const [name, value] of Object.entries({chunkSize, concurrency}))
             if (!Number.isSafeInteger(value) || value < 1) throw new RangeError(`${name} must be a positive integer, got ${value}`)
         this._client = new TurboUploadClient({url: bundler, retry, fetch: http})
+        this._items = isItemEndpoint(bundler) ? new ItemEndpointClient({url: bundler, retry, fetch: http}) : null
         this._gateway = gateway.replace(/\/$/, "")
         this._wallet = wallet
         this._stateDir = stateDir
@@ -63,6 +69,10 @@ export class BundlerStorage implements StorageBackend {
 
     public async uploadData(data: Uint8Array | string, tags: Tag[]): Promise<{id: string}> {
         const {id, raw} = await signDataItem(this._wallet, data, tags)
+        if (this._items != null) {
+            await this._items.postItem(raw)
+            return {id}
+        }
         const receipt = await this._client.postItem(raw)
         if (receipt != null && receipt.id !== id) throw new GatewayError(`The bundler acknowledged ${receipt.id} for data item ${id}`)
         return {id}
@@ -84,7 +94,12 @@ export class BundlerStorage implements StorageBackend {
         }
         const upload = new ChunkedItemUpload({client: this._client, state, stateFile, concurrency: this._concurrency})
         await upload.save()
-        const chunksSent = await upload.run(file, digest.size, onProgress)
+        const chunksSent = this._items == null
+            ? await upload.run(file, digest.size, onProgress)
+            : await this._items.postFile(Buffer.from(state.header, "base64url"), file).then(() => {
+                onProgress({bytes: digest.size, total: digest.size, resumedFrom: 0})
+                return chunksTotal
+            })
         // A bundler makes items readable at once: one the gateway does not serve after the retries is an error.
         await withRetry(`Reading ${state.id} back from ${this._gateway}`, async () => {
             if (!await this._served(state.id, digest.size)) throw new Error("HTTP 404")

@@ -96,6 +96,19 @@ describe("uploads through the devnet bundler", () => {
         expect(Buffer.from(item.rawData).equals(await readFile(file))).toBe(true)
     })
 
+    it("speaks a HyperBEAM node's ~bundler@1.0 item endpoint when the bundler URL names it", async () => {
+        const items = storage({bundler: `${rig.bundler.url}/~bundler@1.0`, stateDir: path.join(rig.dir, "item-endpoint")})
+        const {id: small} = await items.uploadData("a receipt", [{name: "Type", value: "Receipt"}])
+        expect(await (await fetch(`${rig.gateway.url}/${small}`)).text()).toBe("a receipt")
+
+        const file = path.join(rig.dir, "one-request.bin")
+        await writeRandomFile(file, 3 * MiB, 9)
+        const {id} = await items.uploadFile({file, tags: [{name: "Name", value: "one request"}]})
+        const raw = await readFile(rig.store.itemFile(id))
+        expect(await DataItem.verify(raw)).toBe(true)
+        expect(Buffer.from(new DataItem(raw).rawData).equals(await readFile(file))).toBe(true)
+    })
+
     it("refuses an item whose signature does not verify and stores nothing", async () => {
         const {id, raw} = await signDataItem(wallet, "genuine data", [{name: "Type", value: "Forged"}])
         raw[raw.length - 1]! ^= 1
