@@ -20,7 +20,7 @@
  *
  * Owner's side, per request:
  * ```ts
- * const channels = new ChannelClient(connection.ao, {escrow, token, mu: connection.config.mu})
+ * const channels = new ChannelClient(connection.ao, {escrow, token})
  * const record = await channels.open({worker, quantity: "1000000"})
  * const ledger = new ChannelLedger({channel: record.id, deposited: record.deposited, paid: record.paid, nonce: record.nonce})
  * const request = parseDirectRequest("chat", body)                       // throws InvalidRequestError

@@ -24,7 +24,7 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 const sum = (values: Iterable<string | bigint>) => [...values].reduce<bigint>((a, b) => a + BigInt(b), 0n)
 
 /** Short enough to wait out, long enough for a redeem sent right after the Close-Channel. */
-const REFUND_LOCK = 8000
+const REFUND_LOCK = 15_000
 const MINTED_EACH = 100_000n
 
 interface ChannelRecord {
@@ -258,6 +258,8 @@ describe("escrow channels", () => {
     })
 
     let closesAt: number
+    /** Alice's escrow balance while the lock runs; read then, since a dry run after it would already show the refund its upkeep makes. */
+    let aliceDuringLock: bigint
 
     it("closes on the owner's Close-Channel into Closing; the worker may still redeem during the refund lock", async () => {
         expect(errorOf(await ao.send(w1, escrow, {Action: "Close-Channel", Channel: byTransfer}), "Close-Channel")).toBe("Only the channel's owner may close it")
@@ -272,6 +274,8 @@ describe("escrow channels", () => {
 
         const during = await redeem(alice, byTransfer, "2000", 8)
         expect(during.find({Action: "Voucher-Redeemed"}).tags).toMatchObject({Amount: "500", "Worker-Share": "477", "Owner-Share": "23"})
+        aliceDuringLock = await escrowBalance(alice)
+        expect(Date.now(), "the refund lock passed before the test could read the balance inside it").toBeLessThan(closesAt)
         expect(errorOf(await ao.send(alice, escrow, {Action: "Close-Channel", Channel: byTransfer}), "Close-Channel"))
             .toBe(`Channel ${byTransfer} is already Closing until Closes-At ${closesAt}`)
         expect(errorOf(await openFromDeposit(alice, "10", {Channel: byTransfer}), "Open-Channel")).toBe(`Channel ${byTransfer} is not Open (Closing)`)
@@ -280,15 +284,13 @@ describe("escrow channels", () => {
     })
 
     it("after the lock returns the unpaid rest to the owner's escrow balance on the next message and refuses later vouchers", async () => {
-        // Read before the lock passes: a dry run afterwards would already show the refund its upkeep would make.
-        const aliceBefore = await escrowBalance(alice)
         await sleep(Math.max(0, closesAt - Date.now() + 50))
         // Any message runs the upkeep; this one is the owner's own Close-Channel, which is then no error.
         const trace = await must(alice, escrow, {Action: "Close-Channel", Channel: byTransfer})
         const closed = trace.filter({Action: "Channel-Closed"})
         expect(closed.map((m) => m.target).sort()).toEqual([alice.address, w1.address].sort())
         for (const m of closed) expect(m.tags).toMatchObject({Channel: byTransfer, Refunded: "4000"})
-        expect(await escrowBalance(alice)).toBe(aliceBefore + 4000n)
+        expect(await escrowBalance(alice)).toBe(aliceDuringLock + 4000n)
         expect(await readChannel(byTransfer)).toMatchObject({state: "Closed", paid: "2000", closesAt})
 
         expect(errorOf(await redeem(alice, byTransfer, "2500", 9), "Redeem-Voucher")).toBe(`Channel ${byTransfer} is Closed`)

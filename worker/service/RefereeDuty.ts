@@ -71,7 +71,7 @@ export class RefereeDuty {
         })
     }
 
-    /** A `Referee-Request` from the escrow's outbox: queued, or logged when malformed. */
+    /** A `Referee-Request` from this worker's inbox at the escrow: queued, or logged when malformed. */
     public receive(message: ProcessReply) {
         let request: RefereeRequest
         try {

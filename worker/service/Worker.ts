@@ -63,7 +63,7 @@ interface RunningTask {
 
 /**
  * `weavelm worker`: stakes and registers, keeps its heartbeat, receives tasks
- * from the escrow's outbox, runs them on node-llama-cpp, stores each receipt on
+ * from its inbox at the escrow, runs them on node-llama-cpp, stores each receipt on
  * Arweave and answers `Task-Result` (or `Task-Failed`); on a referee committee
  * it re-checks challenged tasks and votes (`RefereeDuty`). A restart resumes from
  * the persisted cursor and the escrow's list of this worker's open tasks, so
