@@ -240,7 +240,8 @@ describe("weavelm model on a legacy devnet: L1 transactions through the gateway"
         const [list, byName, byId] = await Promise.all([
             weavelm(["model", "list", "--json"]),
             weavelm(["model", "info", "tiny-model", "--json"]),
-            weavelm(["model", "info", tiny.modelId, "--json"])
+            // Ids can start with "-": after "--" they are never read as options.
+            runCli(["model", "info", "--json", "--network", networkFile, "--", tiny.modelId], {cwd: dir})
         ])
         expect(list.code, list.stderr).toBe(0)
         expect(JSON.parse(list.stdout)).toContainEqual(record)
