@@ -125,6 +125,9 @@ local function paramTags()
     ["Referee-Timeout"] = tostring(Params.refereeTimeout),
     ["Slash-Amount"] = Params.slashAmount,
     ["Challenger-Share"] = tostring(Params.challengerShare),
+    ["Seed-Timeout"] = tostring(Params.seedTimeout),
+    ["Reveal-Timeout"] = tostring(Params.revealTimeout),
+    ["Audit-Rate"] = tostring(Params.auditRate),
     ["Channel-Refund-Lock"] = tostring(Params.channelRefundLock),
     ["Default-Model"] = Params.defaultModel,
     ["Publish-Cache"] = Params.publishCache,
@@ -289,7 +292,8 @@ end
 -- A Challenge from `tags` (the message, or the forwarded tags of a bond paid
 -- by transfer); `bond` comes from the deposit unless `perCall`. It names a
 -- Task-Id, or a direct request by Channel, Request-Id, Receipt-Hash, Batch-Tx
--- and Fee (channels.directTask).
+-- and Fee (channels.directTask), and commits to the challenger's secret
+-- (Seed-Commit) that seeds the committee's draw with the worker's seed.
 local function openChallenge(msg, tags, challenger, bond, perCall)
   local task, taskId
   if input.optional(tags, "Channel") and not input.optional(tags, "Task-Id") then
@@ -309,6 +313,7 @@ local function openChallenge(msg, tags, challenger, bond, perCall)
     task = task,
     position = input.integer(tags, "Position", { min = 0, max = 2147483647 }),
     evidenceTx = input.id(tags, "Evidence-Tx"),
+    seedCommit = input.sha256Hex(tags, "Seed-Commit"),
     challenger = challenger,
     bond = bond,
     perCall = perCall,
@@ -401,6 +406,26 @@ guard.handle("Challenge", "Challenge", function(msg)
   openChallenge(msg, msg, msg.From, bond, false)
 end)
 
+-- The accused worker's part of the committee's seed.
+guard.handle("Dispute-Seed", "Dispute-Seed", function(msg)
+  local id = input.required(msg, "Task-Id")
+  local challengeId = input.required(msg, "Challenge-Id")
+  local seed = input.sha256Hex(msg, "Seed")
+  local out, reply = challenges.seed(state(), id, challengeId, msg.From, seed, now(msg))
+  msg.reply(reply)
+  sendAll(out)
+end)
+
+-- The challenger's secret: the committee is drawn.
+guard.handle("Reveal-Seed", "Reveal-Seed", function(msg)
+  local id = input.required(msg, "Task-Id")
+  local challengeId = input.required(msg, "Challenge-Id")
+  local secret = input.sha256Hex(msg, "Secret")
+  local out, reply = challenges.reveal(state(), id, challengeId, msg.From, secret, now(msg))
+  msg.reply(reply)
+  sendAll(out)
+end)
+
 guard.handle("Referee-Verdict", "Referee-Verdict", function(msg)
   local id = input.required(msg, "Task-Id")
   local verdict = input.oneOf(msg, "Verdict", { "Valid", "Invalid" })
@@ -436,6 +461,7 @@ guard.handle("Info", "Info", function(msg)
     taskTimeout = Params.taskTimeout, maxAttempts = Params.maxAttempts,
     challengeBond = Params.challengeBond, refereeCount = Params.refereeCount, refereeFee = Params.refereeFee,
     refereeTimeout = Params.refereeTimeout, slashAmount = Params.slashAmount, challengerShare = Params.challengerShare,
+    seedTimeout = Params.seedTimeout, revealTimeout = Params.revealTimeout, auditRate = Params.auditRate,
     channelRefundLock = Params.channelRefundLock, channelFunds = reply["Channel-Funds"], channels = count(Channels),
     defaultModel = Params.defaultModel, publishCache = Params.publishCache,
     tasks = TaskCounts, liabilities = reply.Liabilities, balances = amount.sum(Balances),

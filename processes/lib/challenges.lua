@@ -1,5 +1,7 @@
 -- Challenges of completed tasks (docs/protocol.md, escrow "Disputes"): the
--- transitions Completed -> Challenged -> Settled | Invalidated and the
+-- transitions Completed -> Challenged -> Settled | Invalidated | Completed
+-- (lapsed), the dispute's stages Seeding -> Voting -> Resolved (the
+-- commit-reveal that seeds the committee's draw, then the votes) and the
 -- payments that go with them. Like weavelm.tasks, every function takes the
 -- escrow's state tables (plus `self`, the escrow's own id, whose balance is the
 -- treasury) and the message time, checks everything that can fail before
@@ -64,14 +66,15 @@ function challenges.bonds(state, who)
 end
 
 --- A `Challenge` (`req`: id of the challenge message, taskId, challenger, bond,
---- position, evidenceTx, perCall (bond paid by transfer), reference; or, for a
---- direct request, `task`: the record channels.directTask made, adopted here
---- once everything is checked): takes the
---- bond (from the challenger's deposit unless it came by transfer), draws the
---- referee committee and freezes the task. Returns the dispute and the
---- messages (Referee-Request to each referee, Challenge-Accepted to worker and
---- requester), and the Challenge-Accepted tags with which the handler answers
---- the challenger.
+--- position, evidenceTx, seedCommit (SHA-256 hex of the challenger's secret),
+--- perCall (bond paid by transfer), reference; or, for a direct request,
+--- `task`: the record channels.directTask made (adopted here once everything
+--- is checked) or found (a request whose earlier challenge lapsed)): takes the
+--- bond (from the challenger's deposit unless it came by transfer), freezes the
+--- task and keeps the eligible referees as they are now; the committee is drawn
+--- at the reveal. Returns the dispute and the messages (Challenge-Accepted to
+--- worker, which asks for its seed, and requester), and the Challenge-Accepted
+--- tags with which the handler answers the challenger.
 function challenges.open(state, req, now)
   local p = state.params
   local task = req.task or tasks.get(state, req.taskId)
@@ -80,12 +83,21 @@ function challenges.open(state, req, now)
   guard.check(task.challengeDeadline ~= nil, "Task " .. id .. " has no result to challenge (" .. tostring(task.state) .. ")")
   guard.check(now <= task.challengeDeadline,
     "Challenge window of task " .. id .. " closed at Challenge-Deadline " .. task.challengeDeadline)
-  guard.check(req.task or task.state == "Completed", "Task " .. id .. " is not Completed (" .. tostring(task.state) .. ")")
+  -- A direct request's new record has no state until it is adopted below.
+  guard.check(task.state == "Completed" or (req.task and task.state == nil),
+    "Task " .. id .. " is not Completed (" .. tostring(task.state) .. ")")
   guard.check(req.challenger ~= task.worker, "The worker of task " .. id .. " cannot challenge its own result")
   -- A direct request's counts are in its receipt only: its referees check the Position.
   guard.check(task.outputTokens == nil or req.position <= task.outputTokens,
     "Position " .. req.position .. " is above Output-Tokens " .. tostring(task.outputTokens))
-  guard.check(amount.le(p.challengeBond, req.bond), "Bond " .. req.bond .. " is below Challenge-Bond " .. p.challengeBond)
+  local fee = task.fee
+  local least = disputes.leastBond(p, fee)
+  if least == p.challengeBond then
+    guard.check(amount.le(least, req.bond), "Bond " .. req.bond .. " is below Challenge-Bond " .. p.challengeBond)
+  else
+    guard.check(amount.le(least, req.bond), "Bond " .. req.bond .. " is below " .. least
+      .. ": Referee-Count x Referee-Fee + the Fee " .. fee .. " of task " .. id)
+  end
   if not req.perCall then
     local available = ledger.balance(state.balances, req.challenger)
     guard.check(amount.le(req.bond, available), "Bond " .. req.bond .. " is above the available balance " .. available)
@@ -96,24 +108,84 @@ function challenges.open(state, req, now)
   local candidates = disputes.referees(state.workers, task.model, exclude, now)
   guard.check(#candidates >= p.refereeCount, "Only " .. #candidates .. " eligible referees for model " .. task.modelName
     .. "; Referee-Count is " .. p.refereeCount)
-  local committee = disputes.drawCommittee(candidates, p.refereeCount, req.id .. ":referee")
 
   if not req.perCall then ledger.debit(state.balances, req.challenger, req.bond) end
   if req.task then
-    tasks.adopt(state, task)
+    if state.tasks[id] == nil then tasks.adopt(state, task) else state.tasks[id] = task end
     channels.markChallenged(state, task)
   end
+  local seedDeadline = now + p.seedTimeout
   local d = {
     id = req.id, challenger = req.challenger, bond = req.bond, perCall = req.perCall, reference = req.reference,
-    position = req.position, evidenceTx = req.evidenceTx, challengedAt = now, deadline = now + p.refereeTimeout,
-    committee = committee, quorum = disputes.quorum(#committee), votes = {},
-    refereeFee = p.refereeFee, challengerShare = p.challengerShare, slashAmount = p.slashAmount,
+    position = req.position, evidenceTx = req.evidenceTx, challengedAt = now,
+    stage = "Seeding", seedCommit = req.seedCommit, seedDeadline = seedDeadline,
+    revealDeadline = seedDeadline + p.revealTimeout, candidates = disputes.snapshot(candidates),
+    -- The Reveal-Deadline until the committee is drawn, then the Referee-Deadline.
+    deadline = seedDeadline + p.revealTimeout,
+    committee = {}, refereeCount = p.refereeCount, quorum = disputes.quorum(p.refereeCount), votes = {},
+    refereeFee = p.refereeFee, refereeTimeout = p.refereeTimeout, challengerShare = p.challengerShare,
+    slashAmount = p.slashAmount, auditRate = p.auditRate,
   }
   task.dispute = d
   tasks.move(state, task, "Challenged")
 
+  local function accepted(target, reference)
+    return { Target = target, Action = "Challenge-Accepted", ["Task-Id"] = id, ["Challenge-Id"] = d.id,
+      Worker = task.worker, Challenger = d.challenger, Bond = d.bond, ["Seed-Commit"] = d.seedCommit,
+      ["Seed-Deadline"] = tostring(d.seedDeadline), ["Reveal-Deadline"] = tostring(d.revealDeadline),
+      Quorum = tostring(d.quorum), ["X-Reference"] = reference }
+  end
+  local out = { accepted(task.worker), accepted(task.requester, task.reference) }
+  return d, out, accepted(nil, nil)
+end
+
+local function seeding(state, id, challengeId)
+  local task = tasks.get(state, id)
+  local d = guard.check(task.dispute, "Task " .. id .. " is not challenged")
+  guard.check(d.id == challengeId, "Challenge " .. challengeId .. " is not the open challenge of task " .. id .. " (" .. d.id .. ")")
+  guard.check(d.stage == "Seeding", "The committee of challenge " .. d.id .. " is drawn already")
+  return task, d
+end
+
+--- The worker's `Dispute-Seed` (64 hex characters it chose at random), once,
+--- until Seed-Deadline: its part of the committee's draw. The challenger is
+--- told (Dispute-Seeded), so that it can reveal at once. Returns the messages
+--- and the Dispute-Seed-Notice tags the handler answers with.
+function challenges.seed(state, id, challengeId, worker, seed, now)
+  local task, d = seeding(state, id, challengeId)
+  guard.check(worker == task.worker, "Only the worker of task " .. id .. " seeds its dispute")
+  guard.check(d.workerSeed == nil, "Task " .. id .. " is seeded already")
+  guard.check(now <= d.seedDeadline, "Seed-Deadline " .. d.seedDeadline .. " of task " .. id .. " has passed")
+  d.workerSeed, d.seededAt = seed, now
+  local function seeded(target, action, reference)
+    return { Target = target, Action = action, ["Task-Id"] = id, ["Challenge-Id"] = d.id, Seed = seed,
+      ["Reveal-Deadline"] = tostring(d.revealDeadline), ["X-Reference"] = reference }
+  end
+  return { seeded(d.challenger, "Dispute-Seeded", d.reference) }, seeded(nil, "Dispute-Seed-Notice")
+end
+
+--- The challenger's `Reveal-Seed`: its secret, checked against Seed-Commit,
+--- once the worker has seeded or Seed-Deadline has passed (a secret revealed
+--- earlier would let the worker choose its seed) and until Reveal-Deadline.
+--- Draws the committee from the candidates kept at the challenge, with the
+--- seed of disputes.drawSeed, and sends the Referee-Requests. Returns the
+--- messages and the Reveal-Seed-Notice tags the handler answers with.
+function challenges.reveal(state, id, challengeId, challenger, secret, now)
+  local task, d = seeding(state, id, challengeId)
+  guard.check(challenger == d.challenger, "Only the challenger of task " .. id .. " reveals its secret")
+  guard.check(now <= d.revealDeadline, "Reveal-Deadline " .. d.revealDeadline .. " of task " .. id .. " has passed")
+  guard.check(d.workerSeed ~= nil or now > d.seedDeadline,
+    "The worker of task " .. id .. " may seed until Seed-Deadline " .. d.seedDeadline .. ": reveal after its Dispute-Seed or then")
+  guard.check(disputes.sha256(secret) == d.seedCommit, "Secret does not match the Seed-Commit of challenge " .. d.id)
+  local drawSeed = disputes.drawSeed(secret, d.workerSeed, d.id)
+  local committee = disputes.drawCommittee(disputes.fromSnapshot(d.candidates), d.refereeCount, drawSeed .. ":referee")
+  d.secret, d.drawSeed, d.committee, d.candidates = secret, drawSeed, committee, nil
+  d.stage = "Voting"
+  d.revealedAt = now
+  d.deadline = now + d.refereeTimeout
+
   local out = {}
-  for _, referee in ipairs(committee) do
+  for _, referee in ipairs(d.committee) do
     out[#out + 1] = {
       Target = referee, Action = "Referee-Request", ["Task-Id"] = id, ["Challenge-Id"] = d.id,
       Worker = task.worker, Challenger = d.challenger, Model = task.model, ["Model-SHA256"] = task.modelSha256,
@@ -126,15 +198,39 @@ function challenges.open(state, req, now)
       ["Prompt-Message"] = task.promptMessage, ["Prompt-Tx"] = task.promptTx, Data = task.output,
     }
   end
-  local function accepted(target, reference)
-    return { Target = target, Action = "Challenge-Accepted", ["Task-Id"] = id, ["Challenge-Id"] = d.id,
-      Challenger = d.challenger, Bond = d.bond, Referees = table.concat(committee, ","),
-      Quorum = tostring(d.quorum), ["Referee-Deadline"] = tostring(d.deadline), ["X-Reference"] = reference }
+  local function drawn(target, action, reference)
+    return { Target = target, Action = action, ["Task-Id"] = id, ["Challenge-Id"] = d.id,
+      Referees = table.concat(d.committee, ","), Quorum = tostring(d.quorum), ["Referee-Deadline"] = tostring(d.deadline),
+      ["Draw-Seed"] = d.drawSeed, ["Worker-Seed"] = d.workerSeed, ["X-Reference"] = reference }
   end
-  out[#out + 1] = accepted(task.worker)
-  out[#out + 1] = accepted(task.requester, task.reference)
-  local reply = accepted(nil, nil)
-  return d, out, reply
+  out[#out + 1] = drawn(task.worker, "Committee-Drawn")
+  out[#out + 1] = drawn(task.requester, "Committee-Drawn", task.reference)
+  return out, drawn(nil, "Reveal-Seed-Notice")
+end
+
+--- A challenge whose secret was not revealed by Reveal-Deadline lapses: the
+--- bond goes to the treasury (a challenger that dislikes the committee the
+--- worker's seed gives cannot draw again for free, and a worker cannot buy
+--- its result a reprieve with a bond it gets back), and the task is Completed
+--- again with the time it was frozen added to its window, open to another
+--- challenge. A direct request's window is then at least a Challenge-Window
+--- from Reveal-Deadline: while its channel is open it has none of its own.
+local function lapse(state, task, now)
+  local d = task.dispute
+  ledger.credit(state.balances, state.self, d.bond)
+  d.stage, d.lapsedAt, d.candidates = "Lapsed", now, nil
+  task.lapsed = task.lapsed or {}
+  task.lapsed[#task.lapsed + 1] = d
+  task.dispute = nil
+  local deadline = task.challengeDeadline + (d.revealDeadline - d.challengedAt)
+  if task.direct then deadline = math.max(deadline, d.revealDeadline + state.params.challengeWindow) end
+  task.challengeDeadline = deadline
+  tasks.move(state, task, "Completed")
+  local function lapsed(target, reference)
+    return { Target = target, Action = "Challenge-Lapsed", ["Task-Id"] = task.id, ["Challenge-Id"] = d.id, Bond = d.bond,
+      ["Reveal-Deadline"] = tostring(d.revealDeadline), ["Challenge-Deadline"] = tostring(deadline), ["X-Reference"] = reference }
+  end
+  return { lapsed(d.challenger, d.reference), lapsed(task.worker), lapsed(task.requester, task.reference) }
 end
 
 local function resolve(state, task, verdict, final, now, out)
@@ -142,6 +238,7 @@ local function resolve(state, task, verdict, final, now, out)
   local majority, struck = disputes.judge(d.committee, d.votes, verdict, final)
   local _, valid, invalid = disputes.tally(d.committee, d.votes, final)
   d.verdict, d.resolvedAt, d.valid, d.invalid = verdict, now, valid, invalid
+  d.stage = "Resolved"
   d.resolution = final and "Deadline" or "Quorum"
   d.majority, d.struck = majority, struck
   local details = {}
@@ -153,7 +250,7 @@ local function resolve(state, task, verdict, final, now, out)
     payChallenger(state, task, d, d.bond, out, "Bond", "Challenge upheld: bond returned")
     task.refund, task.error, task.refundedAt = refund, reason, now
     tasks.move(state, task, "Invalidated")
-    d.slashRequested = disputes.slashQuantity(d.slashAmount)
+    d.slashRequested = disputes.slashQuantity(d.slashAmount, task.fee, d.auditRate)
     out[#out + 1] = { Target = state.params.registry, Action = "Slash", Worker = task.worker,
       Quantity = d.slashRequested, ["Task-Id"] = task.id, Recipient = state.self }
     out[#out + 1] = { Target = task.requester, Action = "Infer-Refunded", ["Task-Id"] = task.id, Error = reason,
@@ -206,10 +303,12 @@ function challenges.vote(state, id, referee, verdict, reportTx, now)
   return out
 end
 
---- Lazy upkeep of a challenged task: past its Referee-Deadline, those who
---- answered decide (a tie or silence: Undecided).
+--- Lazy upkeep of a challenged task: past its Reveal-Deadline unrevealed, the
+--- challenge lapses; past its Referee-Deadline, those who answered decide (a
+--- tie or silence: Undecided).
 function challenges.upkeep(state, task, now)
   if task.state ~= "Challenged" or now <= task.dispute.deadline then return {} end
+  if task.dispute.stage == "Seeding" then return lapse(state, task, now) end
   local verdict = disputes.tally(task.dispute.committee, task.dispute.votes, true)
   return resolve(state, task, verdict, true, now, {})
 end

@@ -142,6 +142,19 @@ function channels.directTask(state, req, now)
   guard.check(c.model ~= nil, "Channel " .. c.id .. " names no model: its receipts cannot be challenged")
   local model = guard.check(state.models[c.model], "Unknown model " .. c.model)
   guard.check(c.redemptions > 0, "Channel " .. c.id .. " has redeemed no voucher")
+  local existing = state.tasks[req.requestId]
+  if existing ~= nil then
+    -- A request whose challenge lapsed is Completed again, within the window
+    -- the lapse gave it: challenged again with this challenge's Batch-Tx and
+    -- Fee (a copy, which challenges.open stores in its place once accepted).
+    guard.check(existing.direct and existing.channel == c.id and existing.receiptHash == req.receiptHash
+      and existing.state == "Completed", "Request " .. req.requestId .. " is already challenged")
+    guard.check(amount.le(req.fee, c.paid), "Fee " .. req.fee .. " is above what channel " .. c.id .. " has paid, " .. c.paid)
+    local again = {}
+    for k, v in pairs(existing) do again[k] = v end
+    again.fee, again.receiptTx = req.fee, req.batchTx
+    return again
+  end
   local deadline = now
   if c.closesAt then
     deadline = c.closesAt + state.params.challengeWindow

@@ -1,8 +1,11 @@
 -- Dispute rules (docs/protocol.md, escrow "Disputes"): the dispute
--- parameters, who may referee a challenged task, the committee draw, the
--- tally and how a bond or slash proceeds are split. Pure: tables, numbers and
--- amount strings in, results out; weavelm.challenges changes the escrow's
--- state and sends the messages.
+-- parameters, who may referee a challenged task, the seed of the committee
+-- draw (the challenger's committed secret and the worker's seed), the draw,
+-- the tally, the least bond and the slash an Invalid verdict asks for, and how
+-- a bond or slash proceeds are split. Pure: tables, numbers and amount strings
+-- in, results out; weavelm.challenges changes the escrow's state and sends the
+-- messages.
+local crypto = require(".crypto")
 local amount = require("weavelm.amount")
 local guard = require("weavelm.guard")
 local input = require("weavelm.input")
@@ -27,6 +30,9 @@ disputes.DEFAULTS = {
   refereeTimeout = 3600000,
   slashAmount = "all",
   challengerShare = 5000,
+  seedTimeout = 600000,
+  revealTimeout = 600000,
+  auditRate = selection.PPM,
 }
 
 --- The dispute parameters of a `Configure` message, over the current ones.
@@ -47,6 +53,9 @@ function disputes.configure(params, msg)
     refereeTimeout = input.integer(msg, "Referee-Timeout", { default = params.refereeTimeout, min = 1, max = MAX_DURATION }),
     slashAmount = slash or params.slashAmount,
     challengerShare = input.integer(msg, "Challenger-Share", { default = params.challengerShare, min = 0, max = BASIS_POINTS }),
+    seedTimeout = input.integer(msg, "Seed-Timeout", { default = params.seedTimeout, min = 1, max = MAX_DURATION }),
+    revealTimeout = input.integer(msg, "Reveal-Timeout", { default = params.revealTimeout, min = 1, max = MAX_DURATION }),
+    auditRate = input.integer(msg, "Audit-Rate", { default = params.auditRate, min = 1, max = selection.PPM }),
   }
   local committeeFees = amount.mulDiv(updated.refereeFee, updated.refereeCount, 1)
   guard.check(amount.le(committeeFees, updated.challengeBond),
@@ -54,10 +63,59 @@ function disputes.configure(params, msg)
   return updated
 end
 
---- The Quantity of the registry `Slash` a `slashAmount` stands for.
-function disputes.slashQuantity(slashAmount)
+--- The Quantity of the registry `Slash` for an Invalid result of `fee`: the
+--- deterrent slash `ceil(fee * 10^6 / auditRate)` (selection.deterrentSlash),
+--- with a numeric `slashAmount` as its floor; `all` asks for everything. The
+--- registry takes at most what the worker holds.
+function disputes.slashQuantity(slashAmount, fee, auditRate)
   if slashAmount == disputes.ALL then return disputes.ALL_QUANTITY end
+  local deterrent = selection.deterrentSlash(fee, auditRate)
+  if amount.lt(slashAmount, deterrent) then return deterrent end
   return slashAmount
+end
+
+--- The least bond a challenge of a result of `fee` puts up: what a full
+--- committee earns plus the fee, and never below Challenge-Bond. A frivolous
+--- challenge so pays the referees and at least the fee it held up to the
+--- worker (bondSplit).
+function disputes.leastBond(params, fee)
+  local least = amount.add(amount.mulDiv(params.refereeFee, params.refereeCount, 1), fee)
+  if amount.lt(least, params.challengeBond) then return params.challengeBond end
+  return least
+end
+
+--- SHA-256 of `text`, as 64 lowercase hex characters.
+function disputes.sha256(text)
+  return crypto.digest.sha2_256(crypto.utils.stream.fromString(text)).asHex()
+end
+
+--- The seed of a committee draw: SHA-256 of the challenger's secret, the
+--- worker's seed (empty when the worker sent none) and the challenge id, as
+--- they are written (hex, hex, id). Neither party knows it before both have
+--- spoken: the secret is committed before the worker's seed is known, and the
+--- worker chooses its seed knowing only the commitment.
+function disputes.drawSeed(secret, workerSeed, challengeId)
+  return disputes.sha256(secret .. (workerSeed or "") .. challengeId)
+end
+
+--- What a committee draw reads of each candidate (see `referees`), kept in
+--- the dispute from the challenge until the draw so that nobody can change
+--- the candidates once the secret is committed.
+function disputes.snapshot(candidates)
+  local out = {}
+  for i, c in ipairs(candidates) do
+    local w = c.worker
+    out[i] = { address = w.address, stake = w.stake, reputation = { completed = w.reputation.completed,
+      strikes = w.reputation.strikes, slashed = w.reputation.slashed } }
+  end
+  return out
+end
+
+--- Candidates for `drawCommittee` from a snapshot.
+function disputes.fromSnapshot(snapshot)
+  local out = {}
+  for i, w in ipairs(snapshot) do out[i] = { worker = w } end
+  return out
 end
 
 --- A strict majority of a committee of `k`.

@@ -1,7 +1,9 @@
 -- Worker selection (docs/protocol.md, escrow "Tasks"): the escrow's mirror of
--- the registry's records, which workers may take a task, and a draw among them
--- weighted by stake and reputation. The draw is seeded by a string derived
--- from the task id so that every CU, and any client, computes the same worker.
+-- the registry's records, which workers may take a task (serving, fresh,
+-- affordable, staked enough for the slash a fake result of the task would
+-- cost, not busy), and a draw among them weighted by stake and reputation.
+-- The draw is seeded by a string derived from the task id so that every CU,
+-- and any client, computes the same worker.
 local bint = require('.bint')(256)
 local order = require("weavelm.order")
 local amount = require("weavelm.amount")
@@ -13,6 +15,9 @@ local selection = {}
 -- Weights are integers: the reputation factor is scaled before rounding down so
 -- that small stakes keep their relative weight.
 local WEIGHT_SCALE = 1000000
+
+--- Audit-Rate is in parts per million: 1000000 is every result.
+selection.PPM = 1000000
 
 local function isId(v)
   return type(v) == "string" and #v == 43 and v:match("^[%w_%-]+$") ~= nil
@@ -92,12 +97,21 @@ function selection.serves(worker, modelId)
   return false
 end
 
+--- The slash that makes faking a result of `fee` a loss when a share
+--- `auditRate / 10^6` of results is checked: the cheater gains at most the fee
+--- and is caught with that probability, so it must lose at least
+--- `fee / rate`, rounded up.
+function selection.deterrentSlash(fee, auditRate)
+  return amount.mulDivCeil(fee, selection.PPM, auditRate)
+end
+
 --- Workers that can take a task now, in address order, each as `{worker, quote}`;
 --- or nil and the reason none can. `task` holds model, maxTokens, maxFee and
---- the set of workers that already held it (`exclude`); `active` counts each
---- worker's tasks awaiting a result.
+--- the set of workers that already held it (`exclude`), and `auditRate` when
+--- a worker's stake must cover the deterrent slash of its quote; `active`
+--- counts each worker's tasks awaiting a result.
 function selection.candidates(workers, task, active, now)
-  local serving, affordable, free, cheapest = 0, 0, {}, nil
+  local serving, affordable, staked, free, cheapest = 0, 0, 0, {}, nil
   for _, address in ipairs(order.keys(workers)) do
     local w = workers[address]
     if selection.serves(w, task.model.id) and w.eligible and now - w.lastHeartbeat <= w.heartbeatTimeout
@@ -107,12 +121,19 @@ function selection.candidates(workers, task, active, now)
       if cheapest == nil or amount.lt(quote, cheapest) then cheapest = quote end
       if amount.le(quote, task.maxFee) then
         affordable = affordable + 1
-        if (active[address] or 0) < w.maxConcurrency then free[#free + 1] = { worker = w, quote = quote } end
+        if task.auditRate == nil or amount.le(selection.deterrentSlash(quote, task.auditRate), w.stake) then
+          staked = staked + 1
+          if (active[address] or 0) < w.maxConcurrency then free[#free + 1] = { worker = w, quote = quote } end
+        end
       end
     end
   end
   if serving == 0 then return nil, "No available worker serves model " .. task.model.name end
   if affordable == 0 then return nil, "Max-Fee " .. task.maxFee .. " is below the cheapest quote " .. cheapest end
+  if staked == 0 then
+    return nil, "No worker serving model " .. task.model.name .. " within Max-Fee stakes the slash its quote needs at Audit-Rate "
+      .. task.auditRate .. " ppm"
+  end
   if #free == 0 then return nil, "Every worker serving model " .. task.model.name .. " within Max-Fee is busy" end
   return free
 end

@@ -14,12 +14,13 @@ local tasks = {}
 
 -- Allowed transitions. A challenge (weavelm.challenges) freezes a Completed
 -- task until its referees decide: upheld, it settles; judged invalid, the
--- requester gets everything back.
+-- requester gets everything back; a challenge whose secret was never
+-- revealed lapses and the task is Completed again.
 local NEXT = {
   [""] = { Assigned = true, Completed = true },
   Assigned = { Assigned = true, Completed = true, Refunded = true },
   Completed = { Settled = true, Challenged = true },
-  Challenged = { Settled = true, Invalidated = true },
+  Challenged = { Settled = true, Invalidated = true, Completed = true },
 }
 
 -- States whose Max-Fee is still held by the escrow.
@@ -80,7 +81,9 @@ local function selectionTask(task)
 end
 
 local function pickWorker(state, task, now)
-  local candidates, reason = selection.candidates(state.workers, selectionTask(task), tasks.activeCounts(state), now)
+  local wanted = selectionTask(task)
+  wanted.auditRate = state.params.auditRate
+  local candidates, reason = selection.candidates(state.workers, wanted, tasks.activeCounts(state), now)
   if not candidates then return nil, reason end
   return selection.draw(candidates, task.id .. ":" .. (task.attempt + 1))
 end
@@ -296,6 +299,9 @@ function tasks.checkSettle(state, id, settledNow)
   guard.check(task.state ~= "Refunded", "Task " .. id .. " was refunded")
   guard.check(task.state ~= "Assigned", "Task " .. id .. " has no result yet")
   guard.check(task.state ~= "Invalidated", "Task " .. id .. " was judged invalid and refunded")
+  guard.check(task.state ~= "Challenged" or task.dispute.stage ~= "Seeding",
+    "Task " .. id .. " is challenged; its committee is drawn when the challenger reveals its secret (Reveal-Deadline "
+      .. tostring(task.dispute.revealDeadline) .. ")")
   guard.check(task.state ~= "Challenged",
     "Task " .. id .. " is challenged; it settles when its referees decide (Referee-Deadline " .. tostring(task.dispute and task.dispute.deadline) .. ")")
   guard.fail("Challenge window of task " .. id .. " is open until Challenge-Deadline " .. task.challengeDeadline)

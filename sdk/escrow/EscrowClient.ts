@@ -1,7 +1,9 @@
-import {randomUUID} from "node:crypto"
+import {randomBytes, randomUUID} from "node:crypto"
 import {z} from "zod"
 import {AoProcessError, type AoClient, type ProcessReply} from "../ao/index.ts"
 import {TokenClient} from "../token/index.ts"
+import {MemoryChallengeSecrets, newChallengeSecret, type ChallengeSecretStore} from "./challengeSecrets.ts"
+import {leastBond} from "./fees.ts"
 import {awaitReply, followMailbox, inboxKey, mailboxCursor, RESULTS_FEED, sleep, type MailboxMessage} from "./mailbox.ts"
 import {DISPUTE_VERDICTS, TaskRecordSchema, type DisputeRecord, type TaskRecord} from "./schemas.ts"
 
@@ -80,7 +82,10 @@ export const EscrowParametersSchema = z.object({
     "Referee-Fee": z.string(),
     "Referee-Timeout": z.coerce.number(),
     "Slash-Amount": z.string(),
-    "Challenger-Share": z.coerce.number()
+    "Challenger-Share": z.coerce.number(),
+    "Seed-Timeout": z.coerce.number(),
+    "Reveal-Timeout": z.coerce.number(),
+    "Audit-Rate": z.coerce.number()
 }).transform((tags) => ({
     challengeWindow: tags["Challenge-Window"],
     taskTimeout: tags["Task-Timeout"],
@@ -90,7 +95,10 @@ export const EscrowParametersSchema = z.object({
     refereeFee: tags["Referee-Fee"],
     refereeTimeout: tags["Referee-Timeout"],
     slashAmount: tags["Slash-Amount"],
-    challengerShare: tags["Challenger-Share"]
+    challengerShare: tags["Challenger-Share"],
+    seedTimeout: tags["Seed-Timeout"],
+    revealTimeout: tags["Reveal-Timeout"],
+    auditRate: tags["Audit-Rate"]
 }))
 export type EscrowParameters = z.output<typeof EscrowParametersSchema>
 
@@ -119,8 +127,8 @@ export interface ChallengeRequest {
     position: number
     /** The Arweave transaction of the challenger's evidence (a verification report). */
     evidenceTx: string
-    /** At least the escrow's Challenge-Bond; all of it is at stake. */
-    bond: string
+    /** All of it is at stake. Defaults to the least bond the escrow accepts for this result (`leastBond`). */
+    bond?: string
     /**
      * `deposit` takes the bond from the escrow balance (`Challenge`); `transfer` sends it from the
      * wallet's tokens (a `Transfer` with `X-Action=Challenge`), and what comes back returns by transfer.
@@ -128,16 +136,35 @@ export interface ChallengeRequest {
     bondFrom: "deposit" | "transfer"
 }
 
-/** The escrow's `Challenge-Accepted`: the task is frozen and a committee drawn. */
-export interface ChallengeAccepted {
+/**
+ * The escrow's `Challenge-Accepted`: the task is frozen and the bond held; the committee is drawn
+ * when the challenger reveals the secret behind Seed-Commit (docs/protocol.md, "Seeding the committee").
+ */
+export interface ChallengeCommitted {
     taskId: string
     challengeId: string
+    /** The accused worker, asked for its seed. */
+    worker: string
     challenger: string
     bond: string
+    /** SHA-256 (hex) of the challenger's secret. */
+    seedCommit: string
+    /** Until when the worker may send its seed. */
+    seedDeadline: number
+    /** Until when the challenger may reveal; after it the challenge lapses and the bond is lost. */
+    revealDeadline: number
+    quorum: number
+}
+
+/** A challenge whose committee is drawn (the escrow's `Reveal-Seed-Notice`). */
+export interface ChallengeAccepted extends ChallengeCommitted {
     /** The committee, in draw order. */
     referees: string[]
-    quorum: number
     refereeDeadline: number
+    /** The worker's part of the draw's seed; null when it sent none by Seed-Deadline. */
+    workerSeed: string | null
+    /** SHA-256 of secret, worker seed and Challenge-Id: the seed text of the draw is `<drawSeed>:referee`. */
+    drawSeed: string
 }
 
 /** The escrow's `Challenge-Resolved`, and for an Invalid verdict the `Slash-Distributed` that follows. */
@@ -163,11 +190,23 @@ export interface ChallengeResolution {
 const ChallengeAcceptedTagsSchema = z.object({
     "Task-Id": z.string(),
     "Challenge-Id": z.string(),
+    Worker: z.string(),
     Challenger: z.string(),
     Bond: z.string(),
+    "Seed-Commit": z.string(),
+    "Seed-Deadline": z.coerce.number(),
+    "Reveal-Deadline": z.coerce.number(),
+    Quorum: z.coerce.number()
+})
+
+const RevealSeedNoticeTagsSchema = z.object({
+    "Task-Id": z.string(),
+    "Challenge-Id": z.string(),
     Referees: z.string(),
     Quorum: z.coerce.number(),
-    "Referee-Deadline": z.coerce.number()
+    "Referee-Deadline": z.coerce.number(),
+    "Draw-Seed": z.string(),
+    "Worker-Seed": z.string().optional()
 })
 
 const ChallengeResolvedTagsSchema = z.object({
@@ -191,19 +230,33 @@ const addresses = (list: string) => list.split(",").filter((address) => address 
 
 /** How long `challenge` waits for the escrow to answer a bond paid by transfer. */
 const CHALLENGE_REPLY_TIMEOUT_MS = 120_000
+/**
+ * How long past Seed-Deadline a challenger whose worker sent no seed waits before revealing: a
+ * reveal the escrow stamps before Seed-Deadline is refused, yet its secret is public then, and
+ * the worker could choose its seed knowing it.
+ */
+const REVEAL_MARGIN_MS = 5000
+
+/** Options of an EscrowClient. */
+export interface EscrowClientOptions {
+    /** Where `challenge` keeps its secrets until it reveals them. Defaults to memory: lost with the process. */
+    secrets?: ChallengeSecretStore
+}
 /** Between `Settle` nudges once a Referee-Deadline has passed. */
 const NUDGE_INTERVAL_MS = 3000
 
 /** The escrow process as one wallet uses it: deposits, tasks and their results. */
 export class EscrowClient {
     private readonly _ao: AoClient
+    private readonly _secrets: ChallengeSecretStore
     public readonly process: string
     public readonly token: string
 
-    public constructor(ao: AoClient, {escrow, token}: {escrow: string, token: string}) {
+    public constructor(ao: AoClient, {escrow, token}: {escrow: string, token: string}, {secrets}: EscrowClientOptions = {}) {
         this._ao = ao
         this.process = escrow
         this.token = token
+        this._secrets = secrets ?? new MemoryChallengeSecrets()
     }
 
     /** Moves tokens from the wallet into its escrow balance. */
@@ -345,23 +398,108 @@ export class EscrowClient {
         return (await this.task(taskId))?.dispute ?? null
     }
 
+    /** The least bond the escrow accepts for challenging this result now (docs/protocol.md, "Bond and slash"). */
+    public async leastBond(target: Pick<ChallengeRequest, "taskId" | "direct">): Promise<string> {
+        const parameters = await this.parameters()
+        if (target.direct != null) return String(leastBond(parameters, target.direct.fee))
+        if (target.taskId == null) throw new TypeError("A challenge names a taskId or a direct request")
+        const task = await this.task(target.taskId)
+        // An unknown task or one without a result: the escrow's refusal says which.
+        return String(leastBond(parameters, task?.fee ?? "0"))
+    }
+
     /**
-     * Challenges a task's result and resolves with the escrow's `Challenge-Accepted`. A refusal
-     * (`Challenge-Error`: window closed, too few referees, ...) throws `AoProcessError`; a bond sent
-     * by transfer then comes back.
+     * Challenges a result: sends the `Challenge` with the Seed-Commit of a new secret (kept in this
+     * client's secret store), waits for the worker's seed or Seed-Deadline, reveals the secret and
+     * resolves once the committee is drawn. A refusal (`Challenge-Error`: window closed, too few
+     * referees, ...) throws `AoProcessError`; a bond sent by transfer then comes back. Should the
+     * reveal not happen (the process stopped), `revealChallenge` finishes it from the store before
+     * Reveal-Deadline; after it the challenge lapses and the bond goes to the treasury.
      */
-    public async challenge(request: ChallengeRequest, {signal}: {signal?: AbortSignal} = {}): Promise<ChallengeAccepted> {
+    public async challenge(request: ChallengeRequest, {signal, onCommitted}: {signal?: AbortSignal,
+        onCommitted?: (committed: ChallengeCommitted) => void} = {}): Promise<ChallengeAccepted> {
+        const committed = await this.commitChallenge(request, {signal})
+        onCommitted?.(committed)
+        return await this.revealChallenge(committed, {signal})
+    }
+
+    /** The first half of `challenge`: the `Challenge` with a new secret's Seed-Commit, the secret kept. */
+    public async commitChallenge(request: ChallengeRequest, {signal}: {signal?: AbortSignal} = {}): Promise<ChallengeCommitted> {
         const tags = challengeTags(request)
-        if (request.bondFrom === "deposit") {
-            const {emitted} = await this._ao.send(this.process, {Action: "Challenge", ...tags, Bond: request.bond})
+        const taskId = request.taskId ?? request.direct!.requestId
+        const bond = request.bond ?? await this.leastBond(request)
+        const {secret, seedCommit} = newChallengeSecret()
+        // Kept before it is committed to: a crash after the Challenge must not lose it.
+        const kept = {seedCommit, secret, escrow: this.process, taskId, createdAt: Date.now()}
+        await this._secrets.put(kept)
+        let message: ProcessReply
+        try {
+            message = await this._sendChallenge({...tags, "Seed-Commit": seedCommit}, bond, request.bondFrom, signal)
+        } catch (error) {
+            // Refused: nothing to reveal. Unanswered, it may still have been accepted: the secret stays.
+            if (error instanceof AoProcessError) await this._secrets.delete(seedCommit)
+            throw error
+        }
+        const committed = parseChallengeAccepted(message)
+        await this._secrets.put({...kept, challengeId: committed.challengeId})
+        return committed
+    }
+
+    /**
+     * The second half of `challenge`: waits until the worker has sent its seed (the escrow's
+     * `Dispute-Seeded`) or Seed-Deadline has passed, then sends `Reveal-Seed` with the kept secret
+     * and resolves with the drawn committee. Takes the challenge as `commitChallenge` returned it,
+     * or its Challenge-Id (after a restart; the secret must be in this client's store). A
+     * challenge whose committee is drawn already resolves with it.
+     */
+    public async revealChallenge(challenge: ChallengeCommitted | string, {signal}: {signal?: AbortSignal} = {}): Promise<ChallengeAccepted> {
+        const found = typeof challenge === "string" ? await this._findChallenge(challenge) : {committed: challenge, task: null}
+        const {committed} = found
+        const drawn = found.task?.dispute == null ? null : acceptedFromRecord(found.task, committed)
+        if (drawn != null) return drawn
+        const kept = await this._secrets.get(committed.seedCommit)
+        if (kept == null) throw new Error(`No secret is kept here for challenge ${committed.challengeId} (Seed-Commit ${committed.seedCommit}): ` +
+            "only the store of the client that challenged can reveal it")
+        await this._awaitWorkerSeed(committed, signal)
+        if (Date.now() > committed.revealDeadline)
+            throw new Error(`Challenge ${committed.challengeId} lapsed: its Reveal-Deadline ${new Date(committed.revealDeadline).toISOString()} passed`)
+        const {emitted} = await this._ao.send(this.process, {
+            "Action": "Reveal-Seed", "Task-Id": committed.taskId, "Challenge-Id": committed.challengeId, "Secret": kept.secret
+        })
+        const notice = emitted.find((m) => m.tags.Action === "Reveal-Seed-Notice" && m.target === this._ao.address)
+        if (notice == null) throw new AoProcessError(`The escrow did not draw the committee of challenge ${committed.challengeId}`,
+            {process: this.process, action: "Reveal-Seed"})
+        await this._secrets.delete(committed.seedCommit)
+        return {...committed, ...parseRevealSeedNotice(notice)}
+    }
+
+    /**
+     * A worker's part of the committee's seed for a challenge of its result: 32 random bytes it sends
+     * as `Dispute-Seed` before Seed-Deadline. Resolves with the seed sent.
+     */
+    public async seedDispute({taskId, challengeId}: {taskId: string, challengeId: string}): Promise<string> {
+        const seed = randomBytes(32).toString("hex")
+        await this._ao.send(this.process, {"Action": "Dispute-Seed", "Task-Id": taskId, "Challenge-Id": challengeId, "Seed": seed})
+        return seed
+    }
+
+    /** Challenges this client's store holds secrets for, not revealed yet. */
+    public async keptChallenges() {
+        return (await this._secrets.list()).filter((kept) => kept.escrow === this.process)
+    }
+
+    private async _sendChallenge(tags: Record<string, string | number>, bond: string, bondFrom: ChallengeRequest["bondFrom"],
+        signal: AbortSignal | undefined): Promise<ProcessReply> {
+        if (bondFrom === "deposit") {
+            const {emitted} = await this._ao.send(this.process, {Action: "Challenge", ...tags, Bond: bond})
             const accepted = emitted.find((m) => m.tags.Action === "Challenge-Accepted" && m.target === this._ao.address)
             if (accepted == null) throw new AoProcessError("The escrow did not accept the challenge", {process: this.process, action: "Challenge"})
-            return parseChallengeAccepted(accepted)
+            return accepted
         }
         // The escrow answers the token's Credit-Notice, not us: the answer is found in our inbox by X-Reference.
         const reference = randomUUID()
         const from = await this.inboxCursor()
-        await new TokenClient(this._ao, this.token).transfer(this.process, request.bond, {Action: "Challenge", ...tags, Reference: reference})
+        await new TokenClient(this._ao, this.token).transfer(this.process, bond, {Action: "Challenge", ...tags, Reference: reference})
         const timeout = AbortSignal.timeout(CHALLENGE_REPLY_TIMEOUT_MS)
         const message = await awaitReply({
             ao: this._ao, process: this.process, from, signal: anySignal(signal, timeout),
@@ -369,8 +507,43 @@ export class EscrowClient {
         })
         if (message?.tags.Action === "Challenge-Error")
             throw new AoProcessError(message.tags.Error ?? "Challenge-Error", {process: this.process, action: "Challenge-Error"})
-        if (message != null) return parseChallengeAccepted(message)
+        if (message != null) return message
         throw new Error(`The escrow did not answer the challenge of ${tags["Task-Id"] == null ? `request ${tags["Request-Id"]}` : `task ${tags["Task-Id"]}`}${timeout.aborted ? ` within ${CHALLENGE_REPLY_TIMEOUT_MS / 1000} s` : ""}`)
+    }
+
+    /** A challenge by its id: from the secret kept for it, else among the escrow's challenged tasks. */
+    private async _findChallenge(challengeId: string): Promise<{committed: ChallengeCommitted, task: TaskRecord}> {
+        const kept = (await this.keptChallenges()).find((secret) => secret.challengeId === challengeId)
+        const task = kept != null ? await this.task(kept.taskId)
+            : (await this.tasks({state: "Challenged", limit: 1000})).find((t) => t.dispute?.id === challengeId) ?? null
+        const dispute = task?.dispute
+        if (task == null || dispute?.id !== challengeId) {
+            const lapsed = task?.lapsed?.some((d) => d.id === challengeId) === true
+            throw new Error(lapsed ? `Challenge ${challengeId} lapsed: it was not revealed by its Reveal-Deadline`
+                : `No open challenge ${challengeId} at escrow ${this.process}`)
+        }
+        return {task, committed: committedFromRecord(task, dispute)}
+    }
+
+    /** Resolves once the worker seeded (read from the task, or heard as `Dispute-Seeded`) or REVEAL_MARGIN_MS after Seed-Deadline. */
+    private async _awaitWorkerSeed(committed: ChallengeCommitted, signal: AbortSignal | undefined) {
+        // The cursor comes first: a seed that arrives after the read below is then in the inbox.
+        const from = await this.inboxCursor()
+        const dispute = (await this.task(committed.taskId))?.dispute
+        if (dispute?.id !== committed.challengeId) throw new Error(`Challenge ${committed.challengeId} is no longer open`)
+        if (dispute.workerSeed != null) return
+        const waiting = new AbortController()
+        const until = anySignal(signal, waiting.signal)
+        try {
+            await Promise.race([
+                sleep(committed.seedDeadline + REVEAL_MARGIN_MS - Date.now(), until),
+                awaitReply({ao: this._ao, process: this.process, from, signal: until,
+                    match: (m) => m.tags.Action === "Dispute-Seeded" && m.tags["Challenge-Id"] === committed.challengeId})
+            ])
+        } finally {
+            waiting.abort()
+        }
+        if (signal?.aborted) throw new Error(`Stopped waiting for the worker's seed of challenge ${committed.challengeId}`)
     }
 
     /**
@@ -455,12 +628,33 @@ function resultOfTask(task: TaskRecord): InferResult {
     }
 }
 
-function parseChallengeAccepted(message: ProcessReply): ChallengeAccepted {
+function parseChallengeAccepted(message: ProcessReply): ChallengeCommitted {
     const tags = ChallengeAcceptedTagsSchema.parse(message.tags)
     return {
-        taskId: tags["Task-Id"], challengeId: tags["Challenge-Id"], challenger: tags.Challenger, bond: tags.Bond,
-        referees: addresses(tags.Referees), quorum: tags.Quorum, refereeDeadline: tags["Referee-Deadline"]
+        taskId: tags["Task-Id"], challengeId: tags["Challenge-Id"], worker: tags.Worker, challenger: tags.Challenger, bond: tags.Bond,
+        seedCommit: tags["Seed-Commit"], seedDeadline: tags["Seed-Deadline"], revealDeadline: tags["Reveal-Deadline"], quorum: tags.Quorum
     }
+}
+
+function parseRevealSeedNotice(message: ProcessReply) {
+    const tags = RevealSeedNoticeTagsSchema.parse(message.tags)
+    return {referees: addresses(tags.Referees), quorum: tags.Quorum, refereeDeadline: tags["Referee-Deadline"], drawSeed: tags["Draw-Seed"],
+        workerSeed: tags["Worker-Seed"] ?? null}
+}
+
+function committedFromRecord(task: TaskRecord, dispute: DisputeRecord): ChallengeCommitted {
+    return {
+        taskId: task.id, challengeId: dispute.id, worker: task.worker ?? "", challenger: dispute.challenger, bond: dispute.bond,
+        seedCommit: dispute.seedCommit ?? "", seedDeadline: dispute.seedDeadline ?? 0, revealDeadline: dispute.revealDeadline ?? 0, quorum: dispute.quorum
+    }
+}
+
+/** The challenge as drawn, from its task's record; null while the committee is not drawn. */
+function acceptedFromRecord(task: TaskRecord, committed: ChallengeCommitted): ChallengeAccepted | null {
+    const dispute = task.dispute
+    if (dispute == null || dispute.id !== committed.challengeId || dispute.stage === "Seeding" || dispute.drawSeed == null) return null
+    return {...committed, referees: dispute.committee, refereeDeadline: dispute.deadline, workerSeed: dispute.workerSeed ?? null,
+        drawSeed: dispute.drawSeed}
 }
 
 function parseChallengeResolved(message: ProcessReply): ChallengeResolution {

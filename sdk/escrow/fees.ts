@@ -33,3 +33,32 @@ export function taskFee({priceInput, priceOutput, ownerFeeBps}: FeeTerms, {input
 export function promptTokensBound(promptBytes: number): number {
     return promptBytes + TEMPLATE_TOKENS
 }
+
+/** Audit-Rate is in parts per million (processes/lib/selection.lua). */
+const PPM = 1_000_000n
+
+/**
+ * The slash that makes faking a result of `fee` a loss when a share `auditRate / 10^6` of results
+ * is checked: `ceil(fee * 10^6 / auditRate)` (docs/protocol.md, escrow "Bond and slash"). A
+ * worker takes a task only when its stake covers this for its quote.
+ */
+export function deterrentSlash(fee: string | bigint, auditRate: number): bigint {
+    return (BigInt(fee) * PPM + BigInt(auditRate) - 1n) / BigInt(auditRate)
+}
+
+/** What an Invalid verdict asks the registry to slash: the deterrent slash, a numeric Slash-Amount as its floor; `all`: everything. */
+export function slashQuantity({slashAmount, auditRate}: {slashAmount: string, auditRate: number}, fee: string | bigint): bigint | "all" {
+    if (slashAmount === "all") return "all"
+    const deterrent = deterrentSlash(fee, auditRate)
+    return BigInt(slashAmount) > deterrent ? BigInt(slashAmount) : deterrent
+}
+
+/**
+ * The least bond a challenge of a result of `fee` puts up: a full committee's fees plus the fee,
+ * and never below Challenge-Bond.
+ */
+export function leastBond({challengeBond, refereeCount, refereeFee}: {challengeBond: string, refereeCount: number, refereeFee: string},
+    fee: string | bigint): bigint {
+    const least = BigInt(refereeFee) * BigInt(refereeCount) + BigInt(fee)
+    return least > BigInt(challengeBond) ? least : BigInt(challengeBond)
+}

@@ -4,6 +4,9 @@ export const TASK_STATES = ["Assigned", "Completed", "Challenged", "Settled", "R
 
 export const DISPUTE_VERDICTS = ["Valid", "Invalid", "Undecided"] as const
 
+/** A dispute's stages: the commit-reveal that seeds the committee's draw, the votes, the end (or a lapse). */
+export const DISPUTE_STAGES = ["Seeding", "Voting", "Resolved", "Lapsed"] as const
+
 /** aos json writes an empty table as `[]`, so an empty map of votes arrives as a list. */
 const emptyListAsObject = (value: unknown) => Array.isArray(value) && value.length === 0 ? {} : value
 
@@ -30,14 +33,31 @@ export const DisputeRecordSchema = z.object({
     position: z.coerce.number(),
     evidenceTx: z.string(),
     challengedAt: z.coerce.number(),
-    /** Referee-Deadline. */
+    stage: z.enum(DISPUTE_STAGES).optional(),
+    /** SHA-256 (hex) of the challenger's secret. */
+    seedCommit: z.string().optional(),
+    seedDeadline: z.coerce.number().optional(),
+    revealDeadline: z.coerce.number().optional(),
+    /** The worker's seed, once sent; absent when it sent none. */
+    workerSeed: z.string().optional(),
+    seededAt: z.coerce.number().optional(),
+    /** Once revealed: the secret, the draw's seed and when. */
+    secret: z.string().optional(),
+    drawSeed: z.string().optional(),
+    revealedAt: z.coerce.number().optional(),
+    /** The Reveal-Deadline while Seeding, then the Referee-Deadline. */
     deadline: z.coerce.number(),
+    /** Empty until the reveal draws it. */
     committee: z.array(z.string()),
+    refereeCount: z.coerce.number().optional(),
     quorum: z.coerce.number(),
     votes: z.preprocess(emptyListAsObject, z.record(z.string(), DisputeVoteSchema)),
     refereeFee: z.string(),
+    refereeTimeout: z.coerce.number().optional(),
     challengerShare: z.coerce.number(),
     slashAmount: z.string(),
+    auditRate: z.coerce.number().optional(),
+    lapsedAt: z.coerce.number().optional(),
     verdict: z.enum(DISPUTE_VERDICTS).optional(),
     resolution: z.enum(["Quorum", "Deadline"]).optional(),
     resolvedAt: z.coerce.number().optional(),
@@ -88,6 +108,8 @@ export const TaskRecordSchema = z.object({
     receiptHash: z.string().optional(),
     output: z.string().optional(),
     challengeDeadline: z.coerce.number().optional(),
-    dispute: DisputeRecordSchema.optional()
+    dispute: DisputeRecordSchema.optional(),
+    /** Earlier challenges that lapsed (never revealed): their bonds went to the treasury. */
+    lapsed: z.array(DisputeRecordSchema).optional()
 }).loose()
 export type TaskRecord = z.infer<typeof TaskRecordSchema>

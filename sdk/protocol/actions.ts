@@ -11,14 +11,15 @@ export const REGISTRY_ACTIONS = [
 
 export const ESCROW_ACTIONS = [
     "Configure", "Sync-Model", "Sync-Worker", "Deposit", "Withdraw", "Balance", "Infer", "Task-Result", "Task-Failed",
-    "Settle", "Info", "Task", "Tasks", "Challenge", "Referee-Verdict", "Slash-Notice",
+    "Settle", "Info", "Task", "Tasks", "Challenge", "Dispute-Seed", "Reveal-Seed", "Referee-Verdict", "Slash-Notice",
     "Open-Channel", "Redeem-Voucher", "Close-Channel", "Channel", "Channels", "Published"
 ] as const
 
 /** Messages the escrow sends to requesters, workers, challengers, referees and channel owners. */
 export const ESCROW_NOTICES = [
     "Infer-Accepted", "Infer-Result", "Infer-Refunded", "Task-Assigned", "Task-Revoked", "Task-Settled", "Task-Result-Notice",
-    "Challenge-Accepted", "Referee-Request", "Referee-Verdict-Notice", "Challenge-Resolved", "Slash-Distributed",
+    "Challenge-Accepted", "Dispute-Seed-Notice", "Dispute-Seeded", "Reveal-Seed-Notice", "Committee-Drawn", "Challenge-Lapsed",
+    "Referee-Request", "Referee-Verdict-Notice", "Challenge-Resolved", "Slash-Distributed",
     "Channel-Opened", "Voucher-Redeemed", "Channel-Closing", "Channel-Closed", "Infer-Response"
 ] as const
 

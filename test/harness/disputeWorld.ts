@@ -1,5 +1,7 @@
+import {createHash, randomBytes} from "node:crypto"
 import {expect} from "vitest"
 import {emittedBy, tagsFromRecord, type TagValues} from "../../sdk/ao/index.ts"
+import {expectedCommittee, type DrawRecord} from "./draw.ts"
 import type {Actor, MemoryAo} from "./memoryAo.ts"
 
 /*
@@ -9,6 +11,23 @@ import type {Actor, MemoryAo} from "./memoryAo.ts"
  */
 
 export const sum = (values: Iterable<string | bigint>) => [...values].reduce<bigint>((a, b) => a + BigInt(b), 0n)
+
+const sha256Hex = (text: string) => createHash("sha256").update(text).digest("hex")
+
+/** A challenger's secret (32 random bytes, hex) and the Seed-Commit a `Challenge` carries: SHA-256 of its text. */
+export function challengeSecret(secret = randomBytes(32).toString("hex")) {
+    return {secret, seedCommit: sha256Hex(secret)}
+}
+
+/** A worker's `Dispute-Seed`: 32 random bytes, hex. */
+export const workerSeed = () => randomBytes(32).toString("hex")
+
+/** The seed of a committee draw: SHA-256 of secret, worker seed (empty when none came) and Challenge-Id (docs/protocol.md, "Seeding the committee"). */
+export const drawSeedOf = (secret: string, seed: string | null, challengeId: string) => sha256Hex(secret + (seed ?? "") + challengeId)
+
+/** The committee the escrow draws at the reveal, from the candidates it kept at the challenge. */
+export const revealedCommittee = (candidates: DrawRecord[], k: number, secret: string, seed: string | null, challengeId: string) =>
+    expectedCommittee(candidates, k, `${drawSeedOf(secret, seed, challengeId)}:referee`)
 
 export interface DisputeModel {
     id: string

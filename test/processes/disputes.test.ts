@@ -1,17 +1,17 @@
 import {createHash} from "node:crypto"
 import {beforeAll, describe, expect, it} from "vitest"
 import type {TagValues} from "../../sdk/ao/index.ts"
-import {DisputeWorld} from "../harness/disputeWorld.ts"
-import {expectedCommittee} from "../harness/draw.ts"
+import {challengeSecret, DisputeWorld, revealedCommittee, workerSeed} from "../harness/disputeWorld.ts"
 import {MemoryAo, type Actor, type Trace} from "../harness/memoryAo.ts"
 
 /*
- * Challenges, referees and slashing (docs/protocol.md, escrow "Disputes") with
- * the real token, registry and escrow wired to each other. Workers and
- * referees are wallets: they stake, register and answer tasks and referee
- * requests. One deployment walks through the paths in order; each test starts
- * from the state the previous ones left, and ends by checking that no token
- * was created or lost.
+ * Challenges, the commit-reveal that seeds the committee's draw, referees and
+ * slashing (docs/protocol.md, escrow "Disputes") with the real token, registry
+ * and escrow wired to each other. Workers and referees are wallets: they
+ * stake, register and answer tasks, seeds and referee requests. One
+ * deployment walks through the paths in order; each test starts from the
+ * state the previous ones left, and ends by checking that no token was
+ * created or lost.
  */
 
 const fakeId = (label: string) => createHash("sha256").update(label).digest("base64url")
@@ -39,6 +39,11 @@ interface Dispute {
     id: string
     challenger: string
     bond: string
+    stage: string
+    seedCommit: string
+    workerSeed?: string
+    secret?: string
+    drawSeed?: string
     committee: string[]
     verdict?: string
     resolution?: string
@@ -54,7 +59,10 @@ interface TaskView {
     state: string
     locked: string
     worker: string
+    fee: string
+    challengeDeadline: number
     dispute?: Dispute
+    lapsed?: Dispute[]
 }
 
 let ao: MemoryAo
@@ -93,27 +101,47 @@ async function completedTask(output = "forty-two") {
     return {id, worker, challengeDeadline: done.find({Action: "Infer-Result"}).tags["Challenge-Deadline"]!}
 }
 
-const challengeTags = (id: string, position = "3", extra: TagValues = {}): TagValues =>
-    ({"Task-Id": id, Position: position, "Evidence-Tx": fakeId(`evidence-${id}`), ...extra})
+const challengeTags = (id: string, seedCommit: string, position = "3", extra: TagValues = {}): TagValues =>
+    ({"Task-Id": id, Position: position, "Evidence-Tx": fakeId(`evidence-${id}`), "Seed-Commit": seedCommit, ...extra})
 
-/** A challenge paid from `who`'s escrow deposit. */
-const challenge = (who: Actor, id: string, bond = "1000", extra: TagValues = {}) =>
-    ao.send(who, escrow, {Action: "Challenge", Bond: bond, ...challengeTags(id, "3", extra)})
+/** A challenge paid from `who`'s escrow deposit, committing to `secret`. */
+const challenge = (who: Actor, id: string, bond = "1000", extra: TagValues = {}, secret = challengeSecret()) =>
+    ao.send(who, escrow, {Action: "Challenge", Bond: bond, ...challengeTags(id, secret.seedCommit, "3", extra)})
 
 /** A challenge whose bond comes with a token transfer (`X-Action=Challenge`). */
-const challengeByTransfer = (who: Actor, id: string, quantity: string, reference = "challenge") =>
+const challengeByTransfer = (who: Actor, id: string, quantity: string, reference = "challenge", secret = challengeSecret()) =>
     ao.send(who, token, {
         Action: "Transfer", Recipient: escrow, Quantity: quantity, "X-Action": "Challenge", "X-Task-Id": id,
-        "X-Position": "3", "X-Evidence-Tx": fakeId(`evidence-${id}`), "X-Reference": reference
+        "X-Position": "3", "X-Evidence-Tx": fakeId(`evidence-${id}`), "X-Seed-Commit": secret.seedCommit, "X-Reference": reference
     })
+
+/** The accused worker's part of the draw. */
+const seedDispute = (who: Actor, id: string, challengeId: string, seed = workerSeed()) =>
+    ao.send(who, escrow, {Action: "Dispute-Seed", "Task-Id": id, "Challenge-Id": challengeId, Seed: seed})
+
+/** The challenger's reveal: the committee is drawn. */
+const reveal = (who: Actor, id: string, challengeId: string, secret: string) =>
+    ao.send(who, escrow, {Action: "Reveal-Seed", "Task-Id": id, "Challenge-Id": challengeId, Secret: secret})
 
 const vote = (who: Actor, id: string, verdict: string) =>
     ao.send(who, escrow, {Action: "Referee-Verdict", "Task-Id": id, Verdict: verdict, "Report-Tx": fakeId(`report-${who.name}-${id}`)})
 
-/** The committee the escrow must have drawn, recomputed from the registry's records. */
-function recomputeCommittee(views: WorkerView[], exclude: string[], challengeId: string) {
-    const candidates = views.filter((v) => v.eligible && !exclude.includes(v.address))
-    return expectedCommittee(candidates, 3, `${challengeId}:referee`)
+/** The candidates the escrow keeps at a challenge, from the registry's records (eligible, not excluded). */
+const candidatesOf = (views: WorkerView[], exclude: string[]) => views.filter((v) => v.eligible && !exclude.includes(v.address))
+
+/**
+ * A whole challenge as the SDK runs it, from `who`'s deposit: the Challenge with a Seed-Commit,
+ * the worker's Dispute-Seed, the Reveal-Seed. Returns the committee and the traces of each step.
+ */
+async function openDispute(who: Actor, task: {id: string, worker: Actor}, {bond = "1000", reference}: {bond?: string, reference?: string} = {}) {
+    const secret = challengeSecret()
+    const challenged = await challenge(who, task.id, bond, reference == null ? {} : {"X-Reference": reference}, secret)
+    const challengeId = challenged.find({Action: "Challenge-Accepted", Challenger: who.address}).tags["Challenge-Id"]!
+    const seed = workerSeed()
+    await must(task.worker, escrow, {Action: "Dispute-Seed", "Task-Id": task.id, "Challenge-Id": challengeId, Seed: seed})
+    const revealed = await must(who, escrow, {Action: "Reveal-Seed", "Task-Id": task.id, "Challenge-Id": challengeId, Secret: secret.secret})
+    const notice = revealed.find({Action: "Reveal-Seed-Notice"})
+    return {challenged, challengeId, secret, seed, revealed, notice, committee: notice.tags.Referees!.split(",")}
 }
 
 const expectConserved = () => world.expectConserved()
@@ -128,7 +156,8 @@ beforeAll(async () => {
 
     world = await DisputeWorld.deploy(ao, owner, {
         registry: {"Min-Stake": String(MIN_STAKE), "Unstake-Cooldown": "3600000", "Heartbeat-Timeout": "3600000"},
-        escrow: {"Challenge-Window": "60000", "Task-Timeout": "3600000", "Referee-Timeout": "120000"}
+        escrow: {"Challenge-Window": "60000", "Task-Timeout": "3600000", "Referee-Timeout": "120000", "Seed-Timeout": "120000",
+            "Reveal-Timeout": "120000"}
     })
     ;({token, registry, escrow} = world)
     for (const who of [alice, bob, carol, ...pool]) await world.mint(who, MINTED_EACH)
@@ -145,7 +174,8 @@ describe("escrow disputes: challenge, referees, slash", () => {
     it("starts with the documented dispute parameters and a conserved state", async () => {
         const info = await escrowRead({Action: "Info"})
         expect(info.tags).toMatchObject({"Challenge-Bond": "1000", "Referee-Count": "3", "Referee-Fee": "100", "Referee-Timeout": "120000",
-            "Slash-Amount": "all", "Challenger-Share": "5000", Bonds: "0", Treasury: "0"})
+            "Slash-Amount": "all", "Challenger-Share": "5000", "Seed-Timeout": "120000", "Reveal-Timeout": "120000", "Audit-Rate": "1000000",
+            Bonds: "0", Treasury: "0"})
         const views = await workerViews()
         expect(views.filter((v) => v.eligible)).toHaveLength(6)
         expect(views.find((v) => v.address === pool[6]!.address)).toMatchObject({eligible: false, stake: "999"})
@@ -167,29 +197,50 @@ describe("escrow disputes: challenge, referees, slash", () => {
         const slashedStake = BigInt(views.find((v) => v.address === worker.address)!.stake)
         const challengerBefore = await tokenBalance(challenger.address)
 
-        const trace = await challengeByTransfer(challenger, id, "1200", "ch-1")
+        const secret = challengeSecret()
+        const trace = await challengeByTransfer(challenger, id, "1200", "ch-1", secret)
         const accepted = trace.find({Action: "Challenge-Accepted", "X-Reference": "ch-1"})
         expect(accepted.target).toBe(challenger.address)
-        expect(accepted.tags).toMatchObject({"Task-Id": id, Challenger: challenger.address, Bond: "1200", Quorum: "2"})
+        expect(accepted.tags).toMatchObject({"Task-Id": id, Worker: worker.address, Challenger: challenger.address, Bond: "1200", Quorum: "2",
+            "Seed-Commit": secret.seedCommit})
         const challengeId = accepted.tags["Challenge-Id"]!
-        const committee = accepted.tags.Referees!.split(",")
-        expect(committee).toEqual(recomputeCommittee(views, [worker.address, challenger.address, bob.address], challengeId))
-        for (const excluded of [worker, challenger, pool[6]!]) expect(committee).not.toContain(excluded.address)
+        expect(Number(accepted.tags["Reveal-Deadline"])).toBe(Number(accepted.tags["Seed-Deadline"]) + 120000)
+        // No committee yet: the worker is asked for its seed, nobody for a verdict.
         expect(trace.filter({Action: "Challenge-Accepted"}).map((m) => m.target).sort())
             .toEqual([challenger.address, worker.address, bob.address].sort())
-        const requests = trace.filter({Action: "Referee-Request"})
+        expect(trace.filter({Action: "Referee-Request"})).toEqual([])
+        expect(await readTask(id)).toMatchObject({state: "Challenged", dispute: {stage: "Seeding", seedCommit: secret.seedCommit, committee: []}})
+        expect(errorOf(await ao.send(stranger, escrow, {Action: "Settle", "Task-Id": id}), "Settle")).toMatch(/committee is drawn when the challenger reveals/)
+
+        const seed = workerSeed()
+        const seeded = await seedDispute(worker, id, challengeId, seed)
+        expect(seeded.find({Action: "Dispute-Seed-Notice"})).toMatchObject({target: worker.address, tags: {"Task-Id": id, Seed: seed}})
+        expect(seeded.find({Action: "Dispute-Seeded"})).toMatchObject({target: challenger.address,
+            tags: {"Challenge-Id": challengeId, Seed: seed, "Reveal-Deadline": accepted.tags["Reveal-Deadline"], "X-Reference": "ch-1"}})
+
+        const revealed = await reveal(challenger, id, challengeId, secret.secret)
+        const notice = revealed.find({Action: "Reveal-Seed-Notice"})
+        expect(notice.target).toBe(challenger.address)
+        const committee = notice.tags.Referees!.split(",")
+        expect(committee).toEqual(revealedCommittee(candidatesOf(views, [worker.address, challenger.address, bob.address]), 3, secret.secret, seed, challengeId))
+        for (const excluded of [worker, challenger, pool[6]!]) expect(committee).not.toContain(excluded.address)
+        expect(notice.tags).toMatchObject({"Task-Id": id, "Challenge-Id": challengeId, Quorum: "2", "Worker-Seed": seed})
+        expect(revealed.filter({Action: "Committee-Drawn"}).map((m) => m.target).sort()).toEqual([worker.address, bob.address].sort())
+        expect(revealed.find({Action: "Committee-Drawn", "X-Reference": "dishonest"}).tags.Referees).toBe(notice.tags.Referees)
+        const requests = revealed.filter({Action: "Referee-Request"})
         expect(requests.map((m) => m.target)).toEqual(committee)
         expect(requests[0]!.tags).toMatchObject({
             "Task-Id": id, "Challenge-Id": challengeId, Worker: worker.address, Challenger: challenger.address, Model: model.id,
             "Model-SHA256": model.sha256, "Receipt-Tx": fakeId(`receipt-${id}`), "Receipt-Hash": hex(`receipt-${id}`),
             "Input-Tokens": "17", "Output-Tokens": "33", Position: "3", "Evidence-Tx": fakeId(`evidence-${id}`),
-            Deadline: accepted.tags["Referee-Deadline"], "Max-Tokens": "40", Temperature: "0", "Top-K": "40", "Top-P": "1",
+            Deadline: notice.tags["Referee-Deadline"], "Max-Tokens": "40", Temperature: "0", "Top-K": "40", "Top-P": "1",
             Seed: "0", Format: "text", "Prompt-Message": id
         })
         expect(requests[0]!.data).toBe("five")
 
         // Frozen: nothing settles, the bond is held.
-        expect(await readTask(id)).toMatchObject({state: "Challenged", dispute: {challenger: challenger.address, bond: "1200", committee}})
+        expect(await readTask(id)).toMatchObject({state: "Challenged", dispute: {challenger: challenger.address, bond: "1200", committee,
+            stage: "Voting", workerSeed: seed, secret: secret.secret}})
         expect((await escrowBalance(challenger.address)).Bonded).toBe("1200")
         expect(errorOf(await ao.send(stranger, escrow, {Action: "Settle", "Task-Id": id}), "Settle")).toMatch(/is challenged/)
         await expectConserved()
@@ -250,12 +301,11 @@ describe("escrow disputes: challenge, referees, slash", () => {
         const before = {alice: await available(alice), carol: await available(carol), worker: await available(task.worker),
             owner: await available(modelOwner)}
         const views = await workerViews()
-        const trace = await challenge(carol, task.id, "1000", {"X-Reference": "ch-2"})
-        const accepted = trace.find({Action: "Challenge-Accepted", "X-Reference": "ch-2"})
-        // A challenge from the deposit: its own message id seeds the draw.
-        expect(accepted.tags["Challenge-Id"]).toBe(trace.id)
-        const committee = accepted.tags.Referees!.split(",")
-        expect(committee).toEqual(recomputeCommittee(views, [task.worker.address, carol.address, alice.address], trace.id))
+        const {challenged, challengeId, secret, seed, committee} = await openDispute(carol, task, {reference: "ch-2"})
+        // A challenge from the deposit: its own message id is the Challenge-Id, which the draw's seed includes.
+        expect(challenged.find({Action: "Challenge-Accepted", "X-Reference": "ch-2"}).tags["Challenge-Id"]).toBe(challenged.id)
+        expect(committee).toEqual(revealedCommittee(candidatesOf(views, [task.worker.address, carol.address, alice.address]), 3, secret.secret, seed,
+            challengeId))
         expect(await escrowBalance(carol.address)).toMatchObject({Balance: String(before.carol - 1000n), Bonded: "1000"})
         expect((await escrowRead({Action: "Info"})).tags.Bonds).toBe("1000")
         await expectConserved()
@@ -289,12 +339,11 @@ describe("escrow disputes: challenge, referees, slash", () => {
         const balancesBefore = new Map<string, bigint>()
         for (const w of pool) balancesBefore.set(w.address, await available(w))
         const strikesBefore = new Map((await workerViews()).map((v) => [v.address, v.reputation.strikes]))
-        const accepted = (await challenge(carol, task.id)).find({Action: "Challenge-Accepted", Challenger: carol.address})
-        const committee = accepted.tags.Referees!.split(",")
+        const {committee, notice} = await openDispute(carol, task)
         const [m1, m2, m3] = committee.map((a) => byAddress.get(a)!)
         await vote(m1!, task.id, "Valid")
 
-        await passDeadline(accepted.tags["Referee-Deadline"])
+        await passDeadline(notice.tags["Referee-Deadline"])
         const upkept = await ao.send(stranger, escrow, {Action: "Settle"})
         expect(upkept.find({Action: "Challenge-Resolved", Verdict: "Valid"}).tags).toMatchObject({
             Resolution: "Deadline", "Valid-Votes": "1", "Invalid-Votes": "0", Majority: m1!.address, Struck: `${m2!.address},${m3!.address}`})
@@ -315,11 +364,10 @@ describe("escrow disputes: challenge, referees, slash", () => {
         const carolBefore = await available(carol)
         const workerBefore = await available(task.worker)
         const strikesBefore = new Map((await workerViews()).map((v) => [v.address, v.reputation.strikes]))
-        const accepted = (await challenge(carol, task.id)).find({Action: "Challenge-Accepted", Challenger: carol.address})
-        const committee = accepted.tags.Referees!.split(",")
+        const {committee, notice} = await openDispute(carol, task)
         expect(await available(carol)).toBe(carolBefore - 1000n)
 
-        await passDeadline(accepted.tags["Referee-Deadline"])
+        await passDeadline(notice.tags["Referee-Deadline"])
         const upkept = await ao.send(stranger, escrow, {Action: "Settle", "Task-Id": task.id})
         expect(upkept.find({Action: "Settle-Notice"}).tags["Task-Id"]).toBe(task.id)
         const resolved = upkept.filter({Action: "Challenge-Resolved", Verdict: "Undecided"})
@@ -389,6 +437,15 @@ describe("escrow disputes: challenge, referees, slash", () => {
         expect(errorOf(await challenge(stranger, pendingId), "Challenge")).toMatch(/Bond 1000 is above the available balance 0/)
         expect(errorOf(await challenge(carol, pendingId, "1000", {Position: "34"}), "Challenge")).toBe("Position 34 is above Output-Tokens 33")
         expect(errorOf(await challenge(carol, pendingId, "1000", {"Evidence-Tx": "short"}), "Challenge")).toMatch(/Evidence-Tx must be a 43-character id/)
+        expect(errorOf(await challenge(carol, pendingId, "1000", {"Seed-Commit": "ab".repeat(31)}), "Challenge"))
+            .toBe("Seed-Commit must be 64 lowercase hex characters")
+        expect(errorOf(await challenge(carol, pendingId, "1000", {"Seed-Commit": ""}), "Challenge")).toBe("Seed-Commit is required")
+        // The least bond covers a full committee's fees plus the task's fee when that is above Challenge-Bond.
+        await configureEscrow({"Referee-Fee": "320"})
+        const fee = (await readTask(pendingId)).fee
+        expect(errorOf(await challenge(carol, pendingId, "1000"), "Challenge"))
+            .toBe(`Bond 1000 is below ${960 + Number(fee)}: Referee-Count x Referee-Fee + the Fee ${fee} of task ${pendingId}`)
+        await configureEscrow({"Referee-Fee": "100"})
         expect(errorOf(await vote(carol, pendingId, "Invalid"), "Referee-Verdict")).toMatch(/is not challenged/)
 
         expect(await tokenBalance(carol.address)).toBe(carolTokens)
@@ -406,6 +463,130 @@ describe("escrow disputes: challenge, referees, slash", () => {
         expect(errorOf(await ao.send(stranger, escrow, {Action: "Slash-Notice", "Task-Id": invalidated, Quantity: "0"}), "Slash-Notice"))
             .toMatch(/Only the registry/)
         expect((await readTask(invalidated)).dispute).toMatchObject({proceeds: expect.any(String)})
+        await expectConserved()
+    })
+
+    it("refuses a wrong secret with Reveal-Seed-Error, and early, foreign or repeated reveals and seeds; a silent worker still gets a committee", async () => {
+        // Long enough for the first reveal to come before it on a loaded machine.
+        await configureEscrow({"Seed-Timeout": "10000"})
+        const task = await completedTask()
+        const views = await workerViews()
+        const secret = challengeSecret()
+        const accepted = (await challenge(carol, task.id, "1000", {}, secret)).find({Action: "Challenge-Accepted", Challenger: carol.address})
+        const challengeId = accepted.tags["Challenge-Id"]!
+        const wrong = challengeSecret().secret
+        // Before the worker's seed and its deadline a reveal is refused, whatever the secret: the worker could then choose its seed.
+        expect(errorOf(await reveal(carol, task.id, challengeId, wrong), "Reveal-Seed"))
+            .toBe(`The worker of task ${task.id} may seed until Seed-Deadline ${accepted.tags["Seed-Deadline"]}: reveal after its Dispute-Seed or then`)
+
+        expect(errorOf(await seedDispute(stranger, task.id, challengeId), "Dispute-Seed")).toBe(`Only the worker of task ${task.id} seeds its dispute`)
+        expect(errorOf(await seedDispute(task.worker, task.id, task.id), "Dispute-Seed"))
+            .toBe(`Challenge ${task.id} is not the open challenge of task ${task.id} (${challengeId})`)
+        expect(errorOf(await seedDispute(task.worker, task.id, challengeId, "XY".repeat(32)), "Dispute-Seed")).toBe("Seed must be 64 lowercase hex characters")
+        expect(errorOf(await reveal(stranger, task.id, challengeId, secret.secret), "Reveal-Seed")).toBe(`Only the challenger of task ${task.id} reveals its secret`)
+
+        await passDeadline(accepted.tags["Seed-Deadline"])
+        expect(errorOf(await seedDispute(task.worker, task.id, challengeId), "Dispute-Seed"))
+            .toBe(`Seed-Deadline ${accepted.tags["Seed-Deadline"]} of task ${task.id} has passed`)
+        expect(errorOf(await reveal(carol, task.id, challengeId, wrong), "Reveal-Seed")).toBe(`Secret does not match the Seed-Commit of challenge ${challengeId}`)
+        expect(errorOf(await reveal(carol, task.id, challengeId, "secret"), "Reveal-Seed")).toBe("Secret must be 64 lowercase hex characters")
+        expect(await readTask(task.id)).toMatchObject({state: "Challenged", dispute: {stage: "Seeding", committee: []}})
+
+        // The worker said nothing: the draw goes on without its part.
+        const revealed = await must(carol, escrow, {Action: "Reveal-Seed", "Task-Id": task.id, "Challenge-Id": challengeId, Secret: secret.secret})
+        const notice = revealed.find({Action: "Reveal-Seed-Notice"})
+        expect(notice.tags["Worker-Seed"]).toBeUndefined()
+        const committee = notice.tags.Referees!.split(",")
+        expect(committee).toEqual(revealedCommittee(candidatesOf(views, [task.worker.address, carol.address, alice.address]), 3, secret.secret, null, challengeId))
+        expect(revealed.filter({Action: "Referee-Request"}).map((m) => m.target)).toEqual(committee)
+        expect(errorOf(await reveal(carol, task.id, challengeId, secret.secret), "Reveal-Seed")).toBe(`The committee of challenge ${challengeId} is drawn already`)
+        expect(errorOf(await seedDispute(task.worker, task.id, challengeId), "Dispute-Seed")).toBe(`The committee of challenge ${challengeId} is drawn already`)
+
+        const [m1, m2] = committee.map((a) => byAddress.get(a)!)
+        await vote(m1!, task.id, "Valid")
+        expect((await vote(m2!, task.id, "Valid")).find({Action: "Challenge-Resolved"}).tags.Verdict).toBe("Valid")
+        expect((await readTask(task.id)).state).toBe("Settled")
+        await configureEscrow({"Seed-Timeout": "120000"})
+        await expectConserved()
+    })
+
+    it("lets a challenge whose secret is never revealed lapse: the bond goes to the treasury, the window reopens and another challenge may follow", async () => {
+        await configureEscrow({"Seed-Timeout": "5000", "Reveal-Timeout": "2000"})
+        const task = await completedTask()
+        const carolTokens = await tokenBalance(carol.address)
+        const treasury = BigInt((await escrowRead({Action: "Info"})).tags.Treasury!)
+        const challenged = await challengeByTransfer(carol, task.id, "1000", "lapse")
+        const accepted = challenged.find({Action: "Challenge-Accepted", "X-Reference": "lapse"})
+        const challengeId = accepted.tags["Challenge-Id"]!
+        await must(task.worker, escrow, {Action: "Dispute-Seed", "Task-Id": task.id, "Challenge-Id": challengeId, Seed: workerSeed()})
+        const frozen = await readTask(task.id)
+        expect(frozen.dispute).toMatchObject({stage: "Seeding", workerSeed: expect.any(String)})
+        expect((await escrowRead({Action: "Info"})).tags.Bonds).toBe("1000")
+
+        await passDeadline(accepted.tags["Reveal-Deadline"])
+        const upkept = await ao.send(stranger, escrow, {Action: "Settle"})
+        const lapsed = upkept.filter({Action: "Challenge-Lapsed"})
+        expect(lapsed.map((m) => m.target)).toEqual([carol.address, task.worker.address, alice.address])
+        const challengedAt = Number(accepted.tags["Seed-Deadline"]) - 5000
+        const reopened = Number(task.challengeDeadline) + Number(accepted.tags["Reveal-Deadline"]) - challengedAt
+        expect(lapsed[0]!.tags).toMatchObject({"Task-Id": task.id, "Challenge-Id": challengeId, Bond: "1000", "X-Reference": "lapse",
+            "Reveal-Deadline": accepted.tags["Reveal-Deadline"], "Challenge-Deadline": String(reopened)})
+        expect(lapsed[2]!.tags["X-Reference"]).toBe("job")
+        // Not settled: the time it was frozen is given back to the window.
+        expect(upkept.filter({Action: "Task-Settled"})).toEqual([])
+        const after = await readTask(task.id)
+        expect(after).toMatchObject({state: "Completed", challengeDeadline: reopened, lapsed: [{id: challengeId, stage: "Lapsed"}]})
+        expect(after.dispute).toBeUndefined()
+        // The bond is lost: neither refunded nor paid to anyone but the treasury.
+        expect(upkept.filter({Action: "Transfer", Recipient: carol.address})).toEqual([])
+        expect(await tokenBalance(carol.address)).toBe(carolTokens - 1000n)
+        expect((await escrowRead({Action: "Info"})).tags).toMatchObject({Bonds: "0", Treasury: String(treasury + 1000n)})
+        expect(errorOf(await reveal(carol, task.id, challengeId, challengeSecret().secret), "Reveal-Seed")).toBe(`Task ${task.id} is not challenged`)
+        await expectConserved()
+
+        // Open again: another challenge goes the whole way.
+        await configureEscrow({"Seed-Timeout": "120000", "Reveal-Timeout": "120000"})
+        const again = await openDispute(carol, task)
+        expect(again.challengeId).not.toBe(challengeId)
+        const [m1, m2] = again.committee.map((a) => byAddress.get(a)!)
+        await vote(m1!, task.id, "Valid")
+        await vote(m2!, task.id, "Valid")
+        expect(await readTask(task.id)).toMatchObject({state: "Settled", dispute: {id: again.challengeId, verdict: "Valid"}, lapsed: [{id: challengeId}]})
+        await expectConserved()
+    })
+
+    it("slashes at least the fee over Audit-Rate, with Slash-Amount as the floor, and assigns tasks only to workers staked for it", async () => {
+        // 10% of results audited: a fake result of fee 87 must cost at least 870.
+        await configureEscrow({"Slash-Amount": "100", "Audit-Rate": "100000"})
+        const task = await completedTask("eighty-seven")
+        expect((await readTask(task.id)).fee).toBe("87")
+        const stakeBefore = BigInt((await workerViews()).find((v) => v.address === task.worker.address)!.stake)
+        expect(stakeBefore).toBeGreaterThan(870n)
+        const {committee} = await openDispute(carol, task)
+        const [m1, m2] = committee.map((a) => byAddress.get(a)!)
+        await vote(m1!, task.id, "Invalid")
+        const decided = await vote(m2!, task.id, "Invalid")
+        expect(decided.find({Action: "Slash"}).tags).toMatchObject({Worker: task.worker.address, Quantity: "870", "Task-Id": task.id})
+        expect(decided.find({Action: "Slash-Notice"}).tags.Quantity).toBe("870")
+        // 870: 100 to each majority referee, half of the remaining 670 to the challenger, the rest to the treasury.
+        expect(decided.find({Action: "Slash-Distributed"}).tags).toMatchObject({Proceeds: "870", "Referee-Fee": "100", Reward: "335", Treasury: "335"})
+        expect(await readTask(task.id)).toMatchObject({state: "Invalidated", dispute: {slashRequested: "870", slashed: "870", proceeds: "870"}})
+        expect(BigInt((await workerViews()).find((v) => v.address === task.worker.address)!.stake)).toBe(stakeBefore - 870n)
+        await expectConserved()
+
+        // At 2% a quote of 84 (40 tokens at 2000 per 1000, 5% to the owner) needs a stake of 4200.
+        await configureEscrow({"Audit-Rate": "20000"})
+        const views = await workerViews()
+        for (let i = 0; i < 4; i++) {
+            const assigned = (await must(alice, escrow, {Action: "Infer", Model: model.name, "Max-Tokens": "40", "Max-Fee": "500"}, "Hi"))
+                .find({Action: "Task-Assigned"}).target
+            expect(BigInt(views.find((v) => v.address === assigned)!.stake)).toBeGreaterThanOrEqual(4200n)
+        }
+        // At 0.1% it needs 84000: nobody stakes that much.
+        await configureEscrow({"Audit-Rate": "1000"})
+        expect(errorOf(await ao.send(alice, escrow, {Action: "Infer", Model: model.name, "Max-Tokens": "40", "Max-Fee": "500"}, "Hi"), "Infer"))
+            .toBe(`No worker serving model ${model.name} within Max-Fee stakes the slash its quote needs at Audit-Rate 1000 ppm`)
+        await configureEscrow({"Slash-Amount": "all", "Audit-Rate": "1000000"})
         await expectConserved()
     })
 })

@@ -65,7 +65,9 @@ interface RunningTask {
  * `weavelm worker`: stakes and registers, keeps its heartbeat, receives tasks
  * from its inbox at the escrow, runs them on node-llama-cpp, stores each receipt on
  * Arweave and answers `Task-Result` (or `Task-Failed`); on a referee committee
- * it re-checks challenged tasks and votes (`RefereeDuty`). A restart resumes from
+ * it re-checks challenged tasks and votes (`RefereeDuty`); when its own result
+ * is challenged it sends its part of the committee's seed (`Dispute-Seed`) at
+ * once, since a worker that stays silent leaves the draw to the challenger. A restart resumes from
  * the persisted cursor and the escrow's list of this worker's open tasks, so
  * no assignment is missed or run twice.
  */
@@ -78,6 +80,8 @@ export class Worker {
     private readonly _log: (event: WorkerLogEvent) => void
     private readonly _running = new Map<string, RunningTask>()
     private readonly _queue: Assignment[] = []
+    /** Challenges this worker has seeded (or is seeding): its inbox and the list of its challenged tasks can both name one. */
+    private readonly _seeded = new Set<string>()
     private readonly _stopping = new AbortController()
     private _engine?: InferenceEngine
     private _models = new Map<string, {record: ModelRecord, loaded: LoadedModel}>()
@@ -163,6 +167,7 @@ export class Worker {
         this._heartbeat.unref()
 
         await this._resumeAssigned()
+        void this._resumeSeeding()
         this._referee = new RefereeDuty({
             address: this.address, escrow: this._escrow, registry: this._registry, gateway: connection.config.gateway, cacheDir,
             storage: this._storage, engine: this._engine, log: (level, event, message, fields) => this._emit(level, event, message, fields),
@@ -179,6 +184,31 @@ export class Worker {
         for (const task of await this._escrow.tasks({worker: this.address, state: "Assigned", limit: 1000})) {
             if (task.worker === this.address && !this._state!.hasFinished(task.id) && !this._isQueuedOrRunning(task.id))
                 this._enqueueFromRecord(task.id)
+        }
+    }
+
+    /** Challenges of this worker's results still waiting for its seed: arrived while it was down, or left its inbox unread. */
+    private async _resumeSeeding() {
+        try {
+            for (const task of await this._escrow.tasks({worker: this.address, state: "Challenged", limit: 1000})) {
+                const dispute = task.dispute
+                if (task.worker === this.address && dispute?.stage === "Seeding" && dispute.workerSeed == null) await this._seedDispute(task.id, dispute.id)
+            }
+        } catch (error) {
+            this._emit("warn", "dispute.resume-failed", `could not list challenges of this worker's results: ${describe(error)}`)
+        }
+    }
+
+    /** Sends this worker's seed for a challenge of its result; a refusal (seeded already, Seed-Deadline passed) is logged. */
+    private async _seedDispute(taskId: string, challengeId: string) {
+        if (this._seeded.has(challengeId)) return
+        this._seeded.add(challengeId)
+        try {
+            await this._escrow.seedDispute({taskId, challengeId})
+            this._emit("info", "dispute.seeded", `task ${taskId} is challenged (${challengeId}): seed sent`, {taskId, challengeId})
+        } catch (error) {
+            this._emit("warn", "dispute.seed-refused", `could not seed challenge ${challengeId} of task ${taskId}: ${describe(error)}`,
+                {taskId, challengeId})
         }
     }
 
@@ -222,6 +252,7 @@ export class Worker {
         const onGap = async () => {
             this._emit("warn", "worker.inbox-gap", "messages left the inbox unread; re-reading open assignments and disputes")
             await this._resumeAssigned()
+            await this._resumeSeeding()
             await this._referee!.resume()
         }
         try {
@@ -231,6 +262,8 @@ export class Worker {
                     this._options.onChannelNotice?.(message)
                 } else if (message.tags.Action === "Referee-Request") {
                     this._referee!.receive(message)
+                } else if (message.tags.Action === "Challenge-Accepted" && message.tags.Worker === this.address) {
+                    void this._seedDispute(taskId, message.tags["Challenge-Id"] ?? "")
                 } else if (message.tags.Action === "Task-Revoked") {
                     this._running.get(taskId)?.abort.abort()
                     this._emit("warn", "task.revoked", `task ${taskId} was revoked`, {taskId})
