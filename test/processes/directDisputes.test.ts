@@ -1,15 +1,15 @@
 import {createHash} from "node:crypto"
 import {beforeAll, describe, expect, it} from "vitest"
 import type {TagValues} from "../../sdk/ao/index.ts"
-import {DisputeWorld} from "../harness/disputeWorld.ts"
+import {challengeSecret, DisputeWorld, workerSeed} from "../harness/disputeWorld.ts"
 import {MemoryAo, type Actor, type Trace} from "../harness/memoryAo.ts"
 
 /*
  * Challenges of direct-mode receipts (docs/protocol.md, escrow "Disputes" and
  * "Channels"): a request paid by a channel voucher is disputed by Channel,
- * Request-Id, Receipt-Hash, Batch-Tx and Fee, through the same committee,
- * verdicts and slash as a task. One deployment walks through the paths in
- * order; each test ends by checking that no token was created or lost.
+ * Request-Id, Receipt-Hash, Batch-Tx and Fee, through the same commit-reveal,
+ * committee, verdicts and slash as a task. One deployment walks through the
+ * paths in order; each test ends by checking that no token was created or lost.
  */
 
 const fakeId = (label: string) => createHash("sha256").update(label).digest("base64url")
@@ -31,7 +31,9 @@ interface DirectTask {
     refund?: string
     receiptTx: string
     receiptHash: string
-    dispute?: {verdict?: string, proceeds?: string, reward?: string, treasury?: string}
+    challengeDeadline: number
+    dispute?: {id: string, stage: string, verdict?: string, proceeds?: string, reward?: string, treasury?: string}
+    lapsed?: Array<{id: string}>
 }
 
 let ao: MemoryAo
@@ -55,8 +57,17 @@ async function redeemedChannel(worker: Actor, paid: string, tags: TagValues = {M
 
 const directTags = (channel: string, request: string, fee: string, extra: TagValues = {}): TagValues => ({
     Channel: channel, "Request-Id": fakeId(`request-${request}`), "Receipt-Hash": hex(`receipt-${request}`),
-    "Batch-Tx": fakeId(`batch-${channel}`), Fee: fee, Position: "2", "Evidence-Tx": fakeId(`evidence-${request}`), ...extra
+    "Batch-Tx": fakeId(`batch-${channel}`), Fee: fee, Position: "2", "Evidence-Tx": fakeId(`evidence-${request}`),
+    "Seed-Commit": challengeSecret().seedCommit, ...extra
 })
+
+/** The worker's seed and the challenger's reveal of an accepted challenge; returns the Reveal-Seed's trace and the committee. */
+async function seedAndReveal(worker: Actor, challenger: Actor, requestId: string, accepted: Trace["messages"][number], secret: string) {
+    const challengeId = accepted.tags["Challenge-Id"]!
+    await ao.must(worker, world.escrow, {Action: "Dispute-Seed", "Task-Id": requestId, "Challenge-Id": challengeId, Seed: workerSeed()})
+    const revealed = await ao.must(challenger, world.escrow, {Action: "Reveal-Seed", "Task-Id": requestId, "Challenge-Id": challengeId, Secret: secret})
+    return {revealed, committee: revealed.find({Action: "Reveal-Seed-Notice"}).tags.Referees!.split(",")}
+}
 
 /** A direct challenge whose bond comes with a token transfer (`X-Action=Challenge`, the tags as `X-`). */
 function challengeByTransfer(who: Actor, tags: TagValues, quantity = "1000") {
@@ -92,16 +103,19 @@ describe("escrow disputes of direct-mode receipts", () => {
         expect(left).toBeLessThan(250n)
         const aliceBefore = await world.available(alice)
         const carolTokens = await world.tokenBalance(carol.address)
-        const tags = directTags(channel, "bad", "250", {Reference: "direct-1"})
+        const secret = challengeSecret()
+        const tags = directTags(channel, "bad", "250", {Reference: "direct-1", "Seed-Commit": secret.seedCommit})
         const requestId = String(tags["Request-Id"])
 
         const trace = await challengeByTransfer(carol, tags, "1200")
         const accepted = trace.find({Action: "Challenge-Accepted", "X-Reference": "direct-1"})
-        expect(accepted.tags).toMatchObject({"Task-Id": requestId, Challenger: carol.address, Bond: "1200", Quorum: "2"})
+        expect(accepted.tags).toMatchObject({"Task-Id": requestId, Worker: worker.address, Challenger: carol.address, Bond: "1200", Quorum: "2",
+            "Seed-Commit": secret.seedCommit})
         expect(trace.filter({Action: "Challenge-Accepted"}).map((m) => m.target).sort()).toEqual([carol.address, worker.address, alice.address].sort())
-        const committee = accepted.tags.Referees!.split(",")
+        expect(await readTask(requestId)).toMatchObject({state: "Challenged", dispute: {stage: "Seeding"}})
+        const {revealed, committee} = await seedAndReveal(worker, carol, requestId, accepted, secret.secret)
         for (const excluded of [worker.address, alice.address, carol.address]) expect(committee).not.toContain(excluded)
-        const requests = trace.filter({Action: "Referee-Request"})
+        const requests = revealed.filter({Action: "Referee-Request"})
         expect(requests.map((m) => m.target)).toEqual(committee)
         expect(requests[0]!.tags).toMatchObject({"Task-Id": requestId, Worker: worker.address, Model: model.id, "Model-SHA256": model.sha256,
             Channel: channel, "Receipt-Tx": tags["Batch-Tx"], "Receipt-Hash": tags["Receipt-Hash"], Fee: "250", Position: "2"})
@@ -134,12 +148,13 @@ describe("escrow disputes of direct-mode receipts", () => {
     it("upholds a frivolous direct challenge: the bond pays the majority and the worker, nothing else moves", async () => {
         const worker = pool[1]!
         const channel = await redeemedChannel(worker, "400")
-        const tags = directTags(channel, "good", "100")
+        const secret = challengeSecret()
+        const tags = directTags(channel, "good", "100", {"Seed-Commit": secret.seedCommit})
         const requestId = String(tags["Request-Id"])
         const before = {alice: await world.available(alice), carol: await world.available(carol), worker: await world.available(worker),
             owner: await world.available(modelOwner)}
-        const trace = await ao.send(carol, world.escrow, {Action: "Challenge", Bond: "1000", ...tags})
-        const committee = trace.find({Action: "Challenge-Accepted", Challenger: carol.address}).tags.Referees!.split(",")
+        const trace = await ao.must(carol, world.escrow, {Action: "Challenge", Bond: "1000", ...tags})
+        const {committee} = await seedAndReveal(worker, carol, requestId, trace.find({Action: "Challenge-Accepted", Challenger: carol.address}), secret.secret)
         expect(await world.available(carol)).toBe(before.carol - 1000n)
         await world.expectConserved()
 
@@ -178,6 +193,7 @@ describe("escrow disputes of direct-mode receipts", () => {
         expect(await refused(directTags(channel, "y", "401"))).toBe(`Fee 401 is above what channel ${channel} has paid, 400`)
         expect(await refused(directTags(channel, "y", "0"))).toMatch(/Fee must be greater than 0/)
         expect(await refused({...tags})).toBe(`Request ${String(tags["Request-Id"])} is already challenged`)
+        expect(await refused({...directTags(channel, "z", "10"), "Seed-Commit": "nope"})).toBe("Seed-Commit must be 64 lowercase hex characters")
         expect(await refused({...tags, "Request-Id": fakeId("another")}))
             .toBe(`Receipt ${String(tags["Receipt-Hash"])} is already challenged (request ${String(tags["Request-Id"])})`)
         expect(await refused({...directTags(channel, "z", "10"), "Batch-Tx": "short"})).toBe("Batch-Tx must be a 43-character id")
@@ -199,6 +215,41 @@ describe("escrow disputes of direct-mode receipts", () => {
         expect(late.find({Action: "Transfer", Recipient: carol.address}).tags.Quantity).toBe("1000")
         expect(await world.tokenBalance(carol.address)).toBe(carolTokens)
         await ao.must(owner, world.escrow, {Action: "Configure", "Challenge-Window": "60000", "Channel-Refund-Lock": "86400000"})
+        await world.expectConserved()
+    })
+
+    it("lets an unrevealed direct challenge lapse, and challenges the request again with the new challenge's Batch-Tx and Fee", async () => {
+        await ao.must(owner, world.escrow, {Action: "Configure", "Seed-Timeout": "3000", "Reveal-Timeout": "2000"})
+        const worker = pool[4]!
+        const channel = await redeemedChannel(worker, "300")
+        const first = directTags(channel, "lapsing", "30", {"Batch-Tx": fakeId("a-bogus-batch")})
+        const requestId = String(first["Request-Id"])
+        const treasury = BigInt((await world.escrowRead({Action: "Info"})).tags.Treasury!)
+        const accepted = (await ao.must(carol, world.escrow, {Action: "Challenge", Bond: "1000", ...first}))
+            .find({Action: "Challenge-Accepted", Challenger: carol.address})
+        await sleep(Math.max(0, Number(accepted.tags["Reveal-Deadline"]) - Date.now() + 50))
+        const upkept = await ao.send(carol, world.escrow, {Action: "Settle"})
+        const lapsed = upkept.find({Action: "Challenge-Lapsed", "Task-Id": requestId})
+        // The channel is open: its request gets a whole Challenge-Window after the Reveal-Deadline.
+        expect(Number(lapsed.tags["Challenge-Deadline"])).toBeGreaterThanOrEqual(Number(accepted.tags["Reveal-Deadline"]) + 60000)
+        expect(await readTask(requestId)).toMatchObject({state: "Completed", receiptTx: fakeId("a-bogus-batch"), lapsed: [{id: accepted.tags["Challenge-Id"]}]})
+        expect((await world.escrowRead({Action: "Info"})).tags.Treasury).toBe(String(treasury + 1000n))
+        await world.expectConserved()
+
+        // Another challenger names the real batch and fee: the record takes them.
+        await ao.must(owner, world.escrow, {Action: "Configure", "Seed-Timeout": "120000", "Reveal-Timeout": "120000"})
+        const secret = challengeSecret()
+        const second = directTags(channel, "lapsing", "40", {"Seed-Commit": secret.seedCommit})
+        expect(errorOf(await ao.send(carol, world.escrow, {Action: "Challenge", Bond: "1000", ...second, "Receipt-Hash": hex("another-receipt")}),
+            "Challenge")).toBe(`Request ${requestId} is already challenged`)
+        const again = (await ao.must(carol, world.escrow, {Action: "Challenge", Bond: "1000", ...second})).find({Action: "Challenge-Accepted", Challenger: carol.address})
+        expect(await readTask(requestId)).toMatchObject({state: "Challenged", fee: "40", receiptTx: second["Batch-Tx"], dispute: {id: again.tags["Challenge-Id"]}})
+        const {revealed, committee} = await seedAndReveal(worker, carol, requestId, again, secret.secret)
+        expect(revealed.find({Action: "Referee-Request"}).tags).toMatchObject({"Receipt-Tx": second["Batch-Tx"], Fee: "40"})
+        const [m1, m2] = committee.map((a) => byAddress.get(a)!)
+        await vote(m1!, requestId, "Valid")
+        await vote(m2!, requestId, "Valid")
+        expect((await readTask(requestId)).state).toBe("Settled")
         await world.expectConserved()
     })
 })
