@@ -1,9 +1,12 @@
 import {Command} from "commander"
 import {readFile} from "node:fs/promises"
-import type {ChallengeAccepted, ChallengeResolution} from "../../sdk/escrow/index.ts"
+import path from "node:path"
+import type {AoClient} from "../../sdk/ao/index.ts"
+import type {ChallengeAccepted, ChallengeCommitted, ChallengeResolution, EscrowClient} from "../../sdk/escrow/index.ts"
+import type {ProcessIds} from "../../sdk/network/index.ts"
 import {decodeReceipt, hashReceiptBytes} from "../../sdk/receipt/index.ts"
 import type {VerificationDocumentInput, VerificationReport} from "../../verifier/index.ts"
-import {openConnection, printJson, withNetworkOptions, type NetworkOptions} from "../context.ts"
+import {openConnection, printJson, requireProcesses, withNetworkOptions, type NetworkOptions} from "../context.ts"
 import {UsageError, UserError} from "../errors.ts"
 import {parseAmount, parseInteger} from "../parse.ts"
 import {openVerifier, withVerifierOptions, type VerifierCliOptions} from "../verification.ts"
@@ -21,6 +24,20 @@ interface ChallengeCommandOptions extends NetworkOptions, VerifierCliOptions {
     fee?: string
 }
 
+interface RevealCommandOptions extends NetworkOptions {
+    cacheDir: string
+    wait?: boolean
+}
+
+/**
+ * An EscrowClient that keeps challenge secrets in `<cacheDir>/challenges/<address>/` (docs/protocol.md,
+ * "Seeding the committee"), so that `weavelm challenge reveal` can finish a challenge after a restart.
+ */
+export async function challengingEscrow(ao: AoClient, processes: ProcessIds, cacheDir: string): Promise<EscrowClient> {
+    const {EscrowClient, FileChallengeSecrets} = await import("../../sdk/escrow/index.ts")
+    return new EscrowClient(ao, processes, {secrets: new FileChallengeSecrets(path.join(cacheDir, "challenges", ao.address))})
+}
+
 export function challengeCommand() {
     return withVerifierOptions(withNetworkOptions(new Command("challenge")))
         .description("verify a task (or a direct request's receipt) and, if it is invalid, challenge it: the report goes to Arweave as evidence, the bond to the escrow")
@@ -31,13 +48,19 @@ export function challengeCommand() {
         .option("--fee <n>", "with --receipt: what the request cost, in base units (the response's weavelm.fee)", parseAmount)
         .option("--force", "challenge even when the task verifies as valid (the bond then pays the referees and the worker)")
         .option("--position <n>", "the output position to dispute (default: the first bad one, 0 with --force on a valid task)", parseInteger(0, 2147483647))
-        .option("--bond <n>", "bond in base units (default: the escrow's Challenge-Bond)", parseAmount)
+        .option("--bond <n>", "bond in base units (default: the least the escrow accepts: Challenge-Bond, or Referee-Count x Referee-Fee + the task's fee when more)", parseAmount)
         .option("--bond-from-deposit", "take the bond from your escrow balance instead of sending tokens from the wallet")
         .option("--wait", "wait for the referees' verdict (and the slash's share-out) and print it")
         .option("--prompt-file <file>", "the prompt's text, if the network cannot provide it (with --receipt it goes into the evidence for the referees)")
         .addHelpText("after", `
-Exit codes: 0 challenge accepted (with --wait: and resolved, whatever the verdict), 1 the task verifies as
-valid (without --force) or bad input, 2 usage error, 3 the escrow refused the challenge or the network failed.`)
+The challenge commits to a secret (kept under --cache-dir until revealed), waits for the worker's seed or
+its Seed-Deadline, then reveals it and the committee is drawn. Interrupted before the reveal, finish it
+with \`weavelm challenge reveal <challenge-id>\` before the Reveal-Deadline, or the bond is lost.
+
+Exit codes: 0 challenge accepted and its committee drawn (with --wait: and resolved, whatever the verdict),
+1 the task verifies as valid (without --force) or bad input, 2 usage error, 3 the escrow refused the
+challenge or the network failed.`)
+        .addCommand(revealCommand())
         .action(async (taskId: string | undefined, options: ChallengeCommandOptions) => {
             const target = await challengeTarget(taskId, options)
             const prompt = options.promptFile == null ? undefined : await readFile(options.promptFile, "utf8").catch((error: Error) => {
@@ -83,23 +106,23 @@ valid (without --force) or bad input, 2 usage error, 3 the escrow refused the ch
                     : `invalid${report.firstBadPosition == null ? "" : ` from position ${report.firstBadPosition}`}: ${report.reasons[0] ?? ""}`)
 
                 const evidenceTx = await verifier.publishReport(evidenceReport)
-                const bond = options.bond ?? (await escrow.parameters()).challengeBond
+                const challenger = await challengingEscrow(connection.ao, verifier.processes, options.cacheDir)
+                const challenged = "taskId" in target ? {taskId: target.taskId} : {direct: {
+                    channel: target.channel, requestId: target.requestId, receiptHash: target.receiptHash, batchTx: target.batchTx, fee: target.fee
+                }}
+                const bond = options.bond ?? await challenger.leastBond(challenged)
                 const bondFrom = options.bondFromDeposit ? "deposit" as const : "transfer" as const
                 const position = options.position ?? disputedPosition(report)
                 verifier.step(`challenging position ${position} with a bond of ${bond} (${bondFrom === "deposit" ? "from the escrow balance" : "by token transfer"})`)
-                const accepted = await escrow.challenge({
-                    ...("taskId" in target ? {taskId: target.taskId} : {direct: {
-                        channel: target.channel, requestId: target.requestId, receiptHash: target.receiptHash, batchTx: target.batchTx, fee: target.fee
-                    }}),
-                    position, evidenceTx, bond, bondFrom
-                })
+                const accepted = await challenger.challenge({...challenged, position, evidenceTx, bond, bondFrom},
+                    {onCommitted: (committed) => verifier.step(committedLine(committed))})
 
                 const summary = {
                     taskId: accepted.taskId, challengeId: accepted.challengeId, state: "Challenged", verdict: report.verdict, firstBadPosition: report.firstBadPosition,
                     checked: report.checked, position, evidenceTx, bond: accepted.bond, bondFrom, referees: accepted.referees, quorum: accepted.quorum,
                     refereeDeadline: accepted.refereeDeadline
                 }
-                if (!options.json) printAccepted(accepted, evidenceTx, connection.config.gateway)
+                if (!options.json) printAccepted(accepted, {evidenceTx, gateway: connection.config.gateway})
                 if (!options.wait) return options.json ? printJson(summary) : undefined
 
                 verifier.step(`waiting for the referees (deadline ${new Date(accepted.refereeDeadline).toISOString()})`)
@@ -111,6 +134,45 @@ valid (without --force) or bad input, 2 usage error, 3 the escrow refused the ch
                 await verifier.dispose()
             }
         })
+}
+
+/** `weavelm challenge reveal`: the second half of a challenge whose reveal did not happen (the command stopped). */
+function revealCommand() {
+    // Its options are `challenge`'s (commander hands every option after `challenge` to it), read with optsWithGlobals.
+    return new Command("reveal")
+        .description("reveal the secret of a challenge of yours whose committee is not drawn yet, so that it is (before its Reveal-Deadline); " +
+            "takes challenge's --network, --wallet, --cache-dir (where the secret was kept), --wait and --json")
+        .argument("<challenge-id>", "the Challenge-Id the escrow accepted")
+        .configureHelp({showGlobalOptions: true})
+        .addHelpText("after", `
+Exit codes: 0 the committee is drawn (with --wait: and the challenge resolved), 1 no secret is kept for the
+challenge here or it lapsed, 2 usage error, 3 the escrow refused the reveal or the network failed.`)
+        .action(async (challengeId: string, _options: unknown, command: Command) => {
+            const options = command.optsWithGlobals<RevealCommandOptions>()
+            const connection = await openConnection(options)
+            const escrow = await challengingEscrow(connection.ao, requireProcesses(connection.config), options.cacheDir)
+            const step = (text: string) => options.json ? undefined : void process.stderr.write(`${text}\n`)
+            const from = await escrow.inboxCursor()
+            step(`revealing challenge ${challengeId} once its worker has seeded or its Seed-Deadline has passed`)
+            const accepted = await escrow.revealChallenge(challengeId).catch((error: Error) => {
+                // The escrow's refusals are remote errors; a missing secret or a lapse is the user's to know.
+                throw error.name === "AoProcessError" ? error : new UserError(error.message)
+            })
+            const summary = {taskId: accepted.taskId, challengeId: accepted.challengeId, state: "Challenged", bond: accepted.bond,
+                referees: accepted.referees, quorum: accepted.quorum, refereeDeadline: accepted.refereeDeadline}
+            if (!options.json) printAccepted(accepted)
+            if (!options.wait) return options.json ? printJson(summary) : undefined
+            step(`waiting for the referees (deadline ${new Date(accepted.refereeDeadline).toISOString()})`)
+            const resolution = await escrow.waitForResolution(accepted, {from})
+            const state = resolution.verdict === "Invalid" ? "Invalidated" : "Settled"
+            if (options.json) return printJson({...summary, state, resolution})
+            printResolution(resolution)
+        })
+}
+
+function committedLine(committed: ChallengeCommitted) {
+    return `challenge ${committed.challengeId} accepted: task ${committed.taskId} is frozen and the bond held; waiting for the worker's seed ` +
+        `(Seed-Deadline ${new Date(committed.seedDeadline).toISOString()}) to reveal the secret and draw the committee`
 }
 
 interface DirectTarget {
@@ -145,12 +207,12 @@ async function challengeTarget(taskId: string | undefined, options: ChallengeCom
     return {receiptBytes, requestId, receiptHash: hashReceiptBytes(receiptBytes), channel, batchTx, fee}
 }
 
-function printAccepted(accepted: ChallengeAccepted, evidenceTx: string, gateway: string) {
+function printAccepted(accepted: ChallengeAccepted, evidence?: {evidenceTx: string, gateway: string}) {
     process.stdout.write(
         `challenge ${accepted.challengeId} accepted: task ${accepted.taskId} is Challenged\n` +
-        `  evidence  ${gateway}/${evidenceTx}\n` +
+        (evidence == null ? "" : `  evidence  ${evidence.gateway}/${evidence.evidenceTx}\n`) +
         `  bond      ${accepted.bond}\n` +
-        `  referees  ${accepted.referees.join(", ")} (quorum ${accepted.quorum})\n` +
+        `  referees  ${accepted.referees.join(", ")} (quorum ${accepted.quorum}; drawn ${accepted.workerSeed == null ? "without the worker's seed: it sent none" : "with the worker's seed"})\n` +
         `  deadline  ${new Date(accepted.refereeDeadline).toISOString()}\n`
     )
 }

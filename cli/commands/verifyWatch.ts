@@ -1,11 +1,14 @@
 import type {WatchedResult} from "../../verifier/index.ts"
 import {openConnection, printJson} from "../context.ts"
 import {openVerifier} from "../verification.ts"
+import {challengingEscrow} from "./challenge.ts"
 import type {VerifyCommandOptions} from "./verify.ts"
 
 /**
  * `weavelm verify --watch`: the watchtower. Runs until SIGINT or SIGTERM, then lets the check under
- * way finish, prints what it did and exits 0.
+ * way finish, prints what it did and exits 0. Each challenge commits to a secret kept under
+ * --cache-dir and reveals it once the worker has seeded (or its Seed-Deadline passed): a challenge
+ * the watchtower could not reveal is finished with `weavelm challenge reveal <challenge-id>`.
  */
 export async function runWatchtower(options: VerifyCommandOptions) {
     const connection = await openConnection(options)
@@ -23,14 +26,23 @@ export async function runWatchtower(options: VerifyCommandOptions) {
         const {watchResults} = await import("../../verifier/index.ts")
         // Taken before the start line, so that nothing announced after it is missed.
         const from = await verifier.escrow.resultsCursor()
+        // Without --bond each challenge puts up the least bond its result needs; Challenge-Bond is that least for most.
         const bond = options.bond ?? (await verifier.escrow.parameters()).challengeBond
-        const challenge = options.challenge ? {bond, bondFrom: options.bondFromDeposit ? "deposit" as const : "transfer" as const} : null
+        const bondFrom = options.bondFromDeposit ? "deposit" as const : "transfer" as const
+        const challenge = options.challenge ? {bond, bondFrom} : null
+        const challenger = await challengingEscrow(connection.ao, verifier.processes, options.cacheDir)
+        const escrow = {
+            results: verifier.escrow.results.bind(verifier.escrow),
+            task: verifier.escrow.task.bind(verifier.escrow),
+            challenge: (request: Parameters<typeof challenger.challenge>[0], challengeOptions: Parameters<typeof challenger.challenge>[1]) =>
+                challenger.challenge({...request, bond: options.bond}, challengeOptions)
+        }
         // Machine-readable start line: scripts (and tests) wait for it before producing results.
         if (options.json) printJson({watching: true, escrow: verifier.processes.escrow, sampleRate: options.sampleRate, challenge})
         else verifier.step(`watching results of ${verifier.processes.escrow}: checking ${(options.sampleRate * 100).toFixed(0)}%` +
             (challenge == null ? ", not challenging" : `, challenging invalid ones with a bond of ${bond}`))
         const summary = await watchResults({
-            escrow: verifier.escrow, registry: verifier.registry, gateway: connection.config.gateway, cacheDir: options.cacheDir,
+            escrow, registry: verifier.registry, gateway: connection.config.gateway, cacheDir: options.cacheDir,
             models: verifier.models, storage: verifier.storage, address: connection.address, sampleRate: options.sampleRate, challenge,
             publishAll: options.publish === true, from, signal: stopping.signal,
             onChecked: (checked) => options.json ? printJson(checked) : process.stdout.write(watchLine(checked) + "\n")

@@ -110,6 +110,8 @@ describe("a cheating direct-mode worker", {timeout: 600_000}, () => {
 
         const record = (await client.task(voucher.id))!
         expect(record).toMatchObject({state: "Invalidated", direct: true, channel: channel.id, receiptTx: batchTx, refund: weavelm.fee})
+        // The direct-mode worker seeded its dispute like any worker.
+        expect(record.dispute!.workerSeed).toMatch(/^[0-9a-f]{64}$/)
         for (const vote of Object.values(record.dispute!.votes)) {
             const report = await (await fetch(`${net.devnet.network.gateway}/${vote.reportTx}`)).json()
             expect(report).toMatchObject({taskId: voucher.id, verdict: "invalid", promptSource: "evidence"})

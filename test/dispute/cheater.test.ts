@@ -104,6 +104,8 @@ describe("a cheating worker", {timeout: 600_000}, () => {
         // The escrow's record: both referees voted Invalid, each with a stored report of its own.
         const record = (await requester.task(task.taskId))!
         expect(record.state).toBe("Invalidated")
+        // The cheater's own worker software sent its seed: the committee was not the challenger's alone to draw.
+        expect(record.dispute).toMatchObject({workerSeed: expect.stringMatching(/^[0-9a-f]{64}$/), drawSeed: expect.any(String)})
         const votes = Object.entries(record.dispute!.votes)
         expect(votes.map(([address, vote]) => [address, vote.verdict]).sort()).toEqual(honest.map((w) => [w.address, "Invalid"]).sort())
         for (const [address, vote] of votes) {

@@ -3,7 +3,7 @@ import os from "node:os"
 import path from "node:path"
 import {afterAll, beforeAll, describe, expect, it} from "vitest"
 import {WeaveLM} from "../../sdk/client/index.ts"
-import type {InferResult} from "../../sdk/escrow/index.ts"
+import {EscrowClient, FileChallengeSecrets, type InferResult} from "../../sdk/escrow/index.ts"
 import type {NetworkConnection} from "../../sdk/network/index.ts"
 import {runCli} from "../harness/cli.ts"
 import {eventually} from "../harness/eventually.ts"
@@ -22,7 +22,9 @@ const CHALLENGER_DEPOSIT = 5000n
 /*
  * Honest workers on the devnet, challenged anyway: a frivolous challenge costs the challenger its
  * bond; a referee that was down answers after its restart; a silent referee lets the deadline
- * decide; and the escrow refuses challenges it cannot judge (no committee) or that come too late.
+ * decide; the escrow refuses challenges it cannot judge (no committee) or that come too late; and a
+ * challenge whose reveal did not happen is finished by `weavelm challenge reveal`, the challenged
+ * worker having sent its seed by itself.
  * The escrow's owner (the dev wallet) changes parameters between paths with `Configure`.
  */
 describe("challenges of honest work", {timeout: 600_000}, () => {
@@ -173,5 +175,30 @@ describe("challenges of honest work", {timeout: 600_000}, () => {
         } finally {
             await configure({"Referee-Timeout": String(REFEREE_TIMEOUT)})
         }
+    })
+
+    it("finishes with `weavelm challenge reveal` a challenge committed without its reveal; the worker seeds it by itself", async () => {
+        const result = await task("Reveal me later")
+        // What `weavelm challenge` keeps under its --cache-dir, committed as a challenger that stopped before revealing would leave it.
+        const secrets = new FileChallengeSecrets(path.join(dir, "challenger", "challenges", challenger.address))
+        const committed = await new EscrowClient(challenger.ao, net.devnet.processes, {secrets})
+            .commitChallenge({taskId: result.taskId, position: 0, evidenceTx: result.receiptTx, bondFrom: "deposit"})
+        expect(committed).toMatchObject({taskId: result.taskId, worker: result.worker, bond: String(BOND)})
+        expect(await secrets.get(committed.seedCommit)).toMatchObject({challengeId: committed.challengeId, taskId: result.taskId})
+        await eventually(async () => expect((await requester.task(result.taskId))!.dispute!.workerSeed).toMatch(/^[0-9a-f]{64}$/), 60_000)
+        expect(workers.get(names.find((name) => workers.get(name)!.address === result.worker)!)!.events
+            .some((e) => e.event === "dispute.seeded" && e.challengeId === committed.challengeId)).toBe(true)
+
+        const run = await runCli(["challenge", "reveal", "--json", "--network", net.devnet.networkFile, "--wallet", challenger.walletFile,
+            "--cache-dir", path.join(dir, "challenger"), "--", committed.challengeId])
+        expect(run.code, run.stderr).toBe(0)
+        const drawn = JSON.parse(run.stdout)
+        expect(drawn).toMatchObject({taskId: result.taskId, challengeId: committed.challengeId, state: "Challenged", quorum: 2})
+        expect(drawn.referees).toHaveLength(2)
+        expect(drawn.referees).not.toContain(result.worker)
+        // Drawn (the honest referees may already have voted it Valid).
+        expect((await requester.task(result.taskId))!.dispute).toMatchObject({committee: drawn.referees, revealedAt: expect.any(Number)})
+        // The secret is spent: nothing is left to reveal.
+        expect(await secrets.get(committed.seedCommit)).toBeNull()
     })
 })

@@ -281,7 +281,7 @@ class World {
     }
     public readonly esc = {
         params: {token: undefined as string | undefined, registry: undefined as string | undefined,
-            challengeWindow: 3600000, taskTimeout: 300000, maxAttempts: 3},
+            challengeWindow: 3600000, taskTimeout: 300000, maxAttempts: 3, auditRate: 1000000},
         balances: new Map<string, bigint>(),
         tasks: new Map<string, Task>(),
         order: [] as string[],
@@ -683,7 +683,7 @@ class World {
     }
 
     private candidates(task: Pick<Task, "model" | "modelName" | "ownerFeeBps" | "maxTokens" | "maxFee" | "held">, now: number) {
-        let serving = 0, affordable = 0
+        let serving = 0, affordable = 0, staked = 0
         let cheapest: bigint | undefined
         const free: Array<{worker: MirrorWorker, quote: bigint}> = []
         const active = this.activeCounts()
@@ -695,12 +695,18 @@ class World {
                 if (cheapest === undefined || quote < cheapest) cheapest = quote
                 if (quote <= task.maxFee) {
                     affordable++
-                    if ((active.get(address) ?? 0) < w.maxConcurrency) free.push({worker: w, quote})
+                    // The stake must cover the deterrent slash of the quote: ceil(quote * 10^6 / Audit-Rate).
+                    const rate = BigInt(this.esc.params.auditRate)
+                    if ((quote * 1000000n + rate - 1n) / rate <= w.stake) {
+                        staked++
+                        if ((active.get(address) ?? 0) < w.maxConcurrency) free.push({worker: w, quote})
+                    }
                 }
             }
         }
         if (serving === 0) return {reason: `No available worker serves model ${task.modelName}`}
         if (affordable === 0) return {reason: `Max-Fee ${task.maxFee} is below the cheapest quote ${cheapest}`}
+        if (staked === 0) return {reason: `No worker serving model ${task.modelName} within Max-Fee stakes the slash its quote needs at Audit-Rate ${this.esc.params.auditRate} ppm`}
         if (free.length === 0) return {reason: `Every worker serving model ${task.modelName} within Max-Fee is busy`}
         return {free}
     }
