@@ -19,8 +19,10 @@ export type GgufValue =
   | { readonly type: "string[]"; readonly value: readonly string[] }
   | { readonly type: "f32[]"; readonly value: ArrayLike<number> }
   | { readonly type: "i32[]"; readonly value: ArrayLike<number> }
+  /** A value already encoded (its gguf_type id, then its bytes), copied verbatim from another file. */
+  | { readonly type: "raw"; readonly bytes: Uint8Array }
 
-/** One tensor: its info, and its encoded bytes produced lazily so large files stream. */
+/** One tensor: its info, and its encoded bytes produced lazily (and, when read from a file, asynchronously) so large files stream. */
 export interface GgufTensor {
   readonly name: string
   /** ggml order: `dims[0]` is the innermost (contiguous) dimension. */
@@ -28,7 +30,7 @@ export interface GgufTensor {
   readonly ggmlType: number
   /** Total bytes `data()` yields; checked while writing. */
   readonly byteLength: number
-  data(): Iterable<Uint8Array>
+  data(): Iterable<Uint8Array> | AsyncIterable<Uint8Array>
 }
 
 export interface GgufFile {
@@ -54,6 +56,8 @@ export async function writeGguf(
   onProgress?: (progress: WriteProgress) => void,
 ): Promise<number> {
   const alignment = file.alignment ?? DEFAULT_ALIGNMENT
+  // The writer owns this key: a second copy would disagree with the layout it computes.
+  if (file.metadata.some(([key]) => key === "general.alignment")) throw new Error("pass general.alignment as `alignment`, not as metadata")
   const offsets: number[] = []
   let dataLength = 0
   for (const tensor of file.tensors) {
@@ -87,7 +91,7 @@ export async function writeGguf(
     await write(headerBytes)
     for (const tensor of file.tensors) {
       let written = 0
-      for (const chunk of tensor.data()) {
+      for await (const chunk of tensor.data()) {
         await write(chunk)
         written += chunk.length
       }
@@ -167,6 +171,10 @@ class ByteWriter {
       case "i32[]":
         this.u32(ValueType.Array).u32(ValueType.Int32).u64(value.value.length)
         for (let i = 0; i < value.value.length; i++) this.i32(value.value[i]!)
+        return this
+      case "raw":
+        this.reserve(value.bytes.length)
+        this.buffer.set(value.bytes, this.length - value.bytes.length)
         return this
     }
   }

@@ -1,6 +1,6 @@
 import { mkdir } from "node:fs/promises"
 import { dirname } from "node:path"
-import { ENCODINGS, WEIGHT_TYPES, type TensorEncoding, type WeightType } from "./encodings.ts"
+import { ENCODINGS, matrixTypeFor, WEIGHT_TYPES, type WeightType } from "./encodings.ts"
 import { writeGguf, type GgufTensor, type GgufValue, type WriteProgress } from "./ggufWriter.ts"
 import { PRESETS, type ModelShape, type PresetName } from "./presets.ts"
 import { assertSeed, Prng } from "./prng.ts"
@@ -11,8 +11,18 @@ export interface WriteTestModelOptions {
   preset: PresetName
   /** Integer in [0, 2^32). The same preset and seed give the same weights in every `type`. */
   seed: number
-  /** Precision of the matrices. Defaults to the preset's: f32 for tiny, f16 for small, q8_0 for 125m. */
+  /**
+   * Precision of the matrices. Defaults to the preset's: f32 for tiny, f16 for small, q8_0 for 125m.
+   * A matrix whose rows do not fit the type's blocks is stored as llama.cpp's quantizer would store
+   * it (see `matrixTypeFor`): with q4_K, tiny's and small's 64-, 128- and 384-wide rows become q5_0.
+   */
   type?: WeightType
+  /**
+   * Changes to the preset's shape, e.g. `{ embeddingLength: 256, feedForwardLength: 512 }` on tiny
+   * for a small model whose every matrix is really q4_K. The file's name then says "custom".
+   * Defaults to none.
+   */
+  shape?: Partial<ModelShape>
   /** Destination file; parent folders are created. */
   path: string
   /** Called after every chunk written. Defaults to none. */
@@ -54,25 +64,30 @@ export async function writeTestModel(options: WriteTestModelOptions): Promise<Wr
   if (!WEIGHT_TYPES.includes(type)) throw new RangeError(`unknown weight type ${JSON.stringify(type)}`)
   assertSeed(options.seed)
 
-  const { shape } = preset
+  const shape = { ...preset.shape, ...options.shape }
+  assertShape(shape)
   const vocabulary = buildVocabulary(shape.vocabularySize)
-  const tensors = planTensors(shape, vocabulary, options.seed, ENCODINGS[type])
+  const tensors = planTensors(shape, vocabulary, options.seed, type)
+  const name = `weavelm-test-${options.preset}${options.shape === undefined ? "" : "-custom"}-seed${options.seed}`
   await mkdir(dirname(options.path), { recursive: true })
-  const sizeBytes = await writeGguf(
-    options.path,
-    { metadata: metadata(`weavelm-test-${options.preset}-seed${options.seed}`, shape, vocabulary, ENCODINGS[type]), tensors },
-    options.onProgress,
-  )
+  const sizeBytes = await writeGguf(options.path, { metadata: metadata(name, shape, vocabulary, type), tensors }, options.onProgress)
   const parameterCount = tensors.reduce((sum, tensor) => sum + tensor.dims.reduce((a, b) => a * b, 1), 0)
   return { path: options.path, type, sizeBytes, parameterCount }
 }
 
-function metadata(name: string, shape: ModelShape, vocabulary: Vocabulary, encoding: TensorEncoding): [string, GgufValue][] {
+function assertShape(shape: ModelShape): void {
+  for (const [key, value] of Object.entries(shape))
+    if (!Number.isSafeInteger(value) || value < 1) throw new RangeError(`shape.${key} must be a positive integer, got ${value}`)
+  if (shape.embeddingLength % shape.headCount !== 0 || shape.headCount % shape.headCountKv !== 0)
+    throw new RangeError("shape needs embeddingLength divisible by headCount, and headCount by headCountKv")
+}
+
+function metadata(name: string, shape: ModelShape, vocabulary: Vocabulary, type: WeightType): [string, GgufValue][] {
   const u32 = (value: number) => ({ type: "u32", value }) as const
   return [
     ["general.architecture", { type: "string", value: "llama" }],
     ["general.name", { type: "string", value: name }],
-    ["general.file_type", u32(encoding.fileType)],
+    ["general.file_type", u32(ENCODINGS[type].fileType)],
     ["general.quantization_version", u32(2)],
     ["llama.vocab_size", u32(shape.vocabularySize)],
     ["llama.context_length", u32(shape.contextLength)],
@@ -101,12 +116,12 @@ function metadata(name: string, shape: ModelShape, vocabulary: Vocabulary, encod
  * Lays out llama.cpp's tensors. Matrices are [fan_in, fan_out] in ggml order, drawn with
  * std 1/sqrt(fan_in) so activations keep their scale through the layers.
  */
-function planTensors(shape: ModelShape, vocabulary: Vocabulary, seed: number, encoding: TensorEncoding): GgufTensor[] {
+function planTensors(shape: ModelShape, vocabulary: Vocabulary, seed: number, type: WeightType): GgufTensor[] {
   const dim = shape.embeddingLength
   const kvDim = (dim / shape.headCount) * shape.headCountKv
   const ffn = shape.feedForwardLength
   const matrix = (name: string, fanIn: number, fanOut: number, std = 1 / Math.sqrt(fanIn), rowScale?: (row: number) => number) =>
-    randomMatrix(name, fanIn, fanOut, { seed, std, encoding, rowScale })
+    randomMatrix(name, fanIn, fanOut, { seed, std, type, rowScale })
   const outputRowScale = (row: number) => OUTPUT_GAIN[vocabulary.kinds[row]!]
 
   // Unit-variance embeddings put the residual stream on the same scale as each block's output.
@@ -151,13 +166,13 @@ function ones(name: string, length: number): GgufTensor {
 interface RandomMatrixOptions {
   seed: number
   std: number
-  encoding: TensorEncoding
+  type: WeightType
   rowScale?: ((row: number) => number) | undefined
 }
 
 /** A [rowLength, rows] matrix drawn from the tensor's own stream, generated and encoded chunk by chunk. */
 function randomMatrix(name: string, rowLength: number, rows: number, options: RandomMatrixOptions): GgufTensor {
-  const { encoding } = options
+  const encoding = ENCODINGS[matrixTypeFor(options.type, rowLength)]
   return {
     name,
     dims: [rowLength, rows],

@@ -110,7 +110,7 @@ describe("writeTestModel", () => {
   it("rejects bad options before touching the disk", async () => {
     const before = await readdir(dir)
     await expect(write("bad1.gguf", { preset: "huge" as "tiny", seed: 1 })).rejects.toThrow(/unknown preset/)
-    await expect(write("bad2.gguf", { preset: "tiny", seed: 1, type: "q4_0" as "f32" })).rejects.toThrow(/unknown weight type/)
+    await expect(write("bad2.gguf", { preset: "tiny", seed: 1, type: "q3_K" as "f32" })).rejects.toThrow(/unknown weight type/)
     await expect(write("bad3.gguf", { preset: "tiny", seed: -3 })).rejects.toThrow(/seed/)
     expect(await readdir(dir)).toEqual(before)
   })

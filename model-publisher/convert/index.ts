@@ -1,0 +1,1 @@
+export {convertModel, ConvertError, type ConvertModelOptions, type ConvertedModel} from "./convertModel.ts"
