@@ -13,7 +13,11 @@ export interface VerifierModel {
     readonly contextSize: number
     /** Token ids run from 0 to this, exclusive; the native calls must never see others. */
     readonly vocabularySize: number
-    score(request: {inputTokens: readonly number[], outputTokens: readonly number[], topK?: number}): Promise<TokenRecord[]>
+    /**
+     * Records for the output as the model sees them: re-scored in one pass (`mode: "prefill"`, the
+     * default) or replayed token by token with the worker's kernels (`"decode"`, what referees run).
+     */
+    score(request: {inputTokens: readonly number[], outputTokens: readonly number[], topK?: number, mode?: "prefill" | "decode"}): Promise<TokenRecord[]>
     tokenizePrompt(prompt: string, format: "text" | "chat"): Token[]
     detokenize(tokens: readonly Token[], specialTokens?: boolean): string
     isEogToken(token: number): boolean

@@ -21,6 +21,15 @@ export interface LoadedModelOptions {
      * barrier (on a loaded 2-core machine, 2 threads took 4.4 s for 32 tokens that 1 did in 21 ms).
      */
     threads?: number
+    /**
+     * Flash attention: `true`, `false`, or `"auto"` to let llama.cpp decide (on the CPU it turns it
+     * on). Defaults to node-llama-cpp's: `"auto"`, or `false` for a model it knows cannot use it.
+     * With it on, a single-token decode past 512 cached tokens splits the attention between the
+     * threads and rounds by their count; off, token-by-token decoding is bit-identical for any
+     * thread count (measured: 1 and 2 threads, 700 of 700 positions). Referees pin it off so that
+     * their numbers agree (`score`'s decode mode).
+     */
+    flashAttention?: boolean | "auto"
 }
 
 /** `format: "chat"` prompts are a JSON array of these; the model's chat template turns them into tokens. */
@@ -66,7 +75,16 @@ export interface ScoreRequest {
     outputTokens: readonly number[]
     /** Alternatives per record. Defaults to 5. */
     topK?: number
+    /**
+     * `prefill` (the default): the output in chunks of 32 tokens, the verifier's fast re-score.
+     * `decode`: the prompt as generate() feeds it, then the output one token at a time, exactly the
+     * kernels a worker's generation runs; about as slow as generating, and with flash attention off
+     * bit-identical whatever the thread count, which is what referees need to agree.
+     */
+    mode?: ScoreMode
 }
+
+export type ScoreMode = "prefill" | "decode"
 
 /** The prompt and room for one output token do not fit the context. */
 export class PromptTooLongError extends Error {
@@ -102,6 +120,7 @@ export class LoadedModel {
     readonly #model: LlamaModel
     readonly #context: LlamaContext
     readonly #engine: Engine
+    readonly #flashAttention: boolean | "auto"
     readonly #chatWrapper: ChatWrapper
     readonly #vocabularySize: number
     readonly #slots: Slot[] = []
@@ -112,6 +131,7 @@ export class LoadedModel {
         this.#model = model
         this.#context = context
         this.#engine = {...engine, threads: context.idealThreads, batchSize: context.batchSize, contextSize: context.contextSize}
+        this.#flashAttention = context.flashAttention
         this.#chatWrapper = resolveChatWrapper(model)
         this.#vocabularySize = (model.fileInfo.metadata.tokenizer.ggml.tokens as readonly unknown[]).length
         while (context.sequencesLeft > 0) {
@@ -134,6 +154,11 @@ export class LoadedModel {
     /** What the receipt's `engine` records for this model's context: backend, threads, batch and context size. */
     public get engine(): Engine {
         return {...this.#engine}
+    }
+
+    /** The context's flash-attention setting as loaded (`LoadedModelOptions.flashAttention`); `"auto"` is on for the CPU. */
+    public get flashAttention(): boolean | "auto" {
+        return this.#flashAttention
     }
 
     /** `lastTokens`, the tokens before `tokens`, let a streamed piece get its leading space right. */
@@ -198,19 +223,25 @@ export class LoadedModel {
     }
 
     /**
-     * Teacher forcing: feeds `inputTokens` and `outputTokens` in one pass and returns, for every
-     * output token, its log-probability and the top-k alternatives as the model sees them, in the
-     * shape of a receipt's records. The input is decoded as generate() decodes a prompt (in batches
-     * of `batchSize`, so load with the receipt's), the output in chunks of 32 tokens: on the CPU,
-     * llama.cpp computes every row of a batch under 64 tokens exactly as for a single token, so an
-     * honest q8_0 generation re-scores bit for bit (measured on the 125m model: chunks of 16 to 63
-     * exact, 64 and more not; 64 is ggml's flash-attention tile, whose batched kernel keeps the
-     * queries in f32, and with flash attention off even 32 differ). Chunks of 32 to 63 cost the same
-     * (the kernels are compute-bound there); one batch would save about 15% and lose the bit-exactness
+     * Teacher forcing: feeds `inputTokens` and `outputTokens` and returns, for every output token,
+     * its log-probability and the top-k alternatives as the model sees them, in the shape of a
+     * receipt's records. The input is decoded as generate() decodes a prompt (in batches of
+     * `batchSize`, so load with the receipt's).
+     *
+     * `mode: "prefill"` decodes the output in chunks of 32 tokens: on the CPU, llama.cpp computes
+     * every row of a batch under 64 tokens exactly as for a single token, so an honest q8_0
+     * generation re-scores bit for bit (measured on the 125m model: chunks of 16 to 63 exact, 64 and
+     * more not; 64 is ggml's flash-attention tile, whose batched kernel keeps the queries in f32, and
+     * with flash attention off even 32 differ). Chunks of 32 to 63 cost the same (the kernels are
+     * compute-bound there); one batch would save about 15% and lose the bit-exactness
      * (docs/verification.md, Cost). Other weight types and GPU kernels round batches differently:
      * compare with tolerances.
+     *
+     * `mode: "decode"` feeds the output one token at a time, as generate() does: the worker's own
+     * kernels, so a receipt generated with the same settings replays bit for bit, at any length and
+     * weight type. With flash attention off it gives the same numbers for any thread count.
      */
-    public async score({inputTokens, outputTokens, topK = RECORD_TOP_K}: ScoreRequest): Promise<TokenRecord[]> {
+    public async score({inputTokens, outputTokens, topK = RECORD_TOP_K, mode = "prefill"}: ScoreRequest): Promise<TokenRecord[]> {
         // Receipts come from strangers, and llama.cpp aborts the process on an id outside the vocabulary.
         const invalid = [...inputTokens, ...outputTokens].find((token) => !Number.isInteger(token) || token < 0 || token >= this.#vocabularySize)
         if (invalid !== undefined) throw new RangeError(`token ${invalid} is not in the model's vocabulary of ${this.#vocabularySize}`)
@@ -221,12 +252,13 @@ export class LoadedModel {
         if (outputTokens.length === 0) return []
         const input = inputTokens as Token[]
         const output = outputTokens as Token[]
+        const chunk = mode === "decode" ? 1 : SCORE_CHUNK
         return this.#withSlot(undefined, async ({sequence, reader}) => {
             await sequence.clearHistory()
             const steps = await reader.decode(input, {from: input.length - 1, forced: output.slice(0, 1), topK})
-            for (let start = 0; start < output.length - 1; start += SCORE_CHUNK) {
-                const chunk = output.slice(start, Math.min(start + SCORE_CHUNK, output.length - 1))
-                steps.push(...await reader.decode(chunk, {from: 0, forced: output.slice(start + 1), topK}))
+            for (let start = 0; start < output.length - 1; start += chunk) {
+                const tokens = output.slice(start, Math.min(start + chunk, output.length - 1))
+                steps.push(...await reader.decode(tokens, {from: 0, forced: output.slice(start + 1), topK}))
             }
             return steps.map((step) => step.record)
         })

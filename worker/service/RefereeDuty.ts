@@ -3,7 +3,7 @@ import type {ProcessReply} from "../../sdk/ao/index.ts"
 import type {EscrowClient} from "../../sdk/escrow/index.ts"
 import type {RegistryClient} from "../../sdk/registry/index.ts"
 import type {StorageBackend} from "../../sdk/storage/index.ts"
-import {publishVerification, verificationDocument, verifyTask, VerifierModels} from "../../verifier/index.ts"
+import {publishVerification, verificationDocument, verifyTask, VerifierModels, type VerifierModel} from "../../verifier/index.ts"
 import type {InferenceEngine, LoadedModel} from "../engine/index.ts"
 import type {WorkerLogEvent} from "./Worker.ts"
 
@@ -39,9 +39,13 @@ export interface RefereeDutyOptions {
     /** The worker's model cache root. */
     cacheDir: string
     storage: StorageBackend
-    /** Loads a model the worker does not serve with the receipt's settings. */
+    /** Loads the referee's own copy of a model, with the receipt's batch size and flash attention off. */
     engine: InferenceEngine
-    /** The worker's loaded model with this SHA-256, reused when it re-scores the receipt with the receipt's own batch size. */
+    /**
+     * The worker's loaded model with this SHA-256, reused when its settings are the referee's: the
+     * receipt's batch size and flash attention off. A served model with flash attention on (or
+     * `"auto"`, node-llama-cpp's default) is not: the referee loads its own pinned copy.
+     */
     served: (sha256: string) => LoadedModel | undefined
     log: (level: WorkerLogEvent["level"], event: string, message: string, fields?: Record<string, unknown>) => void
 }
@@ -52,6 +56,12 @@ export interface RefereeDutyOptions {
  * on Arweave (`Type: Verification`) and answer `Referee-Verdict` before the Referee-Deadline. One
  * request at a time, in arrival order. A referee that cannot gather the evidence does not vote: it
  * takes the strike for silence rather than guess at a worker's stake.
+ *
+ * Referees on other machines must reach the same verdict, so they replay rather than re-score: the
+ * model loaded with flash attention off and the receipt's batch size, the output decoded token by
+ * token (`LoadedModel.score`'s decode mode). Those numbers do not depend on the referee's thread
+ * count; the one-pass re-score's do, near a threshold enough to flip a verdict
+ * (docs/verification.md, "Referees: decode replay").
  */
 export class RefereeDuty {
     readonly #options: RefereeDutyOptions
@@ -65,8 +75,14 @@ export class RefereeDuty {
     public constructor(options: RefereeDutyOptions) {
         this.#options = options
         this.#models = new VerifierModels({
-            load: (path, loadOptions) => options.engine.loadModel(path, loadOptions),
-            loaded: options.served,
+            load: async (path, loadOptions) => {
+                const model = await options.engine.loadModel(path, {...loadOptions, flashAttention: false})
+                return {...decodeReplay(model), dispose: () => model.dispose()}
+            },
+            loaded: (sha256) => {
+                const model = options.served(sha256)
+                return model?.flashAttention === false ? decodeReplay(model) : undefined
+            },
             keep: 1
         })
     }
@@ -147,5 +163,18 @@ export class RefereeDuty {
         log("info", "referee.voted", `voted ${verdict} on task ${taskId}` +
             (report.firstBadPosition == null ? "" : ` (first bad position ${report.firstBadPosition})`) + `, report ${reportTx}`,
         {taskId, challengeId, verdict, reportTx, firstBadPosition: report.firstBadPosition, validVotes: votes.validVotes, invalidVotes: votes.invalidVotes})
+    }
+}
+
+/** `model` as the verifier sees it, every re-score a decode replay; disposing stays with whoever loaded it. */
+function decodeReplay(model: LoadedModel): VerifierModel {
+    return {
+        engine: model.engine,
+        contextSize: model.contextSize,
+        vocabularySize: model.vocabularySize,
+        score: (request) => model.score({...request, mode: "decode"}),
+        tokenizePrompt: (prompt, format) => model.tokenizePrompt(prompt, format),
+        detokenize: (tokens, specialTokens) => model.detokenize(tokens, specialTokens),
+        isEogToken: (token) => model.isEogToken(token)
     }
 }
