@@ -1,0 +1,8 @@
+export {LlamaPass, RMS_EPSILON, ROPE_FREQ_BASE, type LlamaPassOptions} from "./LlamaPass.ts"
+export {initialWeights, parameterCount, tensorLayout, weightViews, type LlamaWeights, type TensorSlot} from "./llamaWeights.ts"
+export {trainLlama, type TrainedLlama, type TrainingStep, type TrainLlamaOptions} from "./trainLlama.ts"
+export {generateStories, type Story} from "./storyCorpus.ts"
+export {buildStoryVocabulary, SPACE, textPieces, type StoryVocabulary} from "./storyVocabulary.ts"
+export {storyCorpus, storyLoss, TRAINED_STORIES_RECIPE, trainStoryModel} from "./trainStoryModel.ts"
+export type {StoryCorpus, StoryModelRecipe, TrainedStoryModel} from "./trainStoryModel.ts"
+export {writeTrainedModel, type WriteTrainedModelOptions} from "./writeTrainedModel.ts"
