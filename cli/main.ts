@@ -6,6 +6,7 @@ import {walletCommand} from "./commands/wallet.ts"
 import {inferCommand} from "./commands/infer.ts"
 import {taskCommand} from "./commands/task.ts"
 import {verifyCommand} from "./commands/verify.ts"
+import {receiptCommand} from "./commands/receipt.ts"
 import {challengeCommand} from "./commands/challenge.ts"
 import {workerCommand} from "./commands/worker.ts"
 import {proxyCommand} from "./commands/proxy.ts"
@@ -27,6 +28,7 @@ export function createProgram() {
         .addCommand(proxyCommand())
         .addCommand(channelCommand())
         .addCommand(verifyCommand())
+        .addCommand(receiptCommand())
         .addCommand(challengeCommand())
     // commander does not pass this down to commands added with addCommand
     const configure = (command: Command) => {

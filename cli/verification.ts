@@ -43,19 +43,34 @@ export interface OpenVerifier {
     dispose(): Promise<void>
 }
 
+/** What re-checking a receipt offline needs: the engine's models and progress lines. */
+export type LocalVerifier = Pick<OpenVerifier, "models" | "step" | "dispose">
+
 /** Loads the engine lazily: a command that only prints --help never starts llama.cpp. */
-export async function openVerifier(connection: NetworkConnection, options: VerifierCliOptions): Promise<OpenVerifier> {
-    const [{EscrowClient}, {RegistryClient}, {VerifierModels, publishVerification, verificationDocument}, {InferenceEngine}, {pullModel}] = await Promise.all([
-        import("../sdk/escrow/index.ts"), import("../sdk/registry/index.ts"),
-        import("../verifier/index.ts"), import("../worker/engine/index.ts"), import("../model-publisher/index.ts")
-    ])
-    const processes = requireProcesses(connection.config)
+export async function openLocalVerifier(options: VerifierCliOptions): Promise<LocalVerifier> {
+    const [{VerifierModels}, {InferenceEngine}] = await Promise.all([import("../verifier/index.ts"), import("../worker/engine/index.ts")])
     const engine = await InferenceEngine.create({gpu: options.gpu, threads: options.threads})
     const models = new VerifierModels({load: (file, loadOptions) => engine.loadModel(file, loadOptions)})
-    const step = (text: string) => options.json ? undefined : void process.stderr.write(`${text}\n`)
+    return {
+        models,
+        step: (text) => options.json ? undefined : void process.stderr.write(`${text}\n`),
+        async dispose() {
+            await models.dispose()
+            await engine.dispose()
+        }
+    }
+}
+
+/** A local verifier with the network's clients. */
+export async function openVerifier(connection: NetworkConnection, options: VerifierCliOptions): Promise<OpenVerifier> {
+    const [{EscrowClient}, {RegistryClient}, {publishVerification, verificationDocument}, {pullModel}] = await Promise.all([
+        import("../sdk/escrow/index.ts"), import("../sdk/registry/index.ts"), import("../verifier/index.ts"), import("../model-publisher/index.ts")
+    ])
+    const processes = requireProcesses(connection.config)
+    const {models, step, dispose} = await openLocalVerifier(options)
     const storage = connection.storage(path.join(options.cacheDir, "uploads"))
     return {
-        connection, processes, models, step, storage,
+        connection, processes, models, step, storage, dispose,
         escrow: new EscrowClient(connection.ao, processes),
         registry: new RegistryClient(connection.ao, processes.registry),
         async publishReport(input) {
@@ -70,10 +85,6 @@ export async function openVerifier(connection: NetworkConnection, options: Verif
             } finally {
                 bar.done()
             }
-        },
-        async dispose() {
-            await models.dispose()
-            await engine.dispose()
         }
     }
 }

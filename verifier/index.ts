@@ -14,7 +14,7 @@ export type {CheckStatus, ExpectedTask, PositionReport, StructuralCheck, Verific
 export {fetchTaskEvidence, TaskEvidenceError} from "./evidence/fetchTaskEvidence.ts"
 export type {FetchTaskEvidenceOptions, TaskEvidence, TaskEvidenceErrorCode, TaskEvidenceSources} from "./evidence/fetchTaskEvidence.ts"
 export {fetchReceiptEvidence, ReceiptFileError} from "./evidence/fetchReceiptEvidence.ts"
-export type {FetchReceiptEvidenceOptions, ReceiptEvidence} from "./evidence/fetchReceiptEvidence.ts"
+export type {FetchReceiptEvidenceOptions, LocalReceiptSources, NetworkReceiptSources, ReceiptEvidence, ReceiptModel} from "./evidence/fetchReceiptEvidence.ts"
 export type {PromptSource} from "./evidence/gatewayReads.ts"
 export {VerifierModels} from "./models/VerifierModels.ts"
 export type {DisposableVerifierModel, VerifierModelSource, VerifierModelsOptions} from "./models/VerifierModels.ts"
