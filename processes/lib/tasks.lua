@@ -299,9 +299,10 @@ function tasks.checkSettle(state, id, settledNow)
   guard.check(task.state ~= "Refunded", "Task " .. id .. " was refunded")
   guard.check(task.state ~= "Assigned", "Task " .. id .. " has no result yet")
   guard.check(task.state ~= "Invalidated", "Task " .. id .. " was judged invalid and refunded")
-  guard.check(task.state ~= "Challenged" or task.dispute.stage ~= "Seeding",
-    "Task " .. id .. " is challenged; its committee is drawn when the challenger reveals its secret (Reveal-Deadline "
+  if task.state == "Challenged" and task.dispute.stage == "Seeding" then
+    guard.fail("Task " .. id .. " is challenged; its committee is drawn when the challenger reveals its secret (Reveal-Deadline "
       .. tostring(task.dispute.revealDeadline) .. ")")
+  end
   guard.check(task.state ~= "Challenged",
     "Task " .. id .. " is challenged; it settles when its referees decide (Referee-Deadline " .. tostring(task.dispute and task.dispute.deadline) .. ")")
   guard.fail("Challenge window of task " .. id .. " is open until Challenge-Deadline " .. task.challengeDeadline)
