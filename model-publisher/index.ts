@@ -5,3 +5,4 @@ export type {PublishedModel, PublishModelOptions} from "./publish/publishModel.t
 export {pullModel, PullError} from "./pull/pullModel.ts"
 export type {PulledModel, PullModelOptions} from "./pull/pullModel.ts"
 export {sha256File} from "./sha256File.ts"
+export {convertModel, ConvertError, type ConvertModelOptions, type ConvertedModel} from "./convert/index.ts"

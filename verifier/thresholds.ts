@@ -1,14 +1,12 @@
-import type {Engine} from "../sdk/receipt/index.ts"
-
 /**
  * Tolerances of the re-check. Honest numbers differ between a worker's token-by-token decoding and
- * the verifier's one-pass re-score (other kernels, other batch shapes), so nothing is compared for
- * equality. The values come from measurement: docs/verification.md lists the honest distributions
- * they were chosen from and what each one catches.
+ * the verifier's one-pass re-score (other matrix kernels for batches), so nothing is compared for
+ * equality. docs/verification.md lists the honest distributions and the precision swaps the values
+ * were chosen from.
  */
 export interface VerificationThresholds {
-    /** Which measured profile these are (or `custom`). */
-    profile: "matched" | "crossKernel" | "custom"
+    /** Which profile these are: `cpu/<weight class>`, `crossKernel/<weight class>`, or `custom`. */
+    profile: string
     /** Most |claimed − verifier| log-probability of a claimed output token, in nats. */
     tokenLogprob: number
     /** Most |claimed − verifier| log-probability of any token both top lists name, in nats. */
@@ -43,68 +41,81 @@ export interface VerificationThresholds {
 }
 
 /**
- * The verifier runs the kernels the worker ran: both on the CPU with the same prompt batch size.
- * Measured honest worst cases (CPU, tiny/small/125m test models, f32/f16/q8_0, 1 and 2 threads,
- * batch 8 to 512, context 256 to 512; docs/verification.md): claimed-token |Δ| 3.0e-2, top-list
- * entry |Δ| 6.2e-2, a receipt's mean top-list |Δ| 1.0e-2, greedy margin 1.1e-2, replay distance 0
- * with the tie band; q8_0 re-scores bit for bit. Each bound is 3x to 9x its honest worst; the mean
- * bound sits 5x above honest and 3x below the nearest cheat measured (q8_0 against f16/f32 weights,
- * mean 0.15 to 0.28).
+ * The precision class of the model file the verifier loaded (the one whose SHA-256 the task names):
+ * honest noise grows with coarser weights, since every quantized dot product rounds its activations.
  */
-export const MATCHED_THRESHOLDS: VerificationThresholds = {
-    profile: "matched",
-    tokenLogprob: 0.1,
-    topLogprob: 0.25,
-    meanTopLogprob: 0.05,
-    greedyMargin: 0.1,
-    supportSlackNats: 0.1,
-    supportSlackMass: 0.02,
-    replayTieNats: 0.2,
-    replayFlipNats: 0.2,
-    replayFlipBudget: 0,
-    replaySlack: 0.02
+export type WeightClass = "f32" | "f16" | "q8_0" | "q4"
+
+/**
+ * Where the worker's kernels ran, as the registry records it (`Hardware`, first word). Never read
+ * from the receipt: a tolerance the receipt could choose would be a tolerance every cheat chooses.
+ */
+export type HardwareClass = "cpu" | "gpu"
+
+const REPLAY_EXACT = {replayTieNats: 0.2, replayFlipNats: 0.2, replayFlipBudget: 0, replaySlack: 0.02}
+const REPLAY_QUANTIZED = {replayTieNats: 0.5, replayFlipNats: 1.0, replayFlipBudget: 0.03, replaySlack: 0.05}
+
+/**
+ * CPU workers and a CPU verifier, both with flash attention off (the engine's default), so that the
+ * worker's decode does not depend on its thread count. Measured honest worst cases (docs/verification.md,
+ * "Calibration on trained weights"), over the trained fixture and the generated tiny and small models:
+ * mean top-list |Δ| f32 3.8e-4, f16 4.5e-3, q8_0 0.099 (generated weights; 8.8e-5 trained), q4 2.3e-3.
+ * The nearest dishonest receipts: f16 weights claimed as f32 1.85e-3 (trained) to 7.2e-3; q8_0 claimed as
+ * f16 0.035 (trained) to 0.19; q4 claimed as q8_0 0.39 to 0.47; q8_0 claimed as q4 0.41.
+ */
+export const CPU_THRESHOLDS: Readonly<Record<WeightClass, VerificationThresholds>> = {
+    f32: {
+        profile: "cpu/f32", tokenLogprob: 0.03, topLogprob: 0.05, meanTopLogprob: 1e-3, greedyMargin: 0.03,
+        supportSlackNats: 0.03, supportSlackMass: 0.01, ...REPLAY_EXACT
+    },
+    f16: {
+        profile: "cpu/f16", tokenLogprob: 0.15, topLogprob: 0.25, meanTopLogprob: 0.015, greedyMargin: 0.15,
+        supportSlackNats: 0.15, supportSlackMass: 0.02, ...REPLAY_EXACT
+    },
+    q8_0: {
+        profile: "cpu/q8_0", tokenLogprob: 0.6, topLogprob: 1.0, meanTopLogprob: 0.15, greedyMargin: 0.6,
+        supportSlackNats: 0.6, supportSlackMass: 0.05, ...REPLAY_QUANTIZED
+    },
+    q4: {
+        profile: "cpu/q4", tokenLogprob: 0.6, topLogprob: 1.0, meanTopLogprob: 0.15, greedyMargin: 0.6,
+        supportSlackNats: 0.6, supportSlackMass: 0.05, ...REPLAY_QUANTIZED
+    }
 }
 
 /**
- * Other kernels than the worker's: another backend (a GPU worker checked on a CPU), or another
- * prompt batch size. q8_0 then differs by as much as a precision swap does (measured on the CPU:
- * claimed-token |Δ| 0.44, top entries 1.0, receipt mean 0.2, greedy margin 0.56), so these bounds
- * catch edited, fabricated and foreign-model output but cannot tell q8_0 from f16 weights.
- * Calibrated on CPU kernel pairs only, not on a GPU: docs/verification.md says how to measure one.
+ * A worker the registry records on a GPU, checked on the CPU: other kernels altogether. No GPU was at
+ * hand to calibrate these; they are the widest per-position bounds that still flag the precision steps
+ * the calibration shows on CPU kernels (q4 for q8_0 at 0.39 and more, q8_0 for f16 at 0.035 and more).
  */
-export const CROSS_KERNEL_THRESHOLDS: VerificationThresholds = {
-    profile: "crossKernel",
-    tokenLogprob: 1.5,
-    topLogprob: 2.5,
-    meanTopLogprob: 0.6,
-    greedyMargin: 1.5,
-    supportSlackNats: 1.5,
-    supportSlackMass: 0.1,
-    replayTieNats: 0.2,
-    replayFlipNats: 2.0,
-    replayFlipBudget: 0.08,
-    replaySlack: 0.1
+export const GPU_THRESHOLDS: Readonly<Record<WeightClass, VerificationThresholds>> = {
+    f32: {...CPU_THRESHOLDS.f16, profile: "crossKernel/f32", meanTopLogprob: 0.03},
+    f16: {...CPU_THRESHOLDS.q8_0, profile: "crossKernel/f16", meanTopLogprob: 0.03},
+    q8_0: {
+        profile: "crossKernel/q8_0", tokenLogprob: 1.5, topLogprob: 2.5, meanTopLogprob: 0.3, greedyMargin: 1.5,
+        supportSlackNats: 1.5, supportSlackMass: 0.1, replayTieNats: 0.2, replayFlipNats: 2.0, replayFlipBudget: 0.08, replaySlack: 0.1
+    },
+    q4: {
+        profile: "crossKernel/q4", tokenLogprob: 1.5, topLogprob: 2.5, meanTopLogprob: 0.3, greedyMargin: 1.5,
+        supportSlackNats: 1.5, supportSlackMass: 0.1, replayTieNats: 0.2, replayFlipNats: 2.0, replayFlipBudget: 0.08, replaySlack: 0.1
+    }
 }
 
-/** The settings that decide which profile applies; `threads` only matters on the worker's side. */
-export type KernelSettings = Pick<Engine, "backend" | "batchSize"> & Partial<Pick<Engine, "threads">>
+/** llama.cpp's `general.file_type` (llama_ftype) → the class whose honest noise it has. */
+export function weightClassOf(fileType: number | undefined): WeightClass {
+    if (fileType === 0) return "f32"
+    // 1 f16, 32 bf16
+    if (fileType === 1 || fileType === 32) return "f16"
+    if (fileType === 7) return "q8_0"
+    return "q4"
+}
 
-/**
- * Tokens a sequence may hold before a multi-threaded worker's single-token decodes leave the
- * kernels score() runs. llama.cpp pads the attended cache to 256 cells; from 512 on, ggml's flash
- * attention splits a single query row's cache between the threads and merges their partial sums,
- * which rounds differently from the batched rows a verifier decodes (measured: 125m q8_0, 2 worker
- * threads, every record from `inputTokens + position = 257` on differs, by up to 0.57 nats on the token
- * and 0.76 in the top lists). One thread never splits, so 1-thread receipts re-score bit for bit at any length.
- */
-export const SPLIT_ATTENTION_TOKENS = 256
+/** The registry's `Hardware` text ("cpu", "cuda NVIDIA H100 ...") → its class; anything but a CPU is `gpu`. */
+export function hardwareClassOf(hardware: string | undefined): HardwareClass {
+    const backend = hardware?.trim().split(/\s+/)[0]?.toLowerCase()
+    return backend == null || backend === "" || backend === "cpu" ? "cpu" : "gpu"
+}
 
-/**
- * `matched` when both ran on the CPU with the same batch size, and the worker either ran 1 thread or
- * held at most `SPLIT_ATTENTION_TOKENS` tokens (`tokens`: input and output together); else `crossKernel`.
- */
-export function thresholdsFor(worker: KernelSettings, verifier: KernelSettings, tokens = 0): VerificationThresholds {
-    const splitAttention = (worker.threads ?? 1) > 1 && tokens > SPLIT_ATTENTION_TOKENS
-    const matched = worker.backend === "cpu" && verifier.backend === "cpu" && worker.batchSize === verifier.batchSize && !splitAttention
-    return matched ? MATCHED_THRESHOLDS : CROSS_KERNEL_THRESHOLDS
+/** The profile for a model of `weights` served on `hardware`; both are facts the verifier checks itself. */
+export function thresholdsFor(weights: WeightClass, hardware: HardwareClass = "cpu"): VerificationThresholds {
+    return (hardware === "cpu" ? CPU_THRESHOLDS : GPU_THRESHOLDS)[weights]
 }

@@ -1,6 +1,6 @@
 import type {Token} from "node-llama-cpp"
 import type {Engine, Receipt, Sampling, TokenRecord} from "../sdk/receipt/index.ts"
-import type {VerificationThresholds} from "./thresholds.ts"
+import type {HardwareClass, VerificationThresholds, WeightClass} from "./thresholds.ts"
 
 /**
  * What the verifier needs of a loaded model; `LoadedModel` (worker/engine) provides it. Load it
@@ -11,6 +11,8 @@ export interface VerifierModel {
     /** The backend, threads, batch and context size the re-score runs with. */
     readonly engine: Engine
     readonly contextSize: number
+    /** The precision class of the loaded weights: decides the profile (`thresholdsFor`). */
+    readonly weightClass: WeightClass
     /** Token ids run from 0 to this, exclusive; the native calls must never see others. */
     readonly vocabularySize: number
     /**
@@ -53,7 +55,12 @@ export interface VerifyReceiptOptions {
     receiptBytes?: Uint8Array
     expected?: ExpectedTask
     model: VerifierModel
-    /** Defaults to `thresholdsFor(receipt.engine, model.engine)`: `matched` or `crossKernel`. */
+    /**
+     * Where the worker ran, as the registry records it (never as the receipt says). Defaults to `cpu`:
+     * a worker the registry does not record on a GPU is held to CPU kernels.
+     */
+    hardware?: HardwareClass
+    /** Defaults to `thresholdsFor(model.weightClass, hardware)`. */
     thresholds?: VerificationThresholds
 }
 

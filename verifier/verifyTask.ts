@@ -1,8 +1,10 @@
 import type {Token} from "node-llama-cpp"
 import type {Engine} from "../sdk/receipt/index.ts"
+import type {RegistryClient} from "../sdk/registry/index.ts"
 import {fetchReceiptEvidence, type FetchReceiptEvidenceOptions, type ReceiptEvidence} from "./evidence/fetchReceiptEvidence.ts"
 import {fetchTaskEvidence, type FetchTaskEvidenceOptions, type TaskEvidence} from "./evidence/fetchTaskEvidence.ts"
 import type {VerifierModelSource} from "./models/VerifierModels.ts"
+import {hardwareClassOf, type HardwareClass} from "./thresholds.ts"
 import type {VerificationReport, VerifierModel} from "./types.ts"
 import {unfoundedReport, verifyReceipt} from "./verify/verifyReceipt.ts"
 
@@ -23,7 +25,8 @@ export async function verifyTask(options: FetchTaskEvidenceOptions & {models: Ve
     if (evidence.unfounded != null) return {evidence, report: unfoundedReport(evidence.unfounded, model), tokenTexts: [], verifierEngine: model.engine}
     // Bytes that are not a receipt are still judged (as not one), so the verdict says so.
     const receipt = evidence.receipt ?? parseJson(evidence.receiptBytes)
-    const report = await verifyReceipt({receipt, receiptBytes: evidence.receiptBytes, expected: evidence.expected, model})
+    const hardware = await registeredHardware(options.registry, evidence.task.worker)
+    const report = await verifyReceipt({receipt, receiptBytes: evidence.receiptBytes, expected: evidence.expected, model, hardware})
     return {evidence, report, tokenTexts: tokenTexts(model, evidence.receipt?.outputTokens ?? []), verifierEngine: model.engine}
 }
 
@@ -33,6 +36,16 @@ export async function verifyReceiptBytes(options: FetchReceiptEvidenceOptions & 
     const model = await options.models.modelFor(evidence.model, evidence.receipt)
     const report = await verifyReceipt({receipt: evidence.receipt, receiptBytes: evidence.receiptBytes, expected: evidence.expected, model})
     return {evidence, report, tokenTexts: tokenTexts(model, evidence.receipt.outputTokens), verifierEngine: model.engine}
+}
+
+/**
+ * Where the task's worker runs, as the registry records it: the profile follows this, never the
+ * receipt's own `engine`. A worker the registry does not know (unregistered since) counts as a CPU worker.
+ */
+async function registeredHardware(registry: Pick<RegistryClient, "worker">, worker: string | undefined): Promise<HardwareClass> {
+    if (worker == null) return "cpu"
+    const record = await registry.worker(worker)
+    return hardwareClassOf(record != null && "hardware" in record && typeof record.hardware === "string" ? record.hardware : undefined)
 }
 
 /** The output position a challenge disputes: the first bad one, or 0 when only the receipt as a whole failed. */

@@ -5,11 +5,11 @@ import type {Token} from "node-llama-cpp"
 import {afterAll, beforeAll, describe, expect, it} from "vitest"
 import {PRESETS} from "../../model-publisher/index.ts"
 import {encodeReceipt, hashPrompt, type Sampling} from "../../sdk/receipt/index.ts"
-import {CROSS_KERNEL_THRESHOLDS, verifyReceipt, type VerificationReport} from "../../verifier/index.ts"
+import {GPU_THRESHOLDS, verifyReceipt, type VerificationReport} from "../../verifier/index.ts"
 import {InferenceEngine, type LoadedModel, type LoadedModelOptions} from "../../worker/engine/index.ts"
 import {
-    caseFor, chatPrompts, Choices, consistentWork, GREEDY, ModelPool, receiptFor, sampledSettings, textPrompts, writeModels,
-    type CorpusCase, type ModelFile, type ModelName, type Task, type Work
+    caseFor, chatPrompts, Choices, consistentWork, GREEDY, ModelPool, receiptFor, sampledSettings, textPrompts, TRAINED_TYPES, writeModels,
+    writeTrainedModels, type CorpusCase, type ModelFile, type ModelName, type Task, type TrainedType, type Work
 } from "./corpus.ts"
 
 /**
@@ -40,14 +40,19 @@ let dir: string
 let engine: InferenceEngine
 let pool: ModelPool
 let models: Record<ModelName, ModelFile>
+let trained: Record<TrainedType, ModelFile>
 const honest: CorpusCase[] = []
 const dishonest: CorpusCase[] = []
 const results = new Map<CorpusCase, VerificationReport>()
-/** The dishonest cases again under the loose crossKernel thresholds (a GPU worker's receipt, say): what they still catch. */
+/** The dishonest cases again under the GPU profile of their model's weights (a worker the registry records on a GPU): what they still catch. */
 const loose = new Map<CorpusCase, VerificationReport>()
 let taskCounter = 0
 
 const worker = (name: WorkerName) => pool.get(models[WORKERS[name].model], WORKERS[name].options)
+/** Workers of the trained model: every precision, 1, 2 and 4 threads, batch sizes 8 to 512 (flash attention off, the engine's default). */
+const trainedWorker = (type: TrainedType, i = 0) =>
+    pool.get(trained[type], {contextSize: 256, threads: [1, 2, 4][i % 3]!, batchSize: [512, 32, 8][Math.floor(i / 3) % 3]!})
+const STORY_PROMPTS = ["Once upon a time", "One day, Mia went to the park", "Sam the cat", "The little dog found a shiny ball", "Tom and Lily"]
 const newTask = (model: ModelFile, prompt: string, format: "text" | "chat", sampling: Sampling): Task =>
     ({taskId: `task-${String(++taskCounter).padStart(39, "0")}`, prompt, format, sampling, model})
 
@@ -55,11 +60,17 @@ async function run(name: WorkerName, task: Task, fed: {prompt?: string, sampling
     return await (await worker(name)).generate({prompt: fed.prompt ?? task.prompt, format: task.format, sampling: fed.sampling ?? task.sampling})
 }
 
+const BITS: Record<string, number> = {f32: 32, f16: 16, q8_0: 8, q4_0: 4, q4_K: 4}
+/** Weights served coarser than the task's model cheat its requester; finer ones only misstate the work. */
+const precisionKind = (served: string, claimed: string) => BITS[served]! < BITS[claimed]! || served.startsWith("q4") && claimed.startsWith("q4")
+    ? "lower precision" : "higher precision"
+
 const same = (a: readonly number[], b: readonly number[]) => a.length === b.length && a.every((token, i) => token === b[i])
 
 beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), "weavelm-verifier-corpus-"))
     models = await writeModels(dir)
+    trained = await writeTrainedModels(dir)
     engine = await InferenceEngine.create({gpu: "cpu", threads: 1})
     pool = new ModelPool(engine)
     const choose = new Choices(20_261_122)
@@ -77,11 +88,21 @@ beforeAll(async () => {
             honest.push(caseFor("honest", `${name} ${task.format} ${task.sampling.temperature === "0" ? "greedy" : "sampled"}`, task, receiptFor(task, await run(name, task))))
         }
     }
-    // The same honest receipts checked with other verifier settings: other threads (the same kernels), and another
-    // batch size (other kernels: E's prompts past 64 tokens ran q8_0's batched kernels, the verifier's single-row ones).
-    const others = honest.filter((item, j) => item.model.preset === "tiny" && j % 4 === 0).map((item) => [item, {threads: 2}] as const)
-    const crossKernel = honest.filter((item) => item.description.startsWith("E ")).map((item) => [item, {batchSize: 8}] as const)
-    for (const [item, verifierOptions] of [...others, ...crossKernel])
+    // Trained weights at every precision, 64 to 96 tokens, greedy and sampled, over the thread counts and batch sizes.
+    const trainedSampling = (i: number): Sampling => i % 2 === 0 ? {...GREEDY, maxTokens: 64 + (i % 3) * 16}
+        : {...sampledSettings(700 + i)[Math.floor(i / 2) % 5]!, maxTokens: 64 + (i % 3) * 16}
+    const trainedTask = (type: TrainedType, i: number) => newTask(trained[type], STORY_PROMPTS[i % STORY_PROMPTS.length]!, "text", trainedSampling(i))
+    for (const type of TRAINED_TYPES) {
+        for (let i = 0; i < 12; i++) {
+            const task = trainedTask(type, i)
+            const work = await (await trainedWorker(type, i)).generate({prompt: task.prompt, format: "text", sampling: task.sampling})
+            honest.push(caseFor("honest", `trained ${type} ${task.sampling.temperature === "0" ? "greedy" : "sampled"}, worker ${JSON.stringify(work.engine.threads)} threads`, task, receiptFor(task, work)))
+        }
+    }
+    // The same honest receipts checked by a verifier with other thread counts: the same kernels, the same numbers.
+    const others = honest.filter((item, j) => (item.model.preset === "tiny" || item.model.preset === "trained") && j % 4 === 0)
+        .map((item) => [item, {threads: 2}] as const)
+    for (const [item, verifierOptions] of others)
         honest.push({...item, description: `${item.description}, verifier ${JSON.stringify(verifierOptions)}`, verifierOptions})
 
     const add = (kind: string, description: string, task: Task, work: Work, claims: Parameters<typeof receiptFor>[2] = {}, overrides: Parameters<typeof caseFor>[4] = {}) =>
@@ -105,7 +126,18 @@ beforeAll(async () => {
     ]
     for (const [i, [claimed, ran]] of precision.entries()) {
         const task = textTask(models[claimed], i)
-        add("other precision", `${WORKERS[ran].model} claimed as ${claimed}`, task, await run(ran, task))
+        add(precisionKind(models[WORKERS[ran].model].type, models[claimed].type), `${WORKERS[ran].model} claimed as ${claimed}`, task, await run(ran, task))
+    }
+
+    // Trained weights served at another precision than the task's model: every step, both ways.
+    const steps: [TrainedType, TrainedType][] = [["f16", "f32"], ["q8_0", "f16"], ["q8_0", "f32"], ["q4_0", "q8_0"], ["q4_K", "q8_0"],
+        ["q8_0", "q4_0"], ["q4_K", "q4_0"], ["q4_0", "q4_K"], ["f32", "f16"], ["f16", "q8_0"]]
+    for (const [served, claimed] of steps) {
+        for (let i = 0; i < 4; i++) {
+            const task = trainedTask(claimed, i + 1)
+            const work = await (await trainedWorker(served, i)).generate({prompt: task.prompt, format: "text", sampling: task.sampling})
+            add(precisionKind(served, claimed), `trained ${served} claimed as ${claimed}`, task, work)
+        }
     }
 
     // Edited output: one token swapped, records re-scored by the cheater so they are exact for what it claims.
@@ -231,7 +263,7 @@ beforeAll(async () => {
     for (const item of dishonest) {
         const model: LoadedModel = await pool.verifierFor(item)
         loose.set(item, await verifyReceipt({receipt: JSON.parse(item.bytes.toString("utf8")), receiptBytes: item.bytes, expected: item.expected, model,
-            thresholds: CROSS_KERNEL_THRESHOLDS}))
+            thresholds: GPU_THRESHOLDS[model.weightClass]}))
     }
 }, 900_000)
 
@@ -298,8 +330,8 @@ describe("verifier corpus", () => {
         }
         const lines = [`honest ${passed}/${honest.length} passed, dishonest ${flagged}/${dishonest.length} flagged`]
         for (const [kind, entry] of kinds)
-            lines.push(`  ${kind}: ${entry.flagged}/${entry.total} flagged (${entry.loose} under crossKernel thresholds); caught by ${[...entry.by].map(([name, n]) => `${name} ${n}`).join(", ")}`)
-        for (const profile of ["matched", "crossKernel"] as const) {
+            lines.push(`  ${kind}: ${entry.flagged}/${entry.total} flagged (${entry.loose} under the GPU profile); caught by ${[...entry.by].map(([name, n]) => `${name} ${n}`).join(", ")}`)
+        for (const profile of new Set(honest.map((item) => results.get(item)!.thresholds.profile))) {
             const reports = honest.map((item) => results.get(item)!).filter((report) => report.thresholds.profile === profile)
             const worst = (pick: (r: VerificationReport) => number) => Math.max(0, ...reports.map(pick)).toExponential(1)
             lines.push(`  honest ${profile} (${reports.length}), worst: token |Δ| ${worst((r) => r.aggregate.maxTokenDelta)}, top |Δ| ${worst((r) => r.aggregate.maxTopDelta)}, ` +

@@ -1,7 +1,8 @@
 import {createHash} from "node:crypto"
 import {join} from "node:path"
+import {fileURLToPath} from "node:url"
 import type {Token} from "node-llama-cpp"
-import {sha256File, writeTestModel, type PresetName} from "../../model-publisher/index.ts"
+import {convertModel, sha256File, writeTestModel, type PresetName, type WeightType} from "../../model-publisher/index.ts"
 import {encodeReceipt, hashPrompt, type Receipt, type Sampling, type TokenRecord} from "../../sdk/receipt/index.ts"
 import {verifierModelOptions, type ExpectedTask} from "../../verifier/index.ts"
 import type {Generation, InferenceEngine, LoadedModel, LoadedModelOptions} from "../../worker/engine/index.ts"
@@ -16,8 +17,9 @@ import type {Generation, InferenceEngine, LoadedModel, LoadedModelOptions} from 
 
 export interface ModelFile {
     name: string
-    preset: PresetName
-    type: "f32" | "f16" | "q8_0"
+    /** A generated preset, or the trained fixture (test/fixtures/models/trained-stories.gguf). */
+    preset: PresetName | "trained"
+    type: WeightType
     seed: number
     path: string
     /** A made-up Model-Id, stable per file. */
@@ -62,6 +64,22 @@ export async function writeModels(dir: string): Promise<Record<ModelName, ModelF
         await writeTestModel({...spec, path})
         const sha256 = await sha256File(path)
         files[name] = {name, ...spec, path, sha256, id: createHash("sha256").update(name).digest("base64url").slice(0, 43)}
+    }
+    return files
+}
+
+/** The trained fixture, as published and at every lower precision the converter writes. */
+export const TRAINED_FIXTURE = fileURLToPath(new URL("../fixtures/models/trained-stories.gguf", import.meta.url))
+export const TRAINED_TYPES = ["f32", "f16", "q8_0", "q4_0", "q4_K"] as const satisfies readonly WeightType[]
+export type TrainedType = (typeof TRAINED_TYPES)[number]
+
+export async function writeTrainedModels(dir: string): Promise<Record<TrainedType, ModelFile>> {
+    const files = {} as Record<TrainedType, ModelFile>
+    for (const type of TRAINED_TYPES) {
+        const path = type === "f32" ? TRAINED_FIXTURE : join(dir, `trained-${type}.gguf`)
+        if (type !== "f32") await convertModel({input: TRAINED_FIXTURE, output: path, type})
+        const name = `trained-${type}`
+        files[type] = {name, preset: "trained", type, seed: 1, path, sha256: await sha256File(path), id: createHash("sha256").update(name).digest("base64url").slice(0, 43)}
     }
     return files
 }

@@ -13,7 +13,7 @@ const receipt = (batchSize: number, tokens = 10) => ({
 
 function fakeModel(batchSize: number, contextSize: number, disposed: string[] = [], name = ""): DisposableVerifierModel {
     return {
-        engine: engine(batchSize, contextSize), contextSize, vocabularySize: 10,
+        engine: engine(batchSize, contextSize), contextSize, weightClass: "f32", vocabularySize: 10,
         score: async () => [], tokenizePrompt: () => [] as Token[], detokenize: () => "", isEogToken: () => false,
         dispose: async () => void disposed.push(name)
     }

@@ -2,7 +2,7 @@ import type {Token} from "node-llama-cpp"
 import {describe, expect, it} from "vitest"
 import {encodeReceipt, hashPrompt, type Engine, type Receipt, type TokenRecord} from "../../sdk/receipt/index.ts"
 import {
-    CROSS_KERNEL_THRESHOLDS, MATCHED_THRESHOLDS, thresholdsFor, verifierModelOptions, verifyReceipt, VerifierSetupError, type VerifierModel
+    CPU_THRESHOLDS, GPU_THRESHOLDS, hardwareClassOf, thresholdsFor, weightClassOf, verifierModelOptions, verifyReceipt, VerifierSetupError, type VerifierModel
 } from "../../verifier/index.ts"
 
 // verifyReceipt's plumbing with a fake model that agrees with whatever it is asked to re-score:
@@ -18,7 +18,7 @@ const receipt: Receipt = {
 
 function fakeModel(changes: Partial<VerifierModel> = {}): VerifierModel {
     return {
-        engine, contextSize: 64, vocabularySize: 100,
+        engine, contextSize: 64, weightClass: "f32", vocabularySize: 100,
         score: async ({outputTokens}) => outputTokens.map((token) => ({...record(token), top: [...record(token).top, [94, -7], [95, -8], [96, -9]]})),
         tokenizePrompt: (prompt) => (prompt === "hi" ? [1, 5] : [1, 6]) as Token[],
         detokenize: (tokens) => tokens.join(" "),
@@ -31,7 +31,7 @@ describe("verifyReceipt", () => {
     it("passes a consistent receipt and reports skipped checks as skipped", async () => {
         const report = await verifyReceipt({receipt, model: fakeModel()})
         expect(report).toMatchObject({verdict: "valid", firstBadPosition: null, checked: 3, reasons: []})
-        expect(report.thresholds).toEqual(MATCHED_THRESHOLDS)
+        expect(report.thresholds).toEqual(CPU_THRESHOLDS.f32)
         expect(report.structural.filter((check) => check.status === "skipped").map((check) => check.name))
             .toEqual(["receipt.bytes", "receipt.hash", "task.id", "model.id", "model.sha256", "prompt.format", "prompt.sha256", "prompt.tokens", "sampling", "tokens.counts", "output.task"])
     })
@@ -78,13 +78,25 @@ describe("verifyReceipt", () => {
 })
 
 describe("thresholdsFor", () => {
-    it("is tight only when the verifier runs the worker's CPU kernels", () => {
-        expect(thresholdsFor({backend: "cpu", batchSize: 512}, {backend: "cpu", batchSize: 512})).toBe(MATCHED_THRESHOLDS)
-        expect(thresholdsFor({backend: "cpu", batchSize: 512}, {backend: "cpu", batchSize: 32})).toBe(CROSS_KERNEL_THRESHOLDS)
-        expect(thresholdsFor({backend: "cuda", batchSize: 512}, {backend: "cpu", batchSize: 512})).toBe(CROSS_KERNEL_THRESHOLDS)
-        // Past 256 tokens a multi-threaded worker's single-token attention splits between its threads.
-        expect(thresholdsFor({backend: "cpu", batchSize: 512, threads: 1}, {backend: "cpu", batchSize: 512}, 1000)).toBe(MATCHED_THRESHOLDS)
-        expect(thresholdsFor({backend: "cpu", batchSize: 512, threads: 2}, {backend: "cpu", batchSize: 512}, 256)).toBe(MATCHED_THRESHOLDS)
-        expect(thresholdsFor({backend: "cpu", batchSize: 512, threads: 2}, {backend: "cpu", batchSize: 512}, 257)).toBe(CROSS_KERNEL_THRESHOLDS)
+    it("follows the loaded weights and the registry's hardware, never the receipt", async () => {
+        expect(thresholdsFor("q8_0")).toBe(CPU_THRESHOLDS.q8_0)
+        expect(thresholdsFor("f16", "gpu")).toBe(GPU_THRESHOLDS.f16)
+        expect([0, 1, 32, 7, 2, 14, undefined].map(weightClassOf)).toEqual(["f32", "f16", "f16", "q8_0", "q4", "q4", "q4"])
+        expect(["cpu", "", undefined, "CPU x86", "cuda NVIDIA H100", "vulkan"].map(hardwareClassOf)).toEqual(["cpu", "cpu", "cpu", "cpu", "gpu", "gpu"])
+        // A receipt that says it ran on a GPU with many threads is judged as the registry and the model file say.
+        const claimed = {...receipt, engine: {...engine, backend: "cuda", threads: 2}}
+        expect((await verifyReceipt({receipt: claimed, model: fakeModel()})).thresholds).toBe(CPU_THRESHOLDS.f32)
+        expect((await verifyReceipt({receipt: claimed, model: fakeModel({weightClass: "q4"}), hardware: "gpu"})).thresholds).toBe(GPU_THRESHOLDS.q4)
+    })
+
+    it("keeps every GPU bound at or above the CPU's, and each mean bound below the precision step it must catch", () => {
+        for (const weights of ["f32", "f16", "q8_0", "q4"] as const)
+            for (const key of ["tokenLogprob", "topLogprob", "meanTopLogprob", "greedyMargin"] as const)
+                expect(GPU_THRESHOLDS[weights][key]).toBeGreaterThanOrEqual(CPU_THRESHOLDS[weights][key])
+        // Measured on the trained fixture (docs/verification.md): f16 for f32 1.85e-3, q8_0 for f16 0.035, q4 for q8_0 0.39.
+        expect(CPU_THRESHOLDS.f32.meanTopLogprob).toBeLessThan(1.85e-3)
+        expect(CPU_THRESHOLDS.f16.meanTopLogprob).toBeLessThan(0.035)
+        expect(GPU_THRESHOLDS.f16.meanTopLogprob).toBeLessThan(0.035)
+        expect(GPU_THRESHOLDS.q8_0.meanTopLogprob).toBeLessThan(0.39)
     })
 })

@@ -165,7 +165,7 @@ async function checkAll(engine: InferenceEngine, file: string, receipts: Receipt
     const model: LoadedModel = await engine.loadModel(file, {...options, ...change()})
     try {
         for (const receipt of receipts) {
-            const profile = thresholdsFor(receipt.engine, model.engine, receipt.inputTokens.length + receipt.outputTokens.length)
+            const profile = thresholdsFor(model.weightClass)
             // Replay distances with the profile's tie band, and without one to show what the band is for.
             const report = await verifyReceipt({receipt, model, thresholds: {...MEASURE_ONLY, replayTieNats: profile.replayTieNats, replayFlipNats: profile.replayFlipNats, replaySlack: profile.replaySlack}})
             const untied = receipt.sampling.temperature === "0" ? report : await verifyReceipt({receipt, model, thresholds: MEASURE_ONLY})

@@ -26,14 +26,14 @@ export async function verifyReceipt(options: VerifyReceiptOptions): Promise<Veri
     const parsed = ReceiptSchema.safeParse(options.receipt)
     if (!parsed.success) {
         const structural: StructuralCheck[] = [{name: "receipt.schema", status: "fail", detail: `not a receipt: ${parsed.error.message.slice(0, 300)}`}]
-        return report({structural, thresholds: options.thresholds ?? thresholdsFor({backend: "unknown", batchSize: 0}, model.engine), started})
+        return report({structural, thresholds: options.thresholds ?? thresholdsFor(model.weightClass, options.hardware), started})
     }
     const receipt = parsed.data
     const structural: StructuralCheck[] = [
         {name: "receipt.schema", status: "pass", detail: "a version 1 receipt"},
         ...structuralChecks({receipt, receiptBytes: options.receiptBytes, expected, model})
     ]
-    const thresholds = options.thresholds ?? thresholdsFor(receipt.engine, model.engine, receipt.inputTokens.length + receipt.outputTokens.length)
+    const thresholds = options.thresholds ?? thresholdsFor(model.weightClass, options.hardware)
 
     const needed = receipt.inputTokens.length + receipt.outputTokens.length
     if (needed > model.contextSize)
@@ -63,9 +63,9 @@ export async function verifyReceipt(options: VerifyReceiptOptions): Promise<Veri
  * its Receipt-Batch, a batch the worker did not sign): nothing is held against the worker, so the
  * verdict is valid, with `reason` as a skipped check.
  */
-export function unfoundedReport(reason: string, model: Pick<VerifierModel, "engine">): VerificationReport {
+export function unfoundedReport(reason: string, model: Pick<VerifierModel, "weightClass">): VerificationReport {
     const structural: StructuralCheck[] = [{name: "challenge.receipt", status: "skipped", detail: reason}]
-    return report({structural, thresholds: thresholdsFor(model.engine, model.engine), started: performance.now()})
+    return report({structural, thresholds: thresholdsFor(model.weightClass), started: performance.now()})
 }
 
 function scoreTopK(receipt: Receipt, sampling: Sampling): number {

@@ -56,7 +56,7 @@ export class InferenceEngine {
                 contextSize: options.contextSize ?? model.trainContextSize,
                 sequences: options.sequences ?? 1,
                 batchSize: options.batchSize,
-                flashAttention: options.flashAttention,
+                flashAttention: options.flashAttention ?? false,
                 threads: {ideal: threads, min: threads}
             })
             const loaded = new LoadedModel(this.#llama, model, context, this.#info)

@@ -1,6 +1,7 @@
 import {resolveChatWrapper, type ChatHistoryItem, type ChatWrapper, type Llama, type LlamaContext, type LlamaContextSequence, type LlamaModel, type Token} from "node-llama-cpp"
 import {z} from "zod"
 import type {Engine, Sampling, TokenRecord} from "../../sdk/receipt/index.ts"
+import {weightClassOf, type WeightClass} from "../../verifier/thresholds.ts"
 import type {EngineInfo} from "./InferenceEngine.ts"
 import {SequenceReader, type SamplerSettings} from "./SequenceReader.ts"
 
@@ -23,11 +24,12 @@ export interface LoadedModelOptions {
     threads?: number
     /**
      * Flash attention: `true`, `false`, or `"auto"` to let llama.cpp decide (on the CPU it turns it
-     * on). Defaults to node-llama-cpp's: `"auto"`, or `false` for a model it knows cannot use it.
-     * With it on, a single-token decode past 512 cached tokens splits the attention between the
-     * threads and rounds by their count; off, token-by-token decoding is bit-identical for any
-     * thread count (measured: 1 and 2 threads, 700 of 700 positions). Referees pin it off so that
-     * their numbers agree (`score`'s decode mode).
+     * on). Defaults to `false`, for workers and verifiers alike: with it on, a single-token decode past
+     * 256 cached tokens splits the attention between the threads and rounds by their count, so a
+     * receipt's numbers would depend on a thread count the verifier cannot check; off, token-by-token
+     * decoding is bit-identical for any thread count (measured: 1 and 2 threads, 700 of 700
+     * positions), and so is the verifier's one-pass re-score. The tolerances (verifier/thresholds.ts)
+     * are calibrated with it off on both sides.
      */
     flashAttention?: boolean | "auto"
 }
@@ -154,6 +156,11 @@ export class LoadedModel {
     /** What the receipt's `engine` records for this model's context: backend, threads, batch and context size. */
     public get engine(): Engine {
         return {...this.#engine}
+    }
+
+    /** The precision class of the weights (`general.file_type`): which honest noise the verifier allows them. */
+    public get weightClass(): WeightClass {
+        return weightClassOf(this.#model.fileInfo.metadata.general.file_type)
     }
 
     /** The context's flash-attention setting as loaded (`LoadedModelOptions.flashAttention`); `"auto"` is on for the CPU. */
