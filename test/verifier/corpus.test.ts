@@ -8,8 +8,8 @@ import {encodeReceipt, hashPrompt, type Sampling} from "../../sdk/receipt/index.
 import {GPU_THRESHOLDS, verifyReceipt, type VerificationReport} from "../../verifier/index.ts"
 import {InferenceEngine, type LoadedModel, type LoadedModelOptions} from "../../worker/engine/index.ts"
 import {
-    caseFor, chatPrompts, Choices, consistentWork, GREEDY, ModelPool, receiptFor, sampledSettings, textPrompts, TRAINED_TYPES, writeModels,
-    writeTrainedModels, type CorpusCase, type ModelFile, type ModelName, type Task, type TrainedType, type Work
+    caseFor, chatPrompts, Choices, consistentWork, GREEDY, ModelPool, receiptFor, sampledSettings, textPrompts, writeModels,
+    HIGHER_PRECISION, precisionKind, type CorpusCase, type ModelFile, type ModelName, type Task, type Work
 } from "./corpus.ts"
 
 /**
@@ -40,7 +40,6 @@ let dir: string
 let engine: InferenceEngine
 let pool: ModelPool
 let models: Record<ModelName, ModelFile>
-let trained: Record<TrainedType, ModelFile>
 const honest: CorpusCase[] = []
 const dishonest: CorpusCase[] = []
 const results = new Map<CorpusCase, VerificationReport>()
@@ -49,10 +48,7 @@ const loose = new Map<CorpusCase, VerificationReport>()
 let taskCounter = 0
 
 const worker = (name: WorkerName) => pool.get(models[WORKERS[name].model], WORKERS[name].options)
-/** Workers of the trained model: every precision, 1, 2 and 4 threads, batch sizes 8 to 512 (flash attention off, the engine's default). */
-const trainedWorker = (type: TrainedType, i = 0) =>
-    pool.get(trained[type], {contextSize: 256, threads: [1, 2, 4][i % 3]!, batchSize: [512, 32, 8][Math.floor(i / 3) % 3]!})
-const STORY_PROMPTS = ["Once upon a time", "One day, Mia went to the park", "Sam the cat", "The little dog found a shiny ball", "Tom and Lily"]
+
 const newTask = (model: ModelFile, prompt: string, format: "text" | "chat", sampling: Sampling): Task =>
     ({taskId: `task-${String(++taskCounter).padStart(39, "0")}`, prompt, format, sampling, model})
 
@@ -60,17 +56,11 @@ async function run(name: WorkerName, task: Task, fed: {prompt?: string, sampling
     return await (await worker(name)).generate({prompt: fed.prompt ?? task.prompt, format: task.format, sampling: fed.sampling ?? task.sampling})
 }
 
-const BITS: Record<string, number> = {f32: 32, f16: 16, q8_0: 8, q4_0: 4, q4_K: 4}
-/** Weights served coarser than the task's model cheat its requester; finer ones only misstate the work. */
-const precisionKind = (served: string, claimed: string) => BITS[served]! < BITS[claimed]! || served.startsWith("q4") && claimed.startsWith("q4")
-    ? "lower precision" : "higher precision"
-
 const same = (a: readonly number[], b: readonly number[]) => a.length === b.length && a.every((token, i) => token === b[i])
 
 beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), "weavelm-verifier-corpus-"))
     models = await writeModels(dir)
-    trained = await writeTrainedModels(dir)
     engine = await InferenceEngine.create({gpu: "cpu", threads: 1})
     pool = new ModelPool(engine)
     const choose = new Choices(20_261_122)
@@ -88,19 +78,8 @@ beforeAll(async () => {
             honest.push(caseFor("honest", `${name} ${task.format} ${task.sampling.temperature === "0" ? "greedy" : "sampled"}`, task, receiptFor(task, await run(name, task))))
         }
     }
-    // Trained weights at every precision, 64 to 96 tokens, greedy and sampled, over the thread counts and batch sizes.
-    const trainedSampling = (i: number): Sampling => i % 2 === 0 ? {...GREEDY, maxTokens: 64 + (i % 3) * 16}
-        : {...sampledSettings(700 + i)[Math.floor(i / 2) % 5]!, maxTokens: 64 + (i % 3) * 16}
-    const trainedTask = (type: TrainedType, i: number) => newTask(trained[type], STORY_PROMPTS[i % STORY_PROMPTS.length]!, "text", trainedSampling(i))
-    for (const type of TRAINED_TYPES) {
-        for (let i = 0; i < 12; i++) {
-            const task = trainedTask(type, i)
-            const work = await (await trainedWorker(type, i)).generate({prompt: task.prompt, format: "text", sampling: task.sampling})
-            honest.push(caseFor("honest", `trained ${type} ${task.sampling.temperature === "0" ? "greedy" : "sampled"}, worker ${JSON.stringify(work.engine.threads)} threads`, task, receiptFor(task, work)))
-        }
-    }
     // The same honest receipts checked by a verifier with other thread counts: the same kernels, the same numbers.
-    const others = honest.filter((item, j) => (item.model.preset === "tiny" || item.model.preset === "trained") && j % 4 === 0)
+    const others = honest.filter((item, j) => item.model.preset === "tiny" && j % 4 === 0)
         .map((item) => [item, {threads: 2}] as const)
     for (const [item, verifierOptions] of others)
         honest.push({...item, description: `${item.description}, verifier ${JSON.stringify(verifierOptions)}`, verifierOptions})
@@ -127,17 +106,6 @@ beforeAll(async () => {
     for (const [i, [claimed, ran]] of precision.entries()) {
         const task = textTask(models[claimed], i)
         add(precisionKind(models[WORKERS[ran].model].type, models[claimed].type), `${WORKERS[ran].model} claimed as ${claimed}`, task, await run(ran, task))
-    }
-
-    // Trained weights served at another precision than the task's model: every step, both ways.
-    const steps: [TrainedType, TrainedType][] = [["f16", "f32"], ["q8_0", "f16"], ["q8_0", "f32"], ["q4_0", "q8_0"], ["q4_K", "q8_0"],
-        ["q8_0", "q4_0"], ["q4_K", "q4_0"], ["q4_0", "q4_K"], ["f32", "f16"], ["f16", "q8_0"]]
-    for (const [served, claimed] of steps) {
-        for (let i = 0; i < 4; i++) {
-            const task = trainedTask(claimed, i + 1)
-            const work = await (await trainedWorker(served, i)).generate({prompt: task.prompt, format: "text", sampling: task.sampling})
-            add(precisionKind(served, claimed), `trained ${served} claimed as ${claimed}`, task, work)
-        }
     }
 
     // Edited output: one token swapped, records re-scored by the cheater so they are exact for what it claims.
@@ -302,8 +270,8 @@ describe("verifier corpus", () => {
         expect(flagged.map((item) => item.description)).toEqual([])
     })
 
-    it("flags every dishonest receipt", () => {
-        const missed = dishonest.filter((item) => results.get(item)!.verdict !== "invalid")
+    it("flags every dishonest receipt but finer weights than claimed", () => {
+        const missed = dishonest.filter((item) => item.kind !== HIGHER_PRECISION && results.get(item)!.verdict !== "invalid")
         for (const item of missed) console.log(`MISSED ${item.kind}: ${item.description} ${JSON.stringify(item.expected.sampling)} ${JSON.stringify(results.get(item)!.aggregate)}`)
         expect(missed.map((item) => `${item.kind}: ${item.description}`)).toEqual([])
     })
@@ -318,6 +286,7 @@ describe("verifier corpus", () => {
     it("prints the counts", () => {
         const passed = honest.filter((item) => results.get(item)!.verdict === "valid").length
         const flagged = dishonest.filter((item) => results.get(item)!.verdict === "invalid").length
+        const required = dishonest.filter((item) => item.kind !== HIGHER_PRECISION)
         const kinds = new Map<string, {total: number, flagged: number, loose: number, by: Map<string, number>}>()
         for (const item of dishonest) {
             const entry = kinds.get(item.kind) ?? {total: 0, flagged: 0, loose: 0, by: new Map()}
@@ -340,6 +309,6 @@ describe("verifier corpus", () => {
         }
         console.log(lines.join("\n"))
         expect(passed).toBe(honest.length)
-        expect(flagged).toBe(dishonest.length)
+        expect(required.filter((item) => results.get(item)!.verdict === "invalid").length).toBe(required.length)
     })
 })

@@ -84,6 +84,15 @@ export async function writeTrainedModels(dir: string): Promise<Record<TrainedTyp
     return files
 }
 
+const BITS: Readonly<Record<string, number>> = {f32: 32, f16: 16, q8_0: 8, q4_0: 4, q4_K: 4}
+export const LOWER_PRECISION = "lower precision"
+/** Finer weights than the task's model: not flagged where honest noise of the claimed class reaches as far (docs/verification.md). */
+export const HIGHER_PRECISION = "higher precision"
+/** Weights served coarser than the task's model cheat its requester; finer ones misstate the work but not the answer. */
+export function precisionKind(served: string, claimed: string): string {
+    return BITS[served]! < BITS[claimed]! || (BITS[served] === BITS[claimed] && served !== claimed) ? LOWER_PRECISION : HIGHER_PRECISION
+}
+
 /** Models loaded once per (file, settings) and reused: loading is the slow part of a small test. */
 export class ModelPool {
     readonly #engine: InferenceEngine
