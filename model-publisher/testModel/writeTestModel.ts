@@ -70,7 +70,7 @@ export async function writeTestModel(options: WriteTestModelOptions): Promise<Wr
   const tensors = planTensors(shape, vocabulary, options.seed, type)
   const name = `weavelm-test-${options.preset}${options.shape === undefined ? "" : "-custom"}-seed${options.seed}`
   await mkdir(dirname(options.path), { recursive: true })
-  const sizeBytes = await writeGguf(options.path, { metadata: metadata(name, shape, vocabulary, type), tensors }, options.onProgress)
+  const sizeBytes = await writeGguf(options.path, { metadata: llamaMetadata({ name, shape, vocabulary: { ...vocabulary, bosId: BOS_ID, eosId: EOS_ID }, fileType: ENCODINGS[type].fileType }), tensors }, options.onProgress)
   const parameterCount = tensors.reduce((sum, tensor) => sum + tensor.dims.reduce((a, b) => a * b, 1), 0)
   return { path: options.path, type, sizeBytes, parameterCount }
 }
@@ -82,12 +82,24 @@ function assertShape(shape: ModelShape): void {
     throw new RangeError("shape needs embeddingLength divisible by headCount, and headCount by headCountKv")
 }
 
-function metadata(name: string, shape: ModelShape, vocabulary: Vocabulary, type: WeightType): [string, GgufValue][] {
+/** What a llama GGUF's metadata is made of: the same keys for generated and trained models. */
+export interface LlamaMetadataOptions {
+  name: string
+  shape: ModelShape
+  vocabulary: Pick<Vocabulary, "tokens" | "scores" | "types"> & { bosId: number; eosId: number }
+  /** llama.cpp's `general.file_type`. */
+  fileType: number
+  /** Keys written right after `general.name` (`general.license`, ...). Defaults to none. */
+  general?: [string, GgufValue][]
+}
+
+export function llamaMetadata({ name, shape, vocabulary, fileType, general = [] }: LlamaMetadataOptions): [string, GgufValue][] {
   const u32 = (value: number) => ({ type: "u32", value }) as const
   return [
     ["general.architecture", { type: "string", value: "llama" }],
     ["general.name", { type: "string", value: name }],
-    ["general.file_type", u32(ENCODINGS[type].fileType)],
+    ...general,
+    ["general.file_type", u32(fileType)],
     ["general.quantization_version", u32(2)],
     ["llama.vocab_size", u32(shape.vocabularySize)],
     ["llama.context_length", u32(shape.contextLength)],
@@ -104,8 +116,8 @@ function metadata(name: string, shape: ModelShape, vocabulary: Vocabulary, type:
     ["tokenizer.ggml.scores", { type: "f32[]", value: vocabulary.scores }],
     ["tokenizer.ggml.token_type", { type: "i32[]", value: vocabulary.types }],
     ["tokenizer.ggml.unknown_token_id", u32(UNK_ID)],
-    ["tokenizer.ggml.bos_token_id", u32(BOS_ID)],
-    ["tokenizer.ggml.eos_token_id", u32(EOS_ID)],
+    ["tokenizer.ggml.bos_token_id", u32(vocabulary.bosId)],
+    ["tokenizer.ggml.eos_token_id", u32(vocabulary.eosId)],
     ["tokenizer.ggml.add_bos_token", { type: "bool", value: true }],
     ["tokenizer.ggml.add_eos_token", { type: "bool", value: false }],
     ["tokenizer.chat_template", { type: "string", value: CHAT_TEMPLATE }],
