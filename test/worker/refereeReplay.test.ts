@@ -96,8 +96,8 @@ beforeAll(async () => {
         await generate(models.small, SHORT_PROMPT, GREEDY, {flashAttention: false}))
     add("honest sampled past 512 tokens, flash attention off, 2 threads", "valid", task(2, models.small, LONG_PROMPT, {...SAMPLED, maxTokens: 32}),
         await generate(models.small, LONG_PROMPT, {...SAMPLED, maxTokens: 32}, {threads: 2, flashAttention: false}))
-    add("honest greedy past 512 tokens, node-llama-cpp's default flash attention, 2 threads", null, task(3, models.small, LONG_PROMPT, long),
-        await generate(models.small, LONG_PROMPT, long, {threads: 2}))
+    add("honest greedy past 512 tokens, flash attention on (node-llama-cpp's \"auto\"), 2 threads", null, task(3, models.small, LONG_PROMPT, long),
+        await generate(models.small, LONG_PROMPT, long, {threads: 2, flashAttention: "auto"}))
     add("greedy past 512 tokens, one token swapped", "invalid", task(4, models.small, LONG_PROMPT, long),
         await swapped(models.small, await generate(models.small, LONG_PROMPT, long), true))
     add("sampled, one token swapped", "invalid", task(5, models.small, SHORT_PROMPT, SAMPLED),
@@ -211,10 +211,9 @@ describe("referees", {timeout: 1_200_000}, () => {
     it("reuse a served model only when its flash attention is off", async () => {
         const dispute = disputes[0]!
         const options = {contextSize: CONTEXT_SIZE, batchSize: dispute.receipt.engine.batchSize}
-        const auto = await engine.loadModel(models.small.path, options)
+        const auto = await engine.loadModel(models.small.path, {...options, flashAttention: "auto"})
         const pinned = await engine.loadModel(models.small.path, {...options, flashAttention: false})
         try {
-            expect(auto.flashAttention).not.toBe(false)
             const autoScore = vi.spyOn(auto, "score")
             await referee(1, (sha256) => sha256 === models.small.sha256 ? auto : undefined)
             expect(autoScore).not.toHaveBeenCalled()

@@ -43,8 +43,8 @@ export interface RefereeDutyOptions {
     engine: InferenceEngine
     /**
      * The worker's loaded model with this SHA-256, reused when its settings are the referee's: the
-     * receipt's batch size and flash attention off. A served model with flash attention on (or
-     * `"auto"`, node-llama-cpp's default) is not: the referee loads its own pinned copy.
+     * receipt's batch size and flash attention off (the engine's default). A served model loaded with
+     * flash attention on or `"auto"` is not: the referee loads its own pinned copy.
      */
     served: (sha256: string) => LoadedModel | undefined
     log: (level: WorkerLogEvent["level"], event: string, message: string, fields?: Record<string, unknown>) => void
@@ -166,11 +166,15 @@ export class RefereeDuty {
     }
 }
 
-/** `model` as the verifier sees it, every re-score a decode replay; disposing stays with whoever loaded it. */
-function decodeReplay(model: LoadedModel): VerifierModel {
+/**
+ * `model` as a referee's verifier sees it, every re-score a decode replay; disposing stays with
+ * whoever loaded it. Load it with flash attention off, or the numbers depend on the thread count.
+ */
+export function decodeReplay(model: LoadedModel): VerifierModel {
     return {
         engine: model.engine,
         contextSize: model.contextSize,
+        weightClass: model.weightClass,
         vocabularySize: model.vocabularySize,
         score: (request) => model.score({...request, mode: "decode"}),
         tokenizePrompt: (prompt, format) => model.tokenizePrompt(prompt, format),
