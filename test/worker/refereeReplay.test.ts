@@ -154,10 +154,14 @@ async function referee(threads: number, served: (sha256: string) => LoadedModel 
             return {validVotes: 0, invalidVotes: 0}
         }
     }
-    const registry = {model: async (ref: string) => {
-        const file = Object.values(models).find((model) => model.id === ref)
-        return file == null ? null : {id: file.id, sha256: file.sha256, name: file.name} as ModelRecord
-    }}
+    const registry = {
+        model: async (ref: string) => {
+            const file = Object.values(models).find((model) => model.id === ref)
+            return file == null ? null : {id: file.id, sha256: file.sha256, name: file.name} as ModelRecord
+        },
+        // Where the challenged worker runs, which picks the profile.
+        worker: async () => ({hardware: "cpu"})
+    }
     const storage: StorageBackend = {
         uploadFile: async () => { throw new Error("referees upload no files") },
         uploadData: async (bytes) => {
