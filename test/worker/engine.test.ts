@@ -25,7 +25,7 @@ beforeAll(async () => {
     engine = await InferenceEngine.create({gpu: "cpu"})
     model = await engine.loadModel(path, {contextSize: CONTEXT_SIZE, sequences: 2})
     llama = await getLlama({gpu: false, build: "never", logLevel: LlamaLogLevel.error})
-    const context = await (await llama.loadModel({modelPath: path})).createContext({contextSize: CONTEXT_SIZE, threads: 1})
+    const context = await (await llama.loadModel({modelPath: path})).createContext({contextSize: CONTEXT_SIZE, threads: 1, flashAttention: false})
     reference = context.getSequence()
 })
 afterAll(async () => {
@@ -159,10 +159,12 @@ describe("score", () => {
         }
     })
 
-    it("re-scores bit for bit past 256 tokens on 1 thread, where the cache outgrows one attention block", async () => {
-        // A multi-threaded worker's single-token attention splits a cache of 512+ cells between its threads
-        // and re-scores only within tolerances (verifier/thresholds.ts); one thread never splits.
-        const quantized = await engine.loadModel((await writeTestModel({preset: "tiny", seed: 1, type: "q8_0", path: join(dir, "tiny-q8_0.gguf")})).path, {contextSize: 512, threads: 1})
+    it("re-scores bit for bit past 256 tokens on 1 thread with flash attention on, where the cache outgrows one attention block", async () => {
+        // With flash attention on, chunks under 64 rows run the single-row kernels; a multi-threaded worker's
+        // single-token attention would split a cache of 512+ cells between its threads, which is why the
+        // engine's default is off (and off, batched rows round differently: verifier/thresholds.ts).
+        const quantized = await engine.loadModel((await writeTestModel({preset: "tiny", seed: 1, type: "q8_0", path: join(dir, "tiny-q8_0.gguf")})).path,
+            {contextSize: 512, threads: 1, flashAttention: true})
         try {
             const generation = await quantized.generate({prompt: "The river ran past the old mill and on to the sea. ".repeat(16), format: "text", sampling: {...greedy, maxTokens: 120}})
             expect(generation.inputTokens.length + generation.outputTokens.length).toBeGreaterThan(300)
