@@ -128,7 +128,7 @@ describe("escrow: deposits, tasks and settlement", () => {
         ;[w1, w2] = [pool[0]!, pool[1]!]
         for (const w of [w1, w2]) workers.set(w.address, w)
         m1 = model("llama-toy", modelOwner, 500)
-        escrow = await deployEscrow({"Challenge-Window": "3000", "Task-Timeout": "3600000"}, [m1],
+        escrow = await deployEscrow({"Challenge-Window": "20000", "Task-Timeout": "3600000"}, [m1],
             [workerRecord(w1, [m1], {stake: "1000"}), workerRecord(w2, [m1], {stake: "3000"})])
     })
 
@@ -148,7 +148,7 @@ describe("escrow: deposits, tasks and settlement", () => {
         expect(errorOf(await ao.send(registry, escrow, {Action: "Sync-Model"}, JSON.stringify({...m1, sha256: "zz"})), "Sync-Model")).toMatch(/sha256/)
 
         const info = await owner.client.read(escrow, {Action: "Info"})
-        expect(info.tags).toMatchObject({Token: token, Registry: registry.address, "Challenge-Window": "3000", "Task-Timeout": "3600000", "Max-Attempts": "3"})
+        expect(info.tags).toMatchObject({Token: token, Registry: registry.address, "Challenge-Window": "20000", "Task-Timeout": "3600000", "Max-Attempts": "3"})
         expect(JSON.parse(info.data)).toMatchObject({models: 1, workers: 2})
     })
 
