@@ -147,20 +147,21 @@ describe("challenges of honest work", {timeout: 600_000}, () => {
 
         const restarted = await startWorker(downName!)
         await eventually(async () => expect((await requester.task(result.taskId))!.dispute).toMatchObject({verdict: "Valid", resolution: "Quorum", valid: 2}), 120_000)
-        // The deciding vote's log line may come a moment after the record shows the verdict.
+        // The deciding vote's log line comes once the vote's send returns, after every message of the resolution was pushed on:
+        // on a loaded machine, well after the record shows the verdict.
         await eventually(async () => expect(restarted.events.filter((e) => e.event === "referee.voted").map((e) => [e.challengeId, e.verdict]))
-            .toEqual([[challengeId, "Valid"]]), 10_000)
+            .toEqual([[challengeId, "Valid"]]))
     })
 
-    // Known failing since the committee draw became a commit-reveal (fresh-clone run of 2026-12-05, load 3 to 5):
-    // the challenge no longer reaches its referees in time here. Skipped until fixed; see the closing note of that stop.
-    it.skip("lets the deadline decide when a referee stays silent: the one answer counts and the silent referee is struck", async () => {
+    it("lets the deadline decide when a referee stays silent: the one answer counts and the silent referee is struck", async () => {
         await configure({"Referee-Timeout": "20000"})
+        let stopped: string | undefined
         try {
             const result = await task("Silence is golden")
             const [silentName] = names.filter((name) => workers.get(name)!.address !== result.worker)
             const silent = workers.get(silentName!)!
             expect(await silent.kill("SIGTERM")).toBe(0)
+            stopped = silentName
             const answering = [...workers.values()].find((w) => w !== silent && w.address !== result.worker)!
             const strikesBefore = (await requester.registry.worker(silent.address) as {reputation: {strikes: number}}).reputation.strikes
 
@@ -176,12 +177,13 @@ describe("challenges of honest work", {timeout: 600_000}, () => {
                 .toBe(strikesBefore + 1))
         } finally {
             await configure({"Referee-Timeout": String(REFEREE_TIMEOUT)})
+            // A stopped worker stays a candidate referee only until its last heartbeat is Heartbeat-Timeout old: the next
+            // challenge's committee must not depend on how long this test took.
+            if (stopped != null) await startWorker(stopped)
         }
     })
 
-    // Known failing since the committee draw became a commit-reveal (fresh-clone run of 2026-12-05, load 3 to 5):
-    // the challenge no longer reaches its referees in time here. Skipped until fixed; see the closing note of that stop.
-    it.skip("finishes with `weavelm challenge reveal` a challenge committed without its reveal; the worker seeds it by itself", async () => {
+    it("finishes with `weavelm challenge reveal` a challenge committed without its reveal; the worker seeds it by itself", async () => {
         const result = await task("Reveal me later")
         // What `weavelm challenge` keeps under its --cache-dir, committed as a challenger that stopped before revealing would leave it.
         const secrets = new FileChallengeSecrets(path.join(dir, "challenger", "challenges", challenger.address))
@@ -190,8 +192,10 @@ describe("challenges of honest work", {timeout: 600_000}, () => {
         expect(committed).toMatchObject({taskId: result.taskId, worker: result.worker, bond: String(BOND)})
         expect(await secrets.get(committed.seedCommit)).toMatchObject({challengeId: committed.challengeId, taskId: result.taskId})
         await eventually(async () => expect((await requester.task(result.taskId))!.dispute!.workerSeed).toMatch(/^[0-9a-f]{64}$/), 60_000)
-        expect(workers.get(names.find((name) => workers.get(name)!.address === result.worker)!)!.events
-            .some((e) => e.event === "dispute.seeded" && e.challengeId === committed.challengeId)).toBe(true)
+        // The worker logs its seed once the escrow has taken it: the line may come a moment after the record shows the seed.
+        const seeder = [...workers.values()].find((w) => w.address === result.worker)!
+        await eventually(async () => expect(seeder.events.filter((e) => e.event === "dispute.seeded").map((e) => e.challengeId))
+            .toContain(committed.challengeId))
 
         const run = await runCli(["challenge", "reveal", "--json", "--network", net.devnet.networkFile, "--wallet", challenger.walletFile,
             "--cache-dir", path.join(dir, "challenger"), "--", committed.challengeId])

@@ -160,7 +160,10 @@ export class Worker {
         // Where to start reading: a new worker needs nothing assigned before it registered.
         const startCursor = state.cursor ?? await this._escrow.inboxCursor()
         await this._ensureStake()
-        await this._register(this._options.hardware ?? [engineInfo.backend, engineInfo.gpu].filter(Boolean).join(" "))
+        const registration = await this._register(this._options.hardware ?? [engineInfo.backend, engineInfo.gpu].filter(Boolean).join(" "))
+        // Only Register-Worker counts as a heartbeat: back from a stop longer than Heartbeat-Timeout, this worker would otherwise be
+        // passed over for tasks and committees until its first timed beat, a third of that timeout after it says it is ready.
+        if (registration === "updated") await this._registry.heartbeat()
 
         const heartbeatMs = this._options.heartbeatMs ?? await this._defaultHeartbeatMs()
         this._heartbeat = setInterval(() => void this._sendHeartbeat(), heartbeatMs)
@@ -228,11 +231,12 @@ export class Worker {
 
     private async _register(hardware: string) {
         const models = [...this._models.keys()]
-        await this._registry.registerWorker({
+        const registration = await this._registry.registerWorker({
             models, priceInput: this._options.priceInput, priceOutput: this._options.priceOutput,
             maxConcurrency: this._options.concurrency ?? 1, hardware, endpoint: this._options.endpoint
         })
         this._emit("info", "worker.registered", `registered for ${models.join(",")}`)
+        return registration
     }
 
     private async _defaultHeartbeatMs() {

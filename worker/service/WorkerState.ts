@@ -19,6 +19,11 @@ export class WorkerState {
     private readonly _file: string
     private _cursor: number | null
     private readonly _finished: string[]
+    /**
+     * The save under way, which the next one waits for: the inbox follower and a finished task save at
+     * once, and two writers of the one temporary file rename it from under each other.
+     */
+    private _saving: Promise<void> = Promise.resolve()
 
     private constructor(file: string, persisted: Persisted) {
         this._file = file
@@ -54,7 +59,14 @@ export class WorkerState {
         await this._save()
     }
 
-    private async _save() {
+    private _save() {
+        const saved = this._saving.then(() => this._write())
+        // A failed save is its caller's to report; the next one still runs.
+        this._saving = saved.catch(() => {})
+        return saved
+    }
+
+    private async _write() {
         await mkdir(path.dirname(this._file), {recursive: true})
         await writeFile(this._file + ".tmp", JSON.stringify({cursor: this._cursor, finished: this._finished} satisfies Persisted))
         await rename(this._file + ".tmp", this._file)
