@@ -15,15 +15,19 @@ export interface VerifierCliOptions {
     cacheDir: string
     gpu: "auto" | "cuda" | "vulkan" | "cpu"
     threads?: number
+    replay: "escalate" | "always" | "never"
     json?: boolean
 }
 
-/** Adds `--cache-dir`, `--gpu` and `--threads`. */
+/** Adds `--cache-dir`, `--gpu`, `--threads` and `--replay`. */
 export function withVerifierOptions(command: Command): Command {
     return command
         .option("--cache-dir <dir>", "model cache (models are pulled and checked against the registry)", ".weavelm")
         .addOption(new Option("--gpu <kind>", "backend of the re-score (the CPU re-checks CPU receipts bit for bit)").choices(["auto", "cuda", "vulkan", "cpu"]).default("cpu"))
         .option("--threads <n>", "CPU threads for the re-score (default 1)", parseInteger(1, 256))
+        .addOption(new Option("--replay <when>", "decode replay of a CPU receipt, which an honest one matches bit for bit: when the re-score " +
+            "fails or is close to a cheat (escalate), instead of the re-score (always, as referees judge), or never").choices(["escalate", "always", "never"])
+            .default("escalate"))
 }
 
 /** What a verifying command holds: the network's clients, the engine's models, storage for reports. */
@@ -101,6 +105,8 @@ export function verificationJson(verification: Verification<unknown>, extra: Rec
         structural: report.structural,
         aggregate: report.aggregate,
         thresholds: report.thresholds,
+        decidedBy: report.decidedBy,
+        ...(report.rescore == null ? {} : {rescore: report.rescore}),
         positions: report.positions.map((position) => ({...position, text: tokenTexts[position.position] ?? null}))
     }
 }
@@ -116,7 +122,8 @@ export function printVerification(verification: Verification<unknown>, header: A
         out.push("", "   pos  token               claimed  verifier  rank    margin  check")
         for (const position of report.positions) out.push(tableRow(position, tokenTexts[position.position] ?? ""))
     }
-    out.push("", `checked ${report.checked} tokens in ${(report.timings.totalMs / 1000).toFixed(2)} s with the ${report.thresholds.profile} thresholds`)
+    const how = report.decidedBy === "replay" ? `, decided by a decode replay${report.rescore == null ? "" : ` (${report.rescore.escalated})`}` : ""
+    out.push("", `checked ${report.checked} tokens in ${(report.timings.totalMs / 1000).toFixed(2)} s with the ${report.thresholds.profile} thresholds${how}`)
     process.stdout.write(out.join("\n") + "\n")
 }
 

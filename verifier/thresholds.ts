@@ -38,6 +38,14 @@ export interface VerificationThresholds {
     replayFlipBudget: number
     /** Sampled tasks: how far (in the [0, 1] draw) the replayed draw may fall outside the claimed token's share. */
     replaySlack: number
+    /**
+     * CPU profiles: a receipt whose one-pass re-score fails, or passes with a mean top-list |Δ| above
+     * this, is decided by a decode replay instead, which an honest receipt matches bit for bit
+     * (`decodeReplayThresholds`). Set below the smallest precision swap the class shows, so that a swap
+     * the re-score's tolerances would let through still meets the replay. Null: the re-score decides
+     * alone (GPU receipts, which no CPU replays exactly).
+     */
+    exactReplayAbove: number | null
 }
 
 /**
@@ -56,6 +64,12 @@ const REPLAY_EXACT = {replayTieNats: 0.2, replayFlipNats: 0.2, replayFlipBudget:
 const REPLAY_QUANTIZED = {replayTieNats: 0.5, replayFlipNats: 1.0, replayFlipBudget: 0.03, replaySlack: 0.05}
 
 /**
+ * How far a decode replay may stray from an honest CPU receipt: the same kernels give the same
+ * floats, and JSON carries a double exactly, so only other writers' float formatting is allowed for.
+ */
+export const DECODE_REPLAY_NATS = 1e-6
+
+/**
  * CPU workers and a CPU verifier, both with flash attention off (the engine's default), so that the
  * worker's decode does not depend on its thread count. Measured honest worst cases (docs/verification.md,
  * "Calibration on trained weights"), over the trained fixture and the generated tiny and small models:
@@ -66,19 +80,19 @@ const REPLAY_QUANTIZED = {replayTieNats: 0.5, replayFlipNats: 1.0, replayFlipBud
 export const CPU_THRESHOLDS: Readonly<Record<WeightClass, VerificationThresholds>> = {
     f32: {
         profile: "cpu/f32", tokenLogprob: 0.03, topLogprob: 0.05, meanTopLogprob: 1e-3, greedyMargin: 0.03,
-        supportSlackNats: 0.03, supportSlackMass: 0.01, ...REPLAY_EXACT
+        supportSlackNats: 0.03, supportSlackMass: 0.01, ...REPLAY_EXACT, exactReplayAbove: 2e-4
     },
     f16: {
         profile: "cpu/f16", tokenLogprob: 0.15, topLogprob: 0.25, meanTopLogprob: 0.015, greedyMargin: 0.15,
-        supportSlackNats: 0.15, supportSlackMass: 0.02, ...REPLAY_EXACT
+        supportSlackNats: 0.15, supportSlackMass: 0.02, ...REPLAY_EXACT, exactReplayAbove: 5e-4
     },
     q8_0: {
         profile: "cpu/q8_0", tokenLogprob: 0.6, topLogprob: 1.0, meanTopLogprob: 0.15, greedyMargin: 0.6,
-        supportSlackNats: 0.6, supportSlackMass: 0.05, ...REPLAY_QUANTIZED
+        supportSlackNats: 0.6, supportSlackMass: 0.05, ...REPLAY_QUANTIZED, exactReplayAbove: 5e-3
     },
     q4: {
         profile: "cpu/q4", tokenLogprob: 0.6, topLogprob: 1.0, meanTopLogprob: 0.15, greedyMargin: 0.6,
-        supportSlackNats: 0.6, supportSlackMass: 0.05, ...REPLAY_QUANTIZED
+        supportSlackNats: 0.6, supportSlackMass: 0.05, ...REPLAY_QUANTIZED, exactReplayAbove: 0.01
     }
 }
 
@@ -88,15 +102,17 @@ export const CPU_THRESHOLDS: Readonly<Record<WeightClass, VerificationThresholds
  * the calibration shows on CPU kernels (q4 for q8_0 at 0.39 and more, q8_0 for f16 at 0.035 and more).
  */
 export const GPU_THRESHOLDS: Readonly<Record<WeightClass, VerificationThresholds>> = {
-    f32: {...CPU_THRESHOLDS.f16, profile: "crossKernel/f32", meanTopLogprob: 0.03},
-    f16: {...CPU_THRESHOLDS.q8_0, profile: "crossKernel/f16", meanTopLogprob: 0.03},
+    f32: {...CPU_THRESHOLDS.f16, profile: "crossKernel/f32", meanTopLogprob: 0.03, exactReplayAbove: null},
+    f16: {...CPU_THRESHOLDS.q8_0, profile: "crossKernel/f16", meanTopLogprob: 0.03, exactReplayAbove: null},
     q8_0: {
         profile: "crossKernel/q8_0", tokenLogprob: 1.5, topLogprob: 2.5, meanTopLogprob: 0.3, greedyMargin: 1.5,
-        supportSlackNats: 1.5, supportSlackMass: 0.1, replayTieNats: 0.2, replayFlipNats: 2.0, replayFlipBudget: 0.08, replaySlack: 0.1
+        supportSlackNats: 1.5, supportSlackMass: 0.1, replayTieNats: 0.2, replayFlipNats: 2.0, replayFlipBudget: 0.08, replaySlack: 0.1,
+        exactReplayAbove: null
     },
     q4: {
         profile: "crossKernel/q4", tokenLogprob: 1.5, topLogprob: 2.5, meanTopLogprob: 0.3, greedyMargin: 1.5,
-        supportSlackNats: 1.5, supportSlackMass: 0.1, replayTieNats: 0.2, replayFlipNats: 2.0, replayFlipBudget: 0.08, replaySlack: 0.1
+        supportSlackNats: 1.5, supportSlackMass: 0.1, replayTieNats: 0.2, replayFlipNats: 2.0, replayFlipBudget: 0.08, replaySlack: 0.1,
+        exactReplayAbove: null
     }
 }
 
@@ -118,4 +134,22 @@ export function hardwareClassOf(hardware: string | undefined): HardwareClass {
 /** The profile for a model of `weights` served on `hardware`; both are facts the verifier checks itself. */
 export function thresholdsFor(weights: WeightClass, hardware: HardwareClass = "cpu"): VerificationThresholds {
     return (hardware === "cpu" ? CPU_THRESHOLDS : GPU_THRESHOLDS)[weights]
+}
+
+/**
+ * The tolerances of a decode replay of a receipt judged by `profile`. A CPU profile's replay runs the
+ * worker's own kernels (flash attention off, the receipt's batch size), which reproduce an honest
+ * receipt bit for bit at any thread count and with other sequences sharing the worker's batches
+ * (docs/verification.md, "Two stages"); every tolerance is then `DECODE_REPLAY_NATS`. The sampler's
+ * draw keeps a small slack: it is rebuilt in doubles from the top list, where llama.cpp sums floats.
+ * A GPU profile's replay is as cross-kernel as its re-score and keeps the profile.
+ */
+export function decodeReplayThresholds(profile: VerificationThresholds): VerificationThresholds {
+    if (profile.exactReplayAbove == null) return profile
+    const exact = DECODE_REPLAY_NATS
+    return {
+        profile: `${profile.profile}/decode-replay`, tokenLogprob: exact, topLogprob: exact, meanTopLogprob: exact, greedyMargin: exact,
+        supportSlackNats: exact, supportSlackMass: exact, replayTieNats: exact, replayFlipNats: exact, replayFlipBudget: 0, replaySlack: 1e-3,
+        exactReplayAbove: null
+    }
 }

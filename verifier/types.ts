@@ -62,6 +62,15 @@ export interface VerifyReceiptOptions {
     hardware?: HardwareClass
     /** Defaults to `thresholdsFor(model.weightClass, hardware)`. */
     thresholds?: VerificationThresholds
+    /**
+     * When the output is replayed token by token with the worker's kernels (`score`'s decode mode) rather
+     * than re-scored in one pass:
+     * - `"escalate"` (the default): a re-score first; a replay decides when the re-score fails or lands
+     *   above the profile's `exactReplayAbove`. An honest receipt costs a re-score, rarely a replay.
+     * - `"always"`: the replay alone. Referees, whose votes must not depend on the machine.
+     * - `"never"`: the re-score alone.
+     */
+    replay?: "escalate" | "always" | "never"
 }
 
 export type CheckStatus = "pass" | "fail" | "skipped"
@@ -99,6 +108,8 @@ export interface PositionReport {
         /** The same with the wider `replayFlipNats` band. */
         flipDistance: number
     }
+    /** Whether the task's sampling picks this token from the verifier's numbers, within the profile's near-tie bands. */
+    chosen: boolean
     ok: boolean
     why?: string
 }
@@ -123,7 +134,19 @@ export interface VerificationReport {
          * how many landed outside the claimed token's share only by a possible near-tie flip.
          */
         replay: {exact: number, bounded: number, skipped: number, flips: number}
+        /**
+         * Choices the numbers accept only through a tolerance: a greedy token that is not the verifier's
+         * best, a sampled token that the seed's draw reaches only across a near-tie. A CPU re-score with
+         * any of these leaves the verdict to a decode replay, where no tolerance is needed.
+         */
+        nearTies: number
     }
+    /** The profile that decided: the re-score's, or its `decodeReplayThresholds` when a replay decided. */
     thresholds: VerificationThresholds
-    timings: {scoreMs: number, totalMs: number}
+    /** What decided the verdict: the one-pass re-score, or a decode replay of the worker's kernels. */
+    decidedBy: "rescore" | "replay"
+    /** Set when a re-score was followed by a replay: what the re-score found and why it did not decide. */
+    rescore?: {verdict: "valid" | "invalid", firstBadPosition: number | null, meanTopDelta: number, escalated: string}
+    /** `scoreMs`: the one-pass re-score; `replayMs`: the decode replay (0 when none ran). */
+    timings: {scoreMs: number, replayMs: number, totalMs: number}
 }

@@ -5,7 +5,7 @@ import {fetchReceiptEvidence, type FetchReceiptEvidenceOptions, type ReceiptEvid
 import {fetchTaskEvidence, type FetchTaskEvidenceOptions, type TaskEvidence} from "./evidence/fetchTaskEvidence.ts"
 import type {VerifierModelSource} from "./models/VerifierModels.ts"
 import {hardwareClassOf, type HardwareClass} from "./thresholds.ts"
-import type {VerificationReport, VerifierModel} from "./types.ts"
+import type {VerificationReport, VerifierModel, VerifyReceiptOptions} from "./types.ts"
 import {unfoundedReport, verifyReceipt} from "./verify/verifyReceipt.ts"
 
 /** A verification and what it was made from. */
@@ -19,22 +19,24 @@ export interface Verification<Evidence> {
 }
 
 /** Gathers a task's evidence (escrow, gateway, registry) and re-checks its receipt with `models`' model. */
-export async function verifyTask(options: FetchTaskEvidenceOptions & {models: VerifierModelSource}): Promise<Verification<TaskEvidence>> {
+export async function verifyTask(options: FetchTaskEvidenceOptions & Pick<VerifyReceiptOptions, "replay"> & {models: VerifierModelSource}):
+Promise<Verification<TaskEvidence>> {
     const evidence = await fetchTaskEvidence(options)
     const model = await options.models.modelFor(evidence.model, evidence.receipt)
     if (evidence.unfounded != null) return {evidence, report: unfoundedReport(evidence.unfounded, model), tokenTexts: [], verifierEngine: model.engine}
     // Bytes that are not a receipt are still judged (as not one), so the verdict says so.
     const receipt = evidence.receipt ?? parseJson(evidence.receiptBytes)
     const hardware = await registeredHardware(options.registry, evidence.task.worker)
-    const report = await verifyReceipt({receipt, receiptBytes: evidence.receiptBytes, expected: evidence.expected, model, hardware})
+    const report = await verifyReceipt({receipt, receiptBytes: evidence.receiptBytes, expected: evidence.expected, model, hardware, replay: options.replay})
     return {evidence, report, tokenTexts: tokenTexts(model, evidence.receipt?.outputTokens ?? []), verifierEngine: model.engine}
 }
 
 /** Re-checks a receipt held locally (no task): against its model and prompt only. */
-export async function verifyReceiptBytes(options: FetchReceiptEvidenceOptions & {models: VerifierModelSource}): Promise<Verification<ReceiptEvidence>> {
+export async function verifyReceiptBytes(options: FetchReceiptEvidenceOptions & Pick<VerifyReceiptOptions, "replay"> & {models: VerifierModelSource}):
+Promise<Verification<ReceiptEvidence>> {
     const evidence = await fetchReceiptEvidence(options)
     const model = await options.models.modelFor(evidence.model, evidence.receipt)
-    const report = await verifyReceipt({receipt: evidence.receipt, receiptBytes: evidence.receiptBytes, expected: evidence.expected, model})
+    const report = await verifyReceipt({receipt: evidence.receipt, receiptBytes: evidence.receiptBytes, expected: evidence.expected, model, replay: options.replay})
     return {evidence, report, tokenTexts: tokenTexts(model, evidence.receipt.outputTokens), verifierEngine: model.engine}
 }
 

@@ -6,7 +6,6 @@ import {getLlama, LlamaLogLevel, type Llama, type LlamaContextSequence, type Tok
 import {encodeReceipt, hashPrompt, type Receipt, type Sampling} from "../../sdk/receipt/index.ts"
 import {verifierModelOptions, verifyReceipt, type VerificationReport, type VerifierModel} from "../../verifier/index.ts"
 import {InferenceEngine, type Generation, type LoadedModel} from "../../worker/engine/index.ts"
-import {decodeReplay} from "../../worker/service/RefereeDuty.ts"
 import {benchModel} from "../benchModel.ts"
 import type {BenchRow, BenchSuite} from "../types.ts"
 
@@ -42,7 +41,7 @@ interface Timing {
  * phases alternating round by round so all see the same machine load:
  * - generate: the worker's generate() of 256 tokens with its receipt records, 1 CPU thread;
  * - verify: verifyReceipt() of the stored receipt (structural checks, the one-pass re-score, judging
- *   every token), with 1 and with 2 threads;
+ *   every token, and the decode replay when the re-score does not decide), with 1 and with 2 threads;
  * - bare prefill: the same input and output tokens through one `evaluateWithoutGeneratingNewTokens`
  *   with the verifier's settings, nothing read or recorded: the floor any one-pass verifier sits on;
  * - referee replay: verifyReceipt() as a referee runs it, flash attention off and the output decoded
@@ -106,7 +105,7 @@ async function measure(target: Target, engine: InferenceEngine, llama: Llama, lo
 
         const rows: BenchRow[] = []
         for (const [name, sampling] of Object.entries(SAMPLINGS))
-            rows.push(...await compare(`${target.name} ${name}`, target, sampling, {worker, verifiers, prefills, referee: decodeReplay(referee)}, log))
+            rows.push(...await compare(`${target.name} ${name}`, target, sampling, {worker, verifiers, prefills, referee}, log))
         rows.push({suite: "verification", name: `${target.name}: verifier model load`, value: loadMs / VERIFY_THREADS.length, unit: "ms", note: "once per model, not per receipt"})
         return rows
     } finally {
@@ -118,7 +117,7 @@ interface Models {
     worker: LoadedModel
     verifiers: Map<number, LoadedModel>
     prefills: Map<number, LlamaContextSequence>
-    referee: VerifierModel
+    referee: LoadedModel
 }
 
 /** Each phase once per round, alternating; medians over the rounds. */
@@ -127,6 +126,7 @@ async function compare(name: string, target: Target, sampling: Sampling, models:
     const record = (phase: string, timing: Timing) => times.set(phase, [...times.get(phase) ?? [], timing])
     // The re-score alone, inside verifyReceipt(), by verifier threads.
     const scoreMs = new Map<number, number[]>()
+    const replayMs = new Map<number, number[]>()
     let receipt: Receipt | null = null
     let bytesPerToken = 0
     const reports = new Map<string, VerificationReport>()
@@ -138,10 +138,12 @@ async function compare(name: string, target: Target, sampling: Sampling, models:
         bytesPerToken = bytes.length / receipt.outputTokens.length
         const expected = {prompt: target.prompt, format: "text" as const, sampling, receiptHash: hash, output: receipt.output,
             inputTokenCount: receipt.inputTokens.length, outputTokenCount: receipt.outputTokens.length}
-        const check = (model: VerifierModel) => verifyReceipt({receipt: JSON.parse(bytes.toString("utf8")), receiptBytes: bytes, model, expected})
+        const check = (model: VerifierModel, replay?: "always") =>
+            verifyReceipt({receipt: JSON.parse(bytes.toString("utf8")), receiptBytes: bytes, model, expected, replay})
         for (const [threads, verifier] of models.verifiers) {
             const report = await timed((timing) => record(`verify ${threads}`, timing), () => check(verifier))
             scoreMs.set(threads, [...scoreMs.get(threads) ?? [], report.timings.scoreMs])
+            replayMs.set(threads, [...replayMs.get(threads) ?? [], report.timings.replayMs])
             reports.set(`verify ${threads}`, report)
         }
         const tokens = [...receipt.inputTokens, ...receipt.outputTokens] as Token[]
@@ -149,7 +151,7 @@ async function compare(name: string, target: Target, sampling: Sampling, models:
             await sequence.clearHistory()
             await timed((timing) => record(`prefill ${threads}`, timing), () => sequence.evaluateWithoutGeneratingNewTokens(tokens))
         }
-        reports.set("referee", await timed((timing) => record("referee", timing), () => check(models.referee)))
+        reports.set("referee", await timed((timing) => record("referee", timing), () => check(models.referee, "always")))
     }
     // The receipts are honest: a verdict against one is a calibration finding, printed rather than thrown, so the costs still come out.
     for (const [phase, report] of reports)
@@ -168,7 +170,7 @@ async function compare(name: string, target: Target, sampling: Sampling, models:
             `${(cpu("generate") / cpu(`verify ${threads}`)).toFixed(2)}x CPU`)
         rows.push({suite: "verification", name: `${name}: generate / verify, ${threads} verifier thread${threads === 1 ? "" : "s"}`, value: ratio, unit: "x", ...goal,
             note: `${size}: generate ${seconds(wall("generate"))} (1 thread), verify ${seconds(wall(`verify ${threads}`))} ` +
-                `(re-score ${seconds(median(scoreMs.get(threads)!))}); by CPU time ${(cpu("generate") / cpu(`verify ${threads}`)).toFixed(2)}x; ${verdict(report)}`})
+                `(re-score ${seconds(median(scoreMs.get(threads)!))}, replay ${seconds(median(replayMs.get(threads)!))}); by CPU time ${(cpu("generate") / cpu(`verify ${threads}`)).toFixed(2)}x; ${verdict(report)}`})
         rows.push({suite: "verification", name: `${name}: verify / bare prefill, ${threads} thread${threads === 1 ? "" : "s"}`,
             value: wall(`verify ${threads}`) / wall(`prefill ${threads}`), unit: "x",
             note: `prefill ${seconds(wall(`prefill ${threads}`))} for the same tokens in one evaluate, nothing read; by CPU time ` +
@@ -183,7 +185,9 @@ async function compare(name: string, target: Target, sampling: Sampling, models:
 /** The verdict and how far the numbers were from the receipt's. */
 function verdict(report: VerificationReport): string {
     const {maxTokenDelta, meanTopDelta} = report.aggregate
-    return `${report.verdict} (${report.thresholds.profile}; token |Δ| max ${maxTokenDelta.toExponential(1)}, mean top |Δ| ${meanTopDelta.toExponential(1)})`
+    const replayed = report.rescore == null ? "" : `; re-score mean top |Δ| ${report.rescore.meanTopDelta.toExponential(1)}, then a decode replay`
+    return `${report.verdict} by ${report.decidedBy} (${report.thresholds.profile}; token |Δ| max ${maxTokenDelta.toExponential(1)}, ` +
+        `mean top |Δ| ${meanTopDelta.toExponential(1)}${replayed})`
 }
 
 async function timed<T>(into: (timing: Timing) => void, run: () => Promise<T>): Promise<T> {

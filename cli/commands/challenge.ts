@@ -74,7 +74,7 @@ challenge or the network failed.`)
                 // Every answer to the challenge comes after this point of our inbox at the escrow.
                 const from = await escrow.inboxCursor()
                 const sources = {registry: verifier.registry, gateway: connection.config.gateway, cacheDir: options.cacheDir,
-                    models: verifier.models, pullModel: verifier.pullModel, ...(prompt == null ? {} : {prompt})}
+                    models: verifier.models, pullModel: verifier.pullModel, replay: options.replay, ...(prompt == null ? {} : {prompt})}
                 let subject: string, report: VerificationReport, evidenceReport: Omit<VerificationDocumentInput, "verifier">
                 if ("taskId" in target) {
                     subject = `task ${target.taskId}`

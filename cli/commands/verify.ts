@@ -73,7 +73,7 @@ async function verifyTaskCommand(taskId: string, options: VerifyCommandOptions):
         verifier.step(`verifying task ${taskId}`)
         const verification = await verifyTask({
             taskId, escrow: verifier.escrow, registry: verifier.registry, gateway: connection.config.gateway, cacheDir: options.cacheDir,
-            models: verifier.models, pullModel: verifier.pullModel, ...(prompt == null ? {} : {prompt})
+            models: verifier.models, pullModel: verifier.pullModel, replay: options.replay, ...(prompt == null ? {} : {prompt})
         })
         const {evidence, report} = verification
         const reportTx = options.publish ? await verifier.publishReport({
@@ -117,7 +117,7 @@ async function verifyReceiptFile(file: string, options: VerifyCommandOptions): P
         verifier.step(`verifying ${file}`)
         const verification = await verifyReceiptBytes({
             receiptBytes, registry: verifier.registry, gateway: connection.config.gateway, cacheDir: options.cacheDir,
-            models: verifier.models, pullModel: verifier.pullModel, ...(prompt == null ? {} : {prompt})
+            models: verifier.models, pullModel: verifier.pullModel, replay: options.replay, ...(prompt == null ? {} : {prompt})
         })
         const {evidence, report} = verification
         const reportTx = options.publish ? await verifier.publishReport({
@@ -153,7 +153,7 @@ async function verifyReceiptOffline(file: string, modelFile: string, options: Ve
     const verifier = await openLocalVerifier(options)
     try {
         const {verifyReceiptBytes} = await import("../../verifier/index.ts")
-        const verification = await verifyReceiptBytes({receiptBytes, modelFile, models: verifier.models, ...(prompt == null ? {} : {prompt})})
+        const verification = await verifyReceiptBytes({receiptBytes, modelFile, models: verifier.models, replay: options.replay, ...(prompt == null ? {} : {prompt})})
         const {evidence, report} = verification
         if (options.json) {
             printJson(verificationJson(verification, {

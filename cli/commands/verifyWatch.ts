@@ -43,7 +43,7 @@ export async function runWatchtower(options: VerifyCommandOptions) {
             (challenge == null ? ", not challenging" : `, challenging invalid ones with a bond of ${bond}`))
         const summary = await watchResults({
             escrow, registry: verifier.registry, gateway: connection.config.gateway, cacheDir: options.cacheDir,
-            models: verifier.models, storage: verifier.storage, address: connection.address, sampleRate: options.sampleRate, challenge,
+            models: verifier.models, replay: options.replay, storage: verifier.storage, address: connection.address, sampleRate: options.sampleRate, challenge,
             publishAll: options.publish === true, from, signal: stopping.signal,
             onChecked: (checked) => options.json ? printJson(checked) : process.stdout.write(watchLine(checked) + "\n")
         })

@@ -64,6 +64,13 @@ describe("offline receipts", {timeout: 300_000}, () => {
         const statusOf = (name: string) => report.structural.find((check: {name: string}) => check.name === name)?.status
         expect([statusOf("prompt.sha256"), statusOf("prompt.tokens"), statusOf("model.sha256")]).toEqual(["pass", "pass", "pass"])
 
+        expect(report.decidedBy).toBe("rescore")
+
+        // As referees judge: the worker's kernels replayed, every number equal.
+        const replayed = JSON.parse((await cli("verify", "--receipt", receiptFile, "--model", model, "--prompt-file", promptFile, "--replay", "always", "--json")).stdout)
+        expect(replayed).toMatchObject({verdict: "valid", decidedBy: "replay", thresholds: {profile: `${report.thresholds.profile}/decode-replay`}})
+        expect(replayed.aggregate).toMatchObject({meanTopDelta: 0, maxTokenDelta: 0, maxTopDelta: 0})
+
         const withoutPrompt = await cli("verify", "--receipt", receiptFile, "--model", model)
         expect(withoutPrompt.code, withoutPrompt.stderr).toBe(0)
         expect(withoutPrompt.stdout).toMatch(/^verdict +valid$/m)
@@ -106,6 +113,7 @@ describe("offline receipts", {timeout: 300_000}, () => {
         await usage([...create, "--prompt", "a", "--temperature", "hot"], /must be a decimal from 0 to 2/)
         await usage([...create, "--prompt", "a", "--format", "xml"], /argument 'xml' is invalid/)
         await usage(["verify", "--model", model], /^error: --model goes with --receipt FILE$/)
+        await usage(["verify", "--receipt", receiptFile, "--model", model, "--replay", "sometimes"], /argument 'sometimes' is invalid/)
         await usage(["verify", "--receipt", receiptFile, "--model", model, "--publish"], /^error: --publish needs the network; --model verifies offline$/)
 
         const noModel = await cli("verify", "--receipt", receiptFile, "--model", file("missing.gguf"))

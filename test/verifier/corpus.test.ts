@@ -9,7 +9,7 @@ import {GPU_THRESHOLDS, verifyReceipt, type VerificationReport} from "../../veri
 import {InferenceEngine, type LoadedModel, type LoadedModelOptions} from "../../worker/engine/index.ts"
 import {
     caseFor, chatPrompts, Choices, consistentWork, GREEDY, ModelPool, receiptFor, sampledSettings, textPrompts, writeModels,
-    HIGHER_PRECISION, precisionKind, type CorpusCase, type ModelFile, type ModelName, type Task, type Work
+    precisionKind, type CorpusCase, type ModelFile, type ModelName, type Task, type Work
 } from "./corpus.ts"
 
 /**
@@ -270,8 +270,8 @@ describe("verifier corpus", () => {
         expect(flagged.map((item) => item.description)).toEqual([])
     })
 
-    it("flags every dishonest receipt but finer weights than claimed", () => {
-        const missed = dishonest.filter((item) => item.kind !== HIGHER_PRECISION && results.get(item)!.verdict !== "invalid")
+    it("flags every dishonest receipt, finer weights than claimed included", () => {
+        const missed = dishonest.filter((item) => results.get(item)!.verdict !== "invalid")
         for (const item of missed) console.log(`MISSED ${item.kind}: ${item.description} ${JSON.stringify(item.expected.sampling)} ${JSON.stringify(results.get(item)!.aggregate)}`)
         expect(missed.map((item) => `${item.kind}: ${item.description}`)).toEqual([])
     })
@@ -286,7 +286,6 @@ describe("verifier corpus", () => {
     it("prints the counts", () => {
         const passed = honest.filter((item) => results.get(item)!.verdict === "valid").length
         const flagged = dishonest.filter((item) => results.get(item)!.verdict === "invalid").length
-        const required = dishonest.filter((item) => item.kind !== HIGHER_PRECISION)
         const kinds = new Map<string, {total: number, flagged: number, loose: number, by: Map<string, number>}>()
         for (const item of dishonest) {
             const entry = kinds.get(item.kind) ?? {total: 0, flagged: 0, loose: 0, by: new Map()}
@@ -300,15 +299,19 @@ describe("verifier corpus", () => {
         const lines = [`honest ${passed}/${honest.length} passed, dishonest ${flagged}/${dishonest.length} flagged`]
         for (const [kind, entry] of kinds)
             lines.push(`  ${kind}: ${entry.flagged}/${entry.total} flagged (${entry.loose} under the GPU profile); caught by ${[...entry.by].map(([name, n]) => `${name} ${n}`).join(", ")}`)
-        for (const profile of new Set(honest.map((item) => results.get(item)!.thresholds.profile))) {
-            const reports = honest.map((item) => results.get(item)!).filter((report) => report.thresholds.profile === profile)
+        // Receipts a replay decided were first re-scored with the profile's tolerances: grouped under it, their re-score's mean shown.
+        const profileOf = (report: VerificationReport) => report.thresholds.profile.replace(/\/decode-replay$/, "")
+        for (const profile of new Set(honest.map((item) => profileOf(results.get(item)!)))) {
+            const reports = honest.map((item) => results.get(item)!).filter((report) => profileOf(report) === profile)
             const worst = (pick: (r: VerificationReport) => number) => Math.max(0, ...reports.map(pick)).toExponential(1)
-            lines.push(`  honest ${profile} (${reports.length}), worst: token |Δ| ${worst((r) => r.aggregate.maxTokenDelta)}, top |Δ| ${worst((r) => r.aggregate.maxTopDelta)}, ` +
+            lines.push(`  honest ${profile} (${reports.length}, ${reports.filter((r) => r.decidedBy === "replay").length} decided by a decode replay), ` +
+                `worst re-score mean top |Δ| ${worst((r) => r.rescore?.meanTopDelta ?? r.aggregate.meanTopDelta)}; decided on: ` +
+                `token |Δ| ${worst((r) => r.aggregate.maxTokenDelta)}, top |Δ| ${worst((r) => r.aggregate.maxTopDelta)}, ` +
                 `receipt mean top |Δ| ${worst((r) => r.aggregate.meanTopDelta)}, greedy margin ${worst((r) => Math.max(0, ...r.positions.filter((p) => p.replay == null).map((p) => p.marginToTop1)))}, ` +
                 `replay distance ${worst((r) => Math.max(0, ...r.positions.map((p) => p.replay?.distance ?? 0)))}`)
         }
         console.log(lines.join("\n"))
         expect(passed).toBe(honest.length)
-        expect(required.filter((item) => results.get(item)!.verdict === "invalid").length).toBe(required.length)
+        expect(flagged).toBe(dishonest.length)
     })
 })

@@ -86,9 +86,9 @@ export async function writeTrainedModels(dir: string): Promise<Record<TrainedTyp
 
 const BITS: Readonly<Record<string, number>> = {f32: 32, f16: 16, q8_0: 8, q4_0: 4, q4_K: 4}
 export const LOWER_PRECISION = "lower precision"
-/** Finer weights than the task's model: not flagged where honest noise of the claimed class reaches as far (docs/verification.md). */
+/** Finer weights than the task's model: the decode replay tells them apart from the claimed ones (docs/verification.md). */
 export const HIGHER_PRECISION = "higher precision"
-/** Weights served coarser than the task's model cheat its requester; finer ones misstate the work but not the answer. */
+/** Weights served coarser than the task's model cheat its requester; finer ones misstate the work. */
 export function precisionKind(served: string, claimed: string): string {
     return BITS[served]! < BITS[claimed]! || (BITS[served] === BITS[claimed] && served !== claimed) ? LOWER_PRECISION : HIGHER_PRECISION
 }
@@ -103,7 +103,7 @@ export class ModelPool {
     }
 
     public get(file: ModelFile, options: LoadedModelOptions): Promise<LoadedModel> {
-        const key = `${file.path}|${options.contextSize}|${options.batchSize}|${options.threads}`
+        const key = `${file.path}|${options.contextSize}|${options.batchSize}|${options.threads}|${options.sequences ?? 1}`
         let model = this.#loaded.get(key)
         if (model == null) {
             model = this.#engine.loadModel(file.path, {sequences: 1, ...options})

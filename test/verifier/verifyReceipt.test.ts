@@ -71,6 +71,55 @@ describe("verifyReceipt", () => {
         expect(past.reasons.join()).toMatch(/continues after an end-of-generation token/)
     })
 
+    it("lets a decode replay decide a CPU receipt the re-score fails, or passes where other precisions start", async () => {
+        // Records `delta` nats off the receipt's, by score mode: what kernels other than the worker's would give.
+        const drifting = (deltas: {prefill: number, decode: number}) => {
+            const modes: string[] = []
+            const model = fakeModel({
+                score: async ({outputTokens, mode = "prefill"}) => {
+                    modes.push(mode)
+                    const delta = deltas[mode]
+                    return outputTokens.map((token) => ({
+                        token, logprob: -0.1 - delta,
+                        top: [[token, -0.1 - delta], [90, -3 - delta], [91, -4], [92, -5], [93, -6], [94, -7], [95, -8], [96, -9]]
+                    }))
+                }
+            })
+            return {model, modes}
+        }
+        const failed = drifting({prefill: 0.05, decode: 0})
+        const rescued = await verifyReceipt({receipt, model: failed.model})
+        expect(rescued).toMatchObject({verdict: "valid", decidedBy: "replay", rescore: {verdict: "invalid", firstBadPosition: 0}})
+        expect(rescued.thresholds.profile).toBe("cpu/f32/decode-replay")
+        expect(failed.modes).toEqual(["prefill", "decode"])
+
+        // Within every re-score tolerance, but above where f16 weights served for f32 start; the replay differs in the fifth digit.
+        const close = drifting({prefill: 5e-4, decode: 1e-5})
+        const caught = await verifyReceipt({receipt, model: close.model})
+        expect(caught).toMatchObject({verdict: "invalid", decidedBy: "replay", firstBadPosition: 0, rescore: {verdict: "valid"}})
+        expect(caught.rescore!.escalated).toMatch(/above 0.0002 \(cpu\/f32\)/)
+
+        const quiet = drifting({prefill: 1e-5, decode: 1})
+        expect(await verifyReceipt({receipt, model: quiet.model})).toMatchObject({verdict: "valid", decidedBy: "rescore", timings: {replayMs: 0}})
+        expect(quiet.modes).toEqual(["prefill"])
+    })
+
+    it("never replays a GPU receipt exactly, replays alone for referees, and not at all when told", async () => {
+        const model = (prefill: number, decode: number) => fakeModel({
+            score: async ({outputTokens, mode}) => outputTokens.map((token) => {
+                const delta = mode === "decode" ? decode : prefill
+                return {token, logprob: -0.1 - delta, top: [[token, -0.1 - delta], [90, -3], [91, -4], [92, -5], [93, -6], [94, -7], [95, -8], [96, -9]]}
+            })
+        })
+        expect(await verifyReceipt({receipt, model: model(5e-4, 1), hardware: "gpu"})).toMatchObject({verdict: "valid", decidedBy: "rescore"})
+        expect(await verifyReceipt({receipt, model: model(5e-4, 1), replay: "never"})).toMatchObject({verdict: "valid", decidedBy: "rescore"})
+        const referee = await verifyReceipt({receipt, model: model(1, 0), replay: "always"})
+        expect(referee).toMatchObject({verdict: "valid", decidedBy: "replay", timings: {scoreMs: 0}})
+        expect(referee.rescore).toBeUndefined()
+        // A GPU receipt's replay keeps the cross-kernel tolerances.
+        expect((await verifyReceipt({receipt, model: model(1, 0.01), replay: "always", hardware: "gpu"})).thresholds).toBe(GPU_THRESHOLDS.f32)
+    })
+
     it("refuses to judge with a context that cannot hold the receipt", async () => {
         await expect(verifyReceipt({receipt, model: fakeModel({contextSize: 4})})).rejects.toBeInstanceOf(VerifierSetupError)
         expect(verifierModelOptions({...receipt, engine: {...engine, contextSize: 4}})).toEqual({contextSize: 5, batchSize: 5, sequences: 1})
@@ -98,5 +147,12 @@ describe("thresholdsFor", () => {
         expect(CPU_THRESHOLDS.f16.meanTopLogprob).toBeLessThan(0.035)
         expect(GPU_THRESHOLDS.f16.meanTopLogprob).toBeLessThan(0.035)
         expect(GPU_THRESHOLDS.q8_0.meanTopLogprob).toBeLessThan(0.39)
+        // Where a CPU re-score hands over to the replay: below every step either way, finer weights included
+        // (f32 served for f16 1.45e-3, f16 for q8_0 0.032, q8_0 for q4 0.42).
+        expect(CPU_THRESHOLDS.f32.exactReplayAbove).toBeLessThan(1.44e-3 / 3)
+        expect(CPU_THRESHOLDS.f16.exactReplayAbove).toBeLessThan(1.45e-3 / 2)
+        expect(CPU_THRESHOLDS.q8_0.exactReplayAbove).toBeLessThan(0.032 / 3)
+        expect(CPU_THRESHOLDS.q4.exactReplayAbove).toBeLessThan(0.41 / 3)
+        for (const weights of ["f32", "f16", "q8_0", "q4"] as const) expect(GPU_THRESHOLDS[weights].exactReplayAbove).toBeNull()
     })
 })

@@ -100,7 +100,8 @@ const crossKernelOptions = (worker: LoadedModelOptions): LoadedModelOptions => (
 // Everything measured, nothing judged: the thresholds are what this run is for.
 const MEASURE_ONLY: VerificationThresholds = {
     profile: "custom", tokenLogprob: Infinity, topLogprob: Infinity, meanTopLogprob: Infinity, greedyMargin: Infinity,
-    supportSlackNats: Infinity, supportSlackMass: Infinity, replayTieNats: 0, replayFlipNats: 0, replayFlipBudget: Infinity, replaySlack: Infinity
+    supportSlackNats: Infinity, supportSlackMass: Infinity, replayTieNats: 0, replayFlipNats: 0, replayFlipBudget: Infinity, replaySlack: Infinity,
+    exactReplayAbove: null
 }
 
 export async function calibrate({presets, workDir, workerGpu = "cpu", log = () => {}}: CalibrationOptions): Promise<CalibrationResult> {

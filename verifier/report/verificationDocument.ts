@@ -38,6 +38,9 @@ export interface VerificationDocument {
     structural: VerificationReport["structural"]
     aggregate: VerificationReport["aggregate"]
     thresholds: VerificationReport["thresholds"]
+    /** What decided: the one-pass re-score, or a decode replay (then `rescore` says what the re-score found). */
+    decidedBy: VerificationReport["decidedBy"]
+    rescore?: VerificationReport["rescore"]
     positions: VerificationReport["positions"]
     /** Milliseconds since the epoch. */
     verifiedAt: number
@@ -78,6 +81,8 @@ export function verificationDocument(input: VerificationDocumentInput): Verifica
         structural: report.structural,
         aggregate: report.aggregate,
         thresholds: report.thresholds,
+        decidedBy: report.decidedBy,
+        ...(report.rescore == null ? {} : {rescore: report.rescore}),
         positions: report.positions,
         verifiedAt: Date.now()
     }

@@ -39,6 +39,7 @@ export function judgePositions({outputTokens, claimed, verifier, sampling, thres
     let maxTokenDelta = 0
     let maxTopDelta = 0
     const replay = {exact: 0, bounded: 0, skipped: 0, flips: 0}
+    let nearTies = 0
     for (const [position, token] of outputTokens.entries()) {
         const c = claimed[position]!
         const v = verifier[position]!
@@ -51,7 +52,7 @@ export function judgePositions({outputTokens, claimed, verifier, sampling, thres
         maxTokenDelta = Math.max(maxTokenDelta, tokenDelta)
         if (c.token !== token) why.push(`the record is for token ${c.token}`)
         if (!(tokenDelta <= thresholds.tokenLogprob))
-            why.push(`claimed log-probability ${c.logprob.toFixed(4)}, the verifier's ${v.logprob.toFixed(4)}`)
+            why.push(`claimed log-probability ${c.logprob.toFixed(4)}, the verifier's ${v.logprob.toFixed(4)} (|Δ| ${tokenDelta.toExponential(1)})`)
 
         // The two top lists: shared entries must agree, and neither may leave out what the other ranks high.
         const verifierTop = new Map(v.top)
@@ -67,16 +68,18 @@ export function judgePositions({outputTokens, claimed, verifier, sampling, thres
         const omitted = v.top.slice(0, c.top.length).find(([candidate, logprob]) => !claimedTop.has(candidate) && logprob > claimedFloor + thresholds.topLogprob)
         if (omitted != null) why.push(`the receipt's top list leaves out token ${omitted[0]}, which the verifier ranks at ${omitted[1].toFixed(3)}`)
         const worstTop = deltas.length === 0 ? 0 : Math.max(...deltas)
-        if (worstTop > thresholds.topLogprob) why.push(`top-list log-probabilities differ by up to ${worstTop.toFixed(4)}`)
+        if (worstTop > thresholds.topLogprob) why.push(`top-list log-probabilities differ by up to ${worstTop.toExponential(2)}`)
         maxTopDelta = Math.max(maxTopDelta, worstTop)
         pooledDelta += deltas.reduce((sum, delta) => sum + delta, 0)
         pooledCount += deltas.length
 
         let replayReport: PositionReport["replay"]
+        let chosen: boolean
         if (greedy) {
             if (c.top[0]![0] !== token) why.push("greedy, yet the receipt's own top list does not rank the token first")
-            if (!(marginToTop1 <= thresholds.greedyMargin))
-                why.push(`greedy, yet ${marginToTop1.toFixed(3)} nats below the verifier's best token ${verifierTop1}`)
+            chosen = marginToTop1 <= thresholds.greedyMargin
+            if (!chosen) why.push(`greedy, yet ${marginToTop1.toFixed(3)} nats below the verifier's best token ${verifierTop1}`)
+            else if (verifierTop1 !== token) nearTies++
         } else {
             const judge = (tieBandNats: number) => judgeSampledToken({
                 ranked: v.top, token, logprob: v.logprob, settings: chain, u: draws?.[position] ?? null, vocabularySize, tieBandNats,
@@ -85,8 +88,10 @@ export function judgePositions({outputTokens, claimed, verifier, sampling, thres
             const judged = judge(thresholds.replayTieNats)
             const flipDistance = thresholds.replayFlipNats === thresholds.replayTieNats ? judged.replay.distance : judge(thresholds.replayFlipNats).replay.distance
             if (!judged.inSupport) why.push(`not in the sampler's support: ${judged.supportWhy}`)
+            else if (judged.replay.mode !== "skipped" && judge(0).replay.distance > 0) nearTies++
             replayReport = {...judged.replay, flipDistance}
             replay[judged.replay.mode]++
+            chosen = judged.inSupport && flipDistance <= thresholds.replaySlack
             if (flipDistance > thresholds.replaySlack) {
                 const [from, to] = judged.replay.interval!
                 why.push(`the seed's draw ${judged.replay.u!.toFixed(4)} picks another token: this one holds [${from.toFixed(4)}, ${to.toFixed(4)}]${judged.replay.mode === "bounded" ? " at most" : ""}`)
@@ -99,6 +104,7 @@ export function judgePositions({outputTokens, claimed, verifier, sampling, thres
             meanTopDelta: deltas.length === 0 ? 0 : deltas.reduce((sum, delta) => sum + delta, 0) / deltas.length,
             maxTopDelta: worstTop,
             ...(replayReport == null ? {} : {replay: replayReport}),
+            chosen,
             ok: why.length === 0,
             ...(why.length === 0 ? {} : {why: why.join("; ")})
         })
@@ -110,6 +116,6 @@ export function judgePositions({outputTokens, claimed, verifier, sampling, thres
     if (replay.flips > flipsAllowed)
         reasons.push(`the seed's draws pick other tokens, within near-ties, at ${replay.flips} of ${replay.exact + replay.bounded} positions (at most ${flipsAllowed} for ${thresholds.profile} kernels)`)
     if (meanTopDelta > thresholds.meanTopLogprob)
-        reasons.push(`top-list log-probabilities differ by ${meanTopDelta.toFixed(4)} nats on average (at most ${thresholds.meanTopLogprob} for ${thresholds.profile} kernels): other weights, or the same weights at another precision`)
-    return {positions, aggregate: {meanTopDelta, maxTokenDelta, maxTopDelta, replay}, reasons}
+        reasons.push(`top-list log-probabilities differ by ${meanTopDelta.toExponential(2)} nats on average (at most ${thresholds.meanTopLogprob} for ${thresholds.profile} kernels): other weights, or the same weights at another precision`)
+    return {positions, aggregate: {meanTopDelta, maxTokenDelta, maxTopDelta, replay, nearTies}, reasons}
 }

@@ -3,6 +3,7 @@ import type {RegistryClient} from "../../sdk/registry/index.ts"
 import type {RetryOptions, StorageBackend} from "../../sdk/storage/index.ts"
 import type {VerifierModelSource} from "../models/VerifierModels.ts"
 import {publishVerification, verificationDocument} from "../report/verificationDocument.ts"
+import type {VerifyReceiptOptions} from "../types.ts"
 import {disputedPosition, verifyTask} from "../verifyTask.ts"
 
 export interface WatchResultsOptions {
@@ -13,6 +14,8 @@ export interface WatchResultsOptions {
     /** Model cache root, as for `pullModel`. */
     cacheDir: string
     models: VerifierModelSource
+    /** When a decode replay decides (`VerifyReceiptOptions.replay`); default `"escalate"`. */
+    replay?: VerifyReceiptOptions["replay"]
     /** Where reports go: the evidence of every challenge. */
     storage: StorageBackend
     /** The watchtower's address: it never challenges its own results. */
@@ -87,7 +90,7 @@ async function checkResult(options: WatchResultsOptions, result: AnnouncedResult
     try {
         verification = await verifyTask({
             taskId: result.taskId, escrow: options.escrow, registry: options.registry, gateway: options.gateway,
-            cacheDir: options.cacheDir, models: options.models, retry: options.retry
+            cacheDir: options.cacheDir, models: options.models, retry: options.retry, replay: options.replay
         })
     } catch (error) {
         return {...base, verdict: null, firstBadPosition: null, checked: 0, reasons: [], reportTx: null, challenge: null,

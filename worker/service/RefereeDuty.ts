@@ -3,7 +3,7 @@ import type {ProcessReply} from "../../sdk/ao/index.ts"
 import type {EscrowClient} from "../../sdk/escrow/index.ts"
 import type {RegistryClient} from "../../sdk/registry/index.ts"
 import type {StorageBackend} from "../../sdk/storage/index.ts"
-import {publishVerification, verificationDocument, verifyTask, VerifierModels, type VerifierModel} from "../../verifier/index.ts"
+import {publishVerification, verificationDocument, verifyTask, VerifierModels} from "../../verifier/index.ts"
 import type {InferenceEngine, LoadedModel} from "../engine/index.ts"
 import type {WorkerLogEvent} from "./Worker.ts"
 
@@ -75,13 +75,10 @@ export class RefereeDuty {
     public constructor(options: RefereeDutyOptions) {
         this.#options = options
         this.#models = new VerifierModels({
-            load: async (path, loadOptions) => {
-                const model = await options.engine.loadModel(path, {...loadOptions, flashAttention: false})
-                return {...decodeReplay(model), dispose: () => model.dispose()}
-            },
+            load: async (path, loadOptions) => await options.engine.loadModel(path, {...loadOptions, flashAttention: false}),
             loaded: (sha256) => {
                 const model = options.served(sha256)
-                return model?.flashAttention === false ? decodeReplay(model) : undefined
+                return model?.flashAttention === false ? model : undefined
             },
             keep: 1
         })
@@ -152,7 +149,8 @@ export class RefereeDuty {
         log("info", "referee.started", `refereeing task ${taskId} (challenge ${challengeId})`, {taskId, challengeId})
 
         const {evidence, report, verifierEngine} = await verifyTask({
-            taskId, escrow, registry: this.#options.registry, gateway: this.#options.gateway, cacheDir: this.#options.cacheDir, models: this.#models
+            taskId, escrow, registry: this.#options.registry, gateway: this.#options.gateway, cacheDir: this.#options.cacheDir, models: this.#models,
+            replay: "always"
         })
         const reportTx = await publishVerification(this.#options.storage, verificationDocument({
             report, receiptBytes: evidence.receiptBytes, model: {id: task.model, sha256: evidence.model.sha256}, verifier: address,
@@ -163,22 +161,5 @@ export class RefereeDuty {
         log("info", "referee.voted", `voted ${verdict} on task ${taskId}` +
             (report.firstBadPosition == null ? "" : ` (first bad position ${report.firstBadPosition})`) + `, report ${reportTx}`,
         {taskId, challengeId, verdict, reportTx, firstBadPosition: report.firstBadPosition, validVotes: votes.validVotes, invalidVotes: votes.invalidVotes})
-    }
-}
-
-/**
- * `model` as a referee's verifier sees it, every re-score a decode replay; disposing stays with
- * whoever loaded it. Load it with flash attention off, or the numbers depend on the thread count.
- */
-export function decodeReplay(model: LoadedModel): VerifierModel {
-    return {
-        engine: model.engine,
-        contextSize: model.contextSize,
-        weightClass: model.weightClass,
-        vocabularySize: model.vocabularySize,
-        score: (request) => model.score({...request, mode: "decode"}),
-        tokenizePrompt: (prompt, format) => model.tokenizePrompt(prompt, format),
-        detokenize: (tokens, specialTokens) => model.detokenize(tokens, specialTokens),
-        isEogToken: (token) => model.isEogToken(token)
     }
 }
