@@ -1,6 +1,6 @@
 import {ReceiptSchema, type Receipt, type Sampling, type TokenRecord} from "../../sdk/receipt/index.ts"
 import {decodeReplayThresholds, thresholdsFor, type VerificationThresholds} from "../thresholds.ts"
-import type {StructuralCheck, VerificationReport, VerifierModel, VerifyReceiptOptions} from "../types.ts"
+import type {PositionReport, StructuralCheck, VerificationReport, VerifierModel, VerifyReceiptOptions} from "../types.ts"
 import {judgePositions, type Judgement} from "./judgePositions.ts"
 import {structuralChecks} from "./structuralChecks.ts"
 
@@ -144,9 +144,14 @@ function report({structural, thresholds, started, scoreMs = 0, replayMs, rescore
     const positions = judgement?.positions ?? []
     const bad = positions.filter((position) => !position.ok)
     const wrong = located?.positions.filter((position) => !position.ok) ?? []
-    // Substantive failures first, then other choices than the worker's exact numbers make, then numbers alone.
-    const rest = bad.filter((position) => !wrong.some((other) => other.position === position.position))
-    const named = [...wrong, ...rest.filter((position) => !position.chosen), ...rest.filter((position) => position.chosen)]
+    // After a replay: where the output goes wrong first (beyond the profile's tolerances, or a token the
+    // exact numbers do not choose), in order, then the positions whose numbers alone differ.
+    const substantive = new Map<number, PositionReport>()
+    if (located != null) {
+        for (const position of bad) if (!position.chosen) substantive.set(position.position, position)
+        for (const position of wrong) substantive.set(position.position, position)
+    }
+    const named = [...[...substantive.values()].sort((a, b) => a.position - b.position), ...bad.filter((position) => !substantive.has(position.position))]
     const reasons = [
         ...structural.filter((check) => check.status === "fail").map((check) => `${check.name}: ${check.detail}`),
         ...extra,
