@@ -511,7 +511,9 @@ describe("escrow disputes: challenge, referees, slash", () => {
     })
 
     it("lets a challenge whose secret is never revealed lapse: the bond goes to the treasury, the window reopens and another challenge may follow", async () => {
-        await configureEscrow({"Seed-Timeout": "5000", "Reveal-Timeout": "2000"})
+        // The seed's deadline leaves a loaded machine time to deliver the worker's Dispute-Seed; the test then sleeps past both.
+        const seedTimeout = 20_000
+        await configureEscrow({"Seed-Timeout": String(seedTimeout), "Reveal-Timeout": "2000"})
         const task = await completedTask()
         const carolTokens = await tokenBalance(carol.address)
         const treasury = BigInt((await escrowRead({Action: "Info"})).tags.Treasury!)
@@ -527,7 +529,7 @@ describe("escrow disputes: challenge, referees, slash", () => {
         const upkept = await ao.send(stranger, escrow, {Action: "Settle"})
         const lapsed = upkept.filter({Action: "Challenge-Lapsed"})
         expect(lapsed.map((m) => m.target)).toEqual([carol.address, task.worker.address, alice.address])
-        const challengedAt = Number(accepted.tags["Seed-Deadline"]) - 5000
+        const challengedAt = Number(accepted.tags["Seed-Deadline"]) - seedTimeout
         const reopened = Number(task.challengeDeadline) + Number(accepted.tags["Reveal-Deadline"]) - challengedAt
         expect(lapsed[0]!.tags).toMatchObject({"Task-Id": task.id, "Challenge-Id": challengeId, Bond: "1000", "X-Reference": "lapse",
             "Reveal-Deadline": accepted.tags["Reveal-Deadline"], "Challenge-Deadline": String(reopened)})
