@@ -30,7 +30,8 @@ export class UsageError extends Error {
  * CLI from loading every component (node-llama-cpp, aoconnect) just to start.
  */
 const USER_ERRORS = new Set([
-    "UserError", "WalletError", "NetworkError", "DevnetError", "PublishError", "PullError", "ArnsError", "TaskEvidenceError", "ReceiptFileError"
+    "UserError", "WalletError", "NetworkError", "DevnetError", "PublishError", "PullError", "ArnsError", "TaskEvidenceError", "ReceiptFileError",
+    "VerifierSetupError"
 ])
 const REMOTE_ERRORS = new Set(["AoProcessError", "GatewayError", "TaskRefundedError", "NodesUnreachableError", "NodeRefusedError"])
 
