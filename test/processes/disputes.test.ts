@@ -511,9 +511,10 @@ describe("escrow disputes: challenge, referees, slash", () => {
     })
 
     it("lets a challenge whose secret is never revealed lapse: the bond goes to the treasury, the window reopens and another challenge may follow", async () => {
-        // The seed's deadline leaves a loaded machine time to deliver the worker's Dispute-Seed; the test then sleeps past both.
+        // Deadlines that leave a loaded machine time: the worker's Dispute-Seed must beat the seed's, and the window
+        // given back after the lapse must outlast the Settle that follows it (the test sleeps only past the reveal's).
         const seedTimeout = 20_000
-        await configureEscrow({"Seed-Timeout": String(seedTimeout), "Reveal-Timeout": "2000"})
+        await configureEscrow({"Seed-Timeout": String(seedTimeout), "Reveal-Timeout": "2000", "Challenge-Window": "600000"})
         const task = await completedTask()
         const carolTokens = await tokenBalance(carol.address)
         const treasury = BigInt((await escrowRead({Action: "Info"})).tags.Treasury!)
@@ -547,7 +548,7 @@ describe("escrow disputes: challenge, referees, slash", () => {
         await expectConserved()
 
         // Open again: another challenge goes the whole way.
-        await configureEscrow({"Seed-Timeout": "120000", "Reveal-Timeout": "120000"})
+        await configureEscrow({"Seed-Timeout": "120000", "Reveal-Timeout": "120000", "Challenge-Window": "60000"})
         const again = await openDispute(carol, task)
         expect(again.challengeId).not.toBe(challengeId)
         const [m1, m2] = again.committee.map((a) => byAddress.get(a)!)
