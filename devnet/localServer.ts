@@ -2,6 +2,9 @@ import type http from "node:http"
 
 /** Starts `server` on `port` of every interface; rejects when the port is taken. */
 export function listen(server: http.Server, port: number): Promise<void> {
+    // Idle keep-alive sockets are left for the client to close. With a server-side timeout, a loaded
+    // client can reuse a socket in the instant the server drops it and its request fails with ECONNRESET.
+    server.keepAliveTimeout = 0
     return new Promise<void>((resolve, reject) => {
         server.once("error", reject)
         server.listen(port, resolve)
