@@ -1,21 +1,17 @@
 import {Command} from "commander"
 import {constants} from "node:fs"
 import {access, readFile} from "node:fs/promises"
-import {openConnection, printJson, withNetworkOptions, type NetworkOptions} from "../context.ts"
+import {openConnection, printJson, withNetworkOptions} from "../context.ts"
 import {EXIT_INVALID, EXIT_USAGE, UserError} from "../errors.ts"
 import {parseAmount, parseNumber} from "../parse.ts"
-import {openLocalVerifier, openVerifier, printVerification, verificationJson, withVerifierOptions, type VerifierCliOptions} from "../verification.ts"
+import {openLocalVerifier, openVerifier, printVerification, verificationJson, withVerifierOptions} from "../verification.ts"
+import type {WatchtowerOptions} from "./verifyWatch.ts"
 
-export interface VerifyCommandOptions extends NetworkOptions, VerifierCliOptions {
+export interface VerifyCommandOptions extends WatchtowerOptions {
     receipt?: string
     model?: string
     promptFile?: string
-    publish?: boolean
     watch?: boolean
-    sampleRate: number
-    challenge: boolean
-    bond?: string
-    bondFromDeposit?: boolean
 }
 
 /** The watchtower's default share of results checked: a cheater answering 30 tasks is caught with 96% odds, at a tenth of the work. */

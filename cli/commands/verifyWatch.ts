@@ -1,8 +1,16 @@
 import type {WatchedResult} from "../../verifier/index.ts"
-import {openConnection, printJson} from "../context.ts"
-import {openVerifier} from "../verification.ts"
+import {openConnection, printJson, type NetworkOptions} from "../context.ts"
+import {openVerifier, type VerifierCliOptions} from "../verification.ts"
 import {challengingEscrow} from "./challenge.ts"
-import type {VerifyCommandOptions} from "./verify.ts"
+
+/** What `weavelm verify --watch` reads of its options; `VerifyCommandOptions` extends it, so only the command imports the watchtower. */
+export interface WatchtowerOptions extends NetworkOptions, VerifierCliOptions {
+    publish?: boolean
+    sampleRate: number
+    challenge: boolean
+    bond?: string
+    bondFromDeposit?: boolean
+}
 
 /**
  * `weavelm verify --watch`: the watchtower. Runs until SIGINT or SIGTERM, then lets the check under
@@ -10,7 +18,7 @@ import type {VerifyCommandOptions} from "./verify.ts"
  * --cache-dir and reveals it once the worker has seeded (or its Seed-Deadline passed): a challenge
  * the watchtower could not reveal is finished with `weavelm challenge reveal <challenge-id>`.
  */
-export async function runWatchtower(options: VerifyCommandOptions) {
+export async function runWatchtower(options: WatchtowerOptions) {
     const connection = await openConnection(options)
     const verifier = await openVerifier(connection, options)
     const stopping = new AbortController()

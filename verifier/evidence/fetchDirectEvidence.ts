@@ -3,8 +3,8 @@ import type {PulledModel} from "../../model-publisher/index.ts"
 import type {TaskRecord} from "../../sdk/escrow/schemas.ts"
 import {decodeReceipt, hashReceiptBytes, type Receipt} from "../../sdk/receipt/index.ts"
 import type {ExpectedTask} from "../types.ts"
-import {TaskEvidenceError, type TaskEvidence} from "./fetchTaskEvidence.ts"
 import type {GatewayReader} from "./gatewayReads.ts"
+import {TaskEvidenceError, type TaskEvidence} from "./TaskEvidence.ts"
 
 /** A worker's Receipt-Batch upload (worker/http/Settlement.ts): each receipt's stored bytes, base64. */
 const ReceiptBatchSchema = z.object({channel: z.string(), receipts: z.array(z.string())})

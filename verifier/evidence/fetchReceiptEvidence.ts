@@ -4,7 +4,7 @@ import type {RegistryClient} from "../../sdk/registry/index.ts"
 import type {RetryOptions} from "../../sdk/storage/index.ts"
 import type {ExpectedTask} from "../types.ts"
 import {gatewayReader, readPromptText, type PromptSource} from "./gatewayReads.ts"
-import {TaskEvidenceError} from "./fetchTaskEvidence.ts"
+import {TaskEvidenceError} from "./TaskEvidence.ts"
 
 interface ReceiptAtHand {
     /** The receipt's bytes as the caller holds them (a file, not necessarily what is on Arweave). */

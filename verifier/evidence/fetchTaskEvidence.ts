@@ -1,12 +1,12 @@
 import {pullModel as defaultPullModel, type PulledModel, type PullModelOptions} from "../../model-publisher/index.ts"
 import type {EscrowClient} from "../../sdk/escrow/index.ts"
-import type {TaskRecord} from "../../sdk/escrow/schemas.ts"
 import {decodeReceipt, type Receipt} from "../../sdk/receipt/index.ts"
 import type {RegistryClient} from "../../sdk/registry/index.ts"
 import type {RetryOptions} from "../../sdk/storage/index.ts"
 import type {ExpectedTask} from "../types.ts"
 import {fetchDirectEvidence} from "./fetchDirectEvidence.ts"
-import {gatewayReader, readPromptText, type PromptSource} from "./gatewayReads.ts"
+import {gatewayReader, readPromptText} from "./gatewayReads.ts"
+import {TaskEvidenceError, type TaskEvidence} from "./TaskEvidence.ts"
 
 /** Where the evidence of a task comes from. Every side effect is one of these, so tests pass fakes. */
 export interface TaskEvidenceSources {
@@ -32,37 +32,6 @@ export interface FetchTaskEvidenceOptions extends TaskEvidenceSources {
      * against the receipt's prompt hash.
      */
     prompt?: string
-}
-
-export interface TaskEvidence {
-    task: TaskRecord
-    receiptTx: string
-    /** The receipt exactly as stored: what Receipt-Hash is computed over. */
-    receiptBytes: Uint8Array
-    /** The bytes decoded; null when they are not a receipt (`receiptError` says why), itself a failure of the worker. */
-    receipt: Receipt | null
-    receiptError?: string
-    /** The receipt upload's tags (GraphQL); null when the gateway could not say. */
-    receiptTags: Record<string, string> | null
-    prompt: {text: string, source: PromptSource} | null
-    model: PulledModel
-    /** What the task says, for `verifyReceipt`. */
-    expected: ExpectedTask
-    /** Things worth a look that do not decide the verdict: missing prompt, upload tags that disagree with the task. */
-    notes: string[]
-    /** A direct request's challenge names no receipt the worker committed to: why (the verdict is then valid). */
-    unfounded?: string
-}
-
-export type TaskEvidenceErrorCode = "task-not-found" | "no-result" | "receipt-unavailable" | "model-mismatch"
-
-/** The evidence cannot be gathered; `code` says which part is missing. */
-export class TaskEvidenceError extends Error {
-    public override readonly name = "TaskEvidenceError"
-
-    public constructor(public readonly code: TaskEvidenceErrorCode, message: string) {
-        super(message)
-    }
 }
 
 /**

@@ -1,5 +1,5 @@
 import {getLlama, getModuleVersion, LlamaLogLevel, type Llama} from "node-llama-cpp"
-import type {Engine} from "../../sdk/receipt/index.ts"
+import type {EngineInfo} from "./EngineInfo.ts"
 import {LoadedModel, type LoadedModelOptions} from "./LoadedModel.ts"
 
 export interface InferenceEngineOptions {
@@ -11,9 +11,6 @@ export interface InferenceEngineOptions {
      */
     threads?: number
 }
-
-/** The receipt's engine fields that do not depend on a loaded model. */
-export type EngineInfo = Pick<Engine, "name" | "version" | "llamaCpp" | "backend" | "gpu">
 
 /** The worker's llama.cpp runtime: one per process. `dispose()` disposes every model loaded through it. */
 export class InferenceEngine {

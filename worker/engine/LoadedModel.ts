@@ -2,7 +2,7 @@ import {resolveChatWrapper, type ChatHistoryItem, type ChatWrapper, type Llama, 
 import {z} from "zod"
 import type {Engine, Sampling, TokenRecord} from "../../sdk/receipt/index.ts"
 import {weightClassOf, type WeightClass} from "../../verifier/thresholds.ts"
-import type {EngineInfo} from "./InferenceEngine.ts"
+import type {EngineInfo} from "./EngineInfo.ts"
 import {SequenceReader, type SamplerSettings} from "./SequenceReader.ts"
 
 export interface LoadedModelOptions {

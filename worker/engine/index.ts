@@ -1,4 +1,5 @@
 export {InferenceEngine} from "./InferenceEngine.ts"
-export type {EngineInfo, InferenceEngineOptions} from "./InferenceEngine.ts"
+export type {InferenceEngineOptions} from "./InferenceEngine.ts"
+export type {EngineInfo} from "./EngineInfo.ts"
 export {InvalidPromptError, LoadedModel, PromptTooLongError} from "./LoadedModel.ts"
 export type {ChatMessage, GenerateRequest, Generation, LoadedModelOptions, ScoreMode, ScoreRequest} from "./LoadedModel.ts"

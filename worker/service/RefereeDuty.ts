@@ -5,7 +5,7 @@ import type {RegistryClient} from "../../sdk/registry/index.ts"
 import type {StorageBackend} from "../../sdk/storage/index.ts"
 import {publishVerification, verificationDocument, verifyTask, VerifierModels} from "../../verifier/index.ts"
 import type {InferenceEngine, LoadedModel} from "../engine/index.ts"
-import type {WorkerLogEvent} from "./Worker.ts"
+import type {WorkerLogEvent} from "./WorkerLogEvent.ts"
 
 const RefereeRequestTagsSchema = z.object({
     "Task-Id": z.string(),

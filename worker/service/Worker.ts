@@ -10,15 +10,8 @@ import {InferenceEngine, type LoadedModel} from "../engine/index.ts"
 import {parseAssignment, type Assignment} from "./assignment.ts"
 import {buildReceipt} from "./buildReceipt.ts"
 import {RefereeDuty} from "./RefereeDuty.ts"
+import type {WorkerLogEvent} from "./WorkerLogEvent.ts"
 import {WorkerState} from "./WorkerState.ts"
-
-/** A structured log event; the CLI prints it as a line or as JSON. */
-export interface WorkerLogEvent {
-    level: "info" | "warn" | "error"
-    event: string
-    message: string
-    [field: string]: unknown
-}
 
 export interface WorkerOptions {
     connection: NetworkConnection

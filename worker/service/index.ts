@@ -1,5 +1,6 @@
 export {Worker} from "./Worker.ts"
-export type {WorkerLogEvent, WorkerOptions} from "./Worker.ts"
+export type {WorkerOptions} from "./Worker.ts"
+export type {WorkerLogEvent} from "./WorkerLogEvent.ts"
 export {parseAssignment} from "./assignment.ts"
 export {buildReceipt} from "./buildReceipt.ts"
 export type {ReceiptInput} from "./buildReceipt.ts"
