@@ -6,8 +6,7 @@ import {connectNetwork} from "../sdk/network/index.ts"
 import {RegistryClient} from "../sdk/registry/index.ts"
 import {TokenClient} from "../sdk/token/index.ts"
 import {generateWallet, readWallet, writeWallet} from "../sdk/wallet/index.ts"
-import {WorkerHttpServer} from "../worker/http/index.ts"
-import {Worker, type WorkerLogEvent} from "../worker/service/index.ts"
+import {WorkerNode, type WorkerLogEvent} from "../worker/index.ts"
 import type {Devnet} from "./Devnet.ts"
 
 /** The model `--with-worker` publishes: the tiny generated preset, seed 1. */
@@ -21,14 +20,17 @@ export interface DevnetWorkerOptions {
     log?: (event: WorkerLogEvent) => void
     /** CPU threads for the worker. Defaults to the engine's choice. */
     threads?: number
-    /** Port of the worker's direct-mode HTTP endpoint (docs/direct-mode.md); 0 takes a free one. */
+    /** Port of the worker's direct-mode HTTP endpoint (docs/direct-mode.md), on 127.0.0.1; registered as its endpoint. */
     httpPort: number
 }
 
 /** The devnet's worker: AO tasks, and direct-mode requests over HTTP. */
 export interface DevnetWorker {
-    worker: Worker
-    http: WorkerHttpServer
+    /** The worker's wallet address. */
+    address: string
+    /** Its direct-mode endpoint, `http://127.0.0.1:<httpPort>/v1`, as registered. */
+    endpoint: string
+    /** Lets running requests finish and settles channels, gives running tasks 10 s before handing them back, releases the engine. */
     stop(): Promise<void>
 }
 
@@ -75,26 +77,10 @@ export async function startDevnetWorker(devnet: Devnet, {onStep = () => {}, log,
     }
 
     onStep("starting the worker")
-    const prices = {priceInput: "1000", priceOutput: "2000"}
-    let http: WorkerHttpServer | undefined
-    const worker = await Worker.start({
-        connection: workerConnection, processes: devnet.processes, models: [DEVNET_MODEL_NAME], ...prices,
-        stake: WORKER_STAKE, concurrency: 2, gpu: "auto", threads, cacheDir: devnet.dataDir, log,
-        endpoint: `http://127.0.0.1:${httpPort}/v1`, onChannelNotice: (message) => http?.receiveNotice(message)
+    const endpoint = `http://127.0.0.1:${httpPort}/v1`
+    const node = await WorkerNode.start({
+        connection: workerConnection, processes: devnet.processes, models: [DEVNET_MODEL_NAME], priceInput: "1000", priceOutput: "2000",
+        stake: WORKER_STAKE, concurrency: 2, threads, cacheDir: devnet.dataDir, endpoint, http: {port: httpPort}, stopGraceMs: 10_000, log
     })
-    http = await WorkerHttpServer.start({
-        connection: workerConnection, processes: devnet.processes, models: worker.servedModels, ...prices, port: httpPort, capacity: 2,
-        stateDir: path.join(devnet.dataDir, "direct", workerConnection.address), log
-    }).catch(async (error: unknown) => {
-        await worker.stop({graceMs: 0})
-        throw error
-    })
-    const server = http
-    return {
-        worker, http: server,
-        async stop() {
-            await server.close()
-            await worker.stop({graceMs: 10_000})
-        }
-    }
+    return {address: node.address, endpoint, stop: () => node.stop()}
 }

@@ -3,6 +3,7 @@ import {Command, InvalidArgumentError, Option} from "commander"
 import {DEFAULT_DEVNET_DIR} from "../../sdk/network/defaults.ts"
 import type {DevnetMode} from "../../devnet/index.ts"
 import {printJson} from "../context.ts"
+import {stopOnSignal} from "../stopOnSignal.ts"
 
 interface DevnetCommandOptions {
     port: number
@@ -48,7 +49,7 @@ export function devnetCommand() {
             if (options.json) {
                 printJson({
                     ready: true, mode: network.mode, gateway: network.gateway, node, mu, cu, processes, wallet: devnet.walletAddress,
-                    ...worker == null ? {} : {worker: {address: worker.worker.address, model: DEVNET_MODEL_NAME, endpoint: worker.http.url}}
+                    ...worker == null ? {} : {worker: {address: worker.address, model: DEVNET_MODEL_NAME, endpoint: worker.endpoint}}
                 })
             } else {
                 const rel = (file: string) => path.relative(process.cwd(), file) || "."
@@ -64,7 +65,7 @@ export function devnetCommand() {
                     `  wallet    ${devnet.walletAddress} (${rel(path.join(devnet.dataDir, "wallets", "dev.json"))})`,
                     `  network   ${rel(devnet.networkFile)}`,
                     ...worker == null ? [] : [
-                        `  worker    ${worker.worker.address} serving "${DEVNET_MODEL_NAME}", over AO and at ${worker.http.url}`,
+                        `  worker    ${worker.address} serving "${DEVNET_MODEL_NAME}", over AO and at ${worker.endpoint}`,
                         "",
                         "Ask it something, from another terminal in this folder:",
                         `  npx weavelm infer --model ${DEVNET_MODEL_NAME} --max-tokens 24 "The quick brown fox"`,
@@ -88,18 +89,6 @@ export function devnetCommand() {
 /** wao narrates on stdout; our output there must stay parseable. */
 function silenceWao() {
     console.log = process.env.WEAVELM_DEBUG ? (...args: unknown[]) => console.error(...args) : () => {}
-}
-
-function stopOnSignal(dispose: () => Promise<void>) {
-    return new Promise<void>((resolve) => {
-        const stop = () => {
-            process.off("SIGINT", stop)
-            process.off("SIGTERM", stop)
-            void dispose().then(resolve)
-        }
-        process.on("SIGINT", stop)
-        process.on("SIGTERM", stop)
-    })
 }
 
 function parsePort(value: string) {

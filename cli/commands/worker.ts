@@ -1,9 +1,9 @@
-import path from "node:path"
 import {Command, Option} from "commander"
-import type {WorkerLogEvent} from "../../worker/service/index.ts"
+import type {WorkerLogEvent} from "../../worker/index.ts"
 import {openConnection, requireProcesses, withNetworkOptions, type NetworkOptions} from "../context.ts"
 import {UserError} from "../errors.ts"
 import {parseAmount, parseInteger} from "../parse.ts"
+import {stopOnSignal} from "../stopOnSignal.ts"
 
 interface WorkerStartOptions extends NetworkOptions {
     models: string
@@ -44,7 +44,7 @@ export function workerCommand() {
             .option("--settle-threshold <n>", "redeem a channel's voucher once it pays this many base units beyond what was redeemed", parseAmount, "1000000")
             .option("--settle-interval <seconds>", "redeem every channel's latest voucher this often", parseInteger(1, 604800), 600)
             .action(async (options: WorkerStartOptions) => {
-                const [{Worker}, {WorkerHttpServer}] = await Promise.all([import("../../worker/service/index.ts"), import("../../worker/http/index.ts")])
+                const {WorkerNode} = await import("../../worker/index.ts")
                 const connection = await openConnection(options)
                 const processes = requireProcesses(connection.config)
                 const models = options.models.split(",").map((m) => m.trim()).filter(Boolean)
@@ -52,35 +52,16 @@ export function workerCommand() {
                 const log = options.json
                     ? (event: WorkerLogEvent) => process.stdout.write(JSON.stringify({time: new Date().toISOString(), ...event}) + "\n")
                     : (event: WorkerLogEvent) => process.stderr.write(`${new Date().toISOString()} ${event.level.padEnd(5)} ${event.message}\n`)
-                let http: Awaited<ReturnType<typeof WorkerHttpServer.start>> | undefined
-                const endpoint = options.endpoint ?? (options.http ? `http://${options.httpHost}:${options.http}/v1` : undefined)
-                const worker = await Worker.start({
+                const node = await WorkerNode.start({
                     connection, processes, models, priceInput: options.priceInput, priceOutput: options.priceOutput,
                     stake: options.stake, concurrency: options.concurrency, gpu: options.gpu, threads: options.threads,
-                    cacheDir: options.cacheDir, hardware: options.hardware, endpoint, log,
-                    onChannelNotice: (message) => http?.receiveNotice(message)
-                })
-                if (options.http != null) {
-                    http = await WorkerHttpServer.start({
-                        connection, processes, models: worker.servedModels, priceInput: options.priceInput, priceOutput: options.priceOutput,
-                        port: options.http, host: options.httpHost, capacity: options.httpCapacity ?? options.concurrency,
-                        settleThreshold: options.settleThreshold, settleIntervalMs: options.settleInterval * 1000,
-                        stateDir: path.join(options.cacheDir, "direct", connection.address), log
-                    }).catch(async (error: unknown) => {
-                        await worker.stop({graceMs: 0})
-                        throw error
-                    })
-                }
-                await new Promise<void>((resolve) => {
-                    const stop = () => {
-                        process.off("SIGINT", stop)
-                        process.off("SIGTERM", stop)
-                        log({level: "info", event: "worker.stopping", message: "stopping: finishing running tasks and settling channels"})
-                        void (http?.close() ?? Promise.resolve()).then(() => worker.stop()).then(resolve)
+                    cacheDir: options.cacheDir, hardware: options.hardware, endpoint: options.endpoint, log,
+                    http: options.http == null ? undefined : {
+                        port: options.http, host: options.httpHost, capacity: options.httpCapacity,
+                        settleThreshold: options.settleThreshold, settleIntervalMs: options.settleInterval * 1000
                     }
-                    process.on("SIGINT", stop)
-                    process.on("SIGTERM", stop)
                 })
+                await stopOnSignal(() => node.stop())
             }))
 }
 

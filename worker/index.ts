@@ -1,0 +1,3 @@
+export {WorkerNode} from "./WorkerNode.ts"
+export type {WorkerNodeHttpOptions, WorkerNodeOptions, WorkerNodeParts} from "./WorkerNode.ts"
+export type {WorkerLogEvent} from "./service/index.ts"
