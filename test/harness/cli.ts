@@ -1,7 +1,7 @@
 import {spawn, type ChildProcess} from "node:child_process"
 import {fileURLToPath} from "node:url"
 
-export const weavelmBin = fileURLToPath(new URL("../../bin/weavelm.js", import.meta.url))
+export const weavelmBin = fileURLToPath(new URL("../../scripts/weavelm.mjs", import.meta.url))
 
 export interface CliResult {
     code: number | null
