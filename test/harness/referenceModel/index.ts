@@ -1,0 +1,5 @@
+export {sum} from "./collections.ts"
+export type {TasksRead} from "./EscrowModel.ts"
+export type {Evaluation} from "./evaluation.ts"
+export {quoteOf} from "./fees.ts"
+export {ReferenceModel, type ProcessIds, type ReferenceModelOptions} from "./ReferenceModel.ts"
