@@ -1,69 +1,56 @@
+import {exitCodeFor, WeaveLMError} from "../sdk/errors/index.ts"
 
 /**
  * Exit codes: 1 for a user error (bad input, missing file), 2 for a usage
  * error (commander's own), 3 when a process or the network refused or failed,
  * 4 when `weavelm verify` judged a result invalid (a finding, not a failure).
+ * An error's kind gives the first three (`exitCodeFor`).
  */
-export const EXIT_USER = 1
-export const EXIT_USAGE = 2
-export const EXIT_REMOTE = 3
+export const EXIT_USAGE = exitCodeFor("usage")
 export const EXIT_INVALID = 4
 
 /** An error whose message is meant for the person at the terminal. */
-export class UserError extends Error {
+export class UserError extends WeaveLMError {
     public override readonly name = "UserError"
-    public readonly suggestion?: string
+    public override readonly kind = "user"
 
     public constructor(message: string, suggestion?: string) {
-        super(message)
-        this.suggestion = suggestion
+        super(message, {suggestion})
     }
 }
 
 /** Arguments or options that do not go together: exits 2, as commander's own usage errors do. */
-export class UsageError extends Error {
+export class UsageError extends WeaveLMError {
     public override readonly name = "UsageError"
+    public override readonly kind = "usage"
 }
 
-/**
- * Known errors by class name. Matching names rather than classes keeps the
- * CLI from loading every component (node-llama-cpp, aoconnect) just to start.
- */
-const USER_ERRORS = new Set([
-    "UserError", "WalletError", "NetworkError", "DevnetError", "PublishError", "PullError", "ArnsError", "TaskEvidenceError", "ReceiptFileError",
-    "VerifierSetupError"
-])
-const REMOTE_ERRORS = new Set(["AoProcessError", "GatewayError", "TaskRefundedError", "NodesUnreachableError", "NodeRefusedError"])
-
-/** Prints one readable line for a known error, a stack only for a bug, and exits. */
-export function handleError(error: unknown): never {
-    const name = error instanceof Error ? error.name : ""
-    if (name === "UsageError") {
-        process.stderr.write(`error: ${oneLine((error as Error).message)}\n`)
-        process.exit(EXIT_USAGE)
+/** What the CLI prints for an error and the code it exits with: one readable line for a known error, a stack only for a bug. */
+export function describeError(error: unknown): {text: string, exitCode: number} {
+    if (error instanceof WeaveLMError) {
+        const suggestion = error.suggestion ? ` (${error.suggestion})` : ""
+        return {text: `error: ${oneLine(error.message)}${suggestion}`, exitCode: exitCodeFor(error.kind)}
     }
-    if (USER_ERRORS.has(name)) {
-        const suggestion = error instanceof UserError && error.suggestion ? ` (${error.suggestion})` : ""
-        process.stderr.write(`error: ${oneLine((error as Error).message)}${suggestion}\n`)
-        process.exit(EXIT_USER)
-    }
-    if (name === "ZodError") {
+    if (error instanceof Error && error.name === "ZodError") {
         const {issues} = error as unknown as {issues: Array<{path: PropertyKey[], message: string}>}
-        process.stderr.write(`error: ${issues.map((i) => `${i.path.join(".") || "input"}: ${i.message}`).join("; ")}\n`)
-        process.exit(EXIT_USER)
-    }
-    if (REMOTE_ERRORS.has(name)) {
-        process.stderr.write(`error: ${oneLine((error as Error).message)}\n`)
-        process.exit(EXIT_REMOTE)
+        const fields = issues.map((i) => `${i.path.join(".") || "input"}: ${i.message}`).join("; ")
+        return {text: `error: ${fields}`, exitCode: exitCodeFor("user")}
     }
     if (error instanceof TypeError && /fetch failed/.test(error.message)) {
         const cause = (error as {cause?: {code?: string, address?: string, port?: number}}).cause
         const where = cause?.port != null ? ` at ${cause.address ?? "localhost"}:${cause.port}` : ""
-        process.stderr.write(`error: the network is unreachable${where}${cause?.code ? ` (${cause.code})` : ""}; is the devnet running?\n`)
-        process.exit(EXIT_REMOTE)
+        const code = cause?.code ? ` (${cause.code})` : ""
+        return {text: `error: the network is unreachable${where}${code}; is the devnet running?`, exitCode: exitCodeFor("remote")}
     }
-    process.stderr.write(`weavelm: unexpected error, please report it\n${error instanceof Error ? error.stack : String(error)}\n`)
-    process.exit(EXIT_REMOTE)
+    const detail = error instanceof Error ? error.stack : String(error)
+    return {text: `weavelm: unexpected error, please report it\n${detail}`, exitCode: exitCodeFor("remote")}
+}
+
+/** The CLI's one error handler: every command's failure ends here. */
+export function handleError(error: unknown): never {
+    const {text, exitCode} = describeError(error)
+    process.stderr.write(`${text}\n`)
+    process.exit(exitCode)
 }
 
 /** User errors print as one line, even when they quote a file's bytes or a process's output. */

@@ -2,6 +2,7 @@ import {mkdir, readFile, rm, unlink, writeFile} from "node:fs/promises"
 import net from "node:net"
 import path from "node:path"
 import {deployProcesses, readManifest, writeManifest, type DeployManifest, type DeployParameters} from "../sdk/deploy/index.ts"
+import {WeaveLMError} from "../sdk/errors/index.ts"
 import {AOS_MODULE, connectNetwork, type MainnetNetwork, type NetworkConfig, type ProcessIds} from "../sdk/network/index.ts"
 import {generateWallet, readWallet, walletAddress, writeWallet} from "../sdk/wallet/index.ts"
 import {BundlerService, ItemStore} from "./bundler/index.ts"
@@ -37,8 +38,9 @@ export interface DevnetOptions {
 }
 
 /** The devnet cannot start as asked; the message says why and what to do. */
-export class DevnetError extends Error {
+export class DevnetError extends WeaveLMError {
     public override readonly name = "DevnetError"
+    public override readonly kind = "user"
 }
 
 /** Devnet tokens minted to the dev wallet on a new network: one million tokens of 12 decimals. */

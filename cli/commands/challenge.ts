@@ -2,6 +2,7 @@ import {Command} from "commander"
 import {readFile} from "node:fs/promises"
 import path from "node:path"
 import type {AoClient} from "../../sdk/ao/index.ts"
+import {WeaveLMError} from "../../sdk/errors/index.ts"
 import type {ChallengeAccepted, ChallengeCommitted, ChallengeResolution, EscrowClient} from "../../sdk/escrow/index.ts"
 import type {ProcessIds} from "../../sdk/network/index.ts"
 import {decodeReceipt, hashReceiptBytes} from "../../sdk/receipt/index.ts"
@@ -155,8 +156,8 @@ challenge here or it lapsed, 2 usage error, 3 the escrow refused the reveal or t
             const from = await escrow.inboxCursor()
             step(`revealing challenge ${challengeId} once its worker has seeded or its Seed-Deadline has passed`)
             const accepted = await escrow.revealChallenge(challengeId).catch((error: Error) => {
-                // The escrow's refusals are remote errors; a missing secret or a lapse is the user's to know.
-                throw error.name === "AoProcessError" ? error : new UserError(error.message)
+                // The escrow's refusals and the network's failures are remote errors; a missing secret or a lapse is the user's to know.
+                throw error instanceof WeaveLMError && error.kind === "remote" ? error : new UserError(error.message)
             })
             const summary = {taskId: accepted.taskId, challengeId: accepted.challengeId, state: "Challenged", bond: accepted.bond,
                 referees: accepted.referees, quorum: accepted.quorum, refereeDeadline: accepted.refereeDeadline}

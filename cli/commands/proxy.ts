@@ -24,7 +24,9 @@ export function proxyCommand() {
         .addHelpText("after", "\nThen point any OpenAI client at it:\n  OPENAI_BASE_URL=http://127.0.0.1:11434/v1 OPENAI_API_KEY=unused your-app\n" +
             "Channels stay open when the proxy stops: list them with `weavelm channel list`, close them with `weavelm channel close ID`.")
         .action(async (options: ProxyCommandOptions) => {
-            const [{DirectRoutes, ProxyServer}, connection] = await Promise.all([import("../../proxy/index.ts"), openConnection(options)])
+            const [{DirectRoutes, ProxyServer}, {DirectRequestError}, connection] = await Promise.all([
+                import("../../proxy/index.ts"), import("../../sdk/direct/index.ts"), openConnection(options)
+            ])
             const processes = requireProcesses(connection.config)
             const say = options.json
                 ? (event: Record<string, unknown>) => printJson({time: new Date().toISOString(), ...event})
@@ -35,7 +37,7 @@ export function proxyCommand() {
             })
             // A fixed model is checked now, so that a typo fails at start rather than on the first request.
             if (options.model != null) await routes.route(options.model).catch((error: Error) => {
-                throw error.name === "DirectRequestError" ? new UserError(error.message) : error
+                throw error instanceof DirectRequestError ? new UserError(error.message) : error
             })
             const proxy = await ProxyServer.start({
                 host: options.host, port: options.port,

@@ -76,11 +76,7 @@ async function createReceipt(options: ReceiptCreateOptions) {
         })
         const sampling = {maxTokens: options.maxTokens, temperature: options.temperature, topK: options.topK, topP: options.topP, seed: options.seed}
         const startedAt = Date.now()
-        const generation = await model.generate({prompt, format: options.format, sampling}).catch((error: Error) => {
-            // A chat prompt that is not JSON, an empty prompt, one longer than the context: the user's to fix.
-            if (error.name === "InvalidPromptError" || error.name === "PromptTooLongError") throw new UserError(error.message)
-            throw error
-        })
+        const generation = await model.generate({prompt, format: options.format, sampling})
         const receipt = buildReceipt({
             taskId: options.taskId, worker: options.worker, model: {id: options.modelId, sha256}, prompt, format: options.format,
             sampling, generation, startedAt, log: []

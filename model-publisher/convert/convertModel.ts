@@ -1,6 +1,7 @@
 import {mkdir, open, stat, type FileHandle} from "node:fs/promises"
 import {dirname} from "node:path"
 import {readGgufFileInfo} from "node-llama-cpp"
+import {WeaveLMError} from "../../sdk/errors/index.ts"
 import {ENCODINGS, WEIGHT_TYPES, type TensorType, type WeightType} from "../testModel/encodings.ts"
 import {writeGguf, type GgufTensor, type GgufValue, type WriteProgress} from "../testModel/ggufWriter.ts"
 import {readRawMetadata} from "./rawMetadata.ts"
@@ -26,8 +27,9 @@ export interface ConvertedModel {
 }
 
 /** Input the converter cannot use: not a GGUF file, a split model, or a matrix type it cannot read. */
-export class ConvertError extends Error {
+export class ConvertError extends WeaveLMError {
     public override readonly name = "ConvertError"
+    public override readonly kind = "user"
 }
 
 // Values decoded and re-encoded per chunk: bounds memory whatever the model size (4 MiB of f32).

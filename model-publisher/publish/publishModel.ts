@@ -1,13 +1,15 @@
 import {stat} from "node:fs/promises"
 import type {Tag} from "../../sdk/ao/index.ts"
+import {WeaveLMError} from "../../sdk/errors/index.ts"
 import type {ModelRecord, RegistryClient} from "../../sdk/registry/index.ts"
 import type {StorageBackend, TransferProgress} from "../../sdk/storage/index.ts"
 import {inspectModel, type ModelSummary} from "../inspect/index.ts"
 import {sha256File} from "../sha256File.ts"
 
 /** The file or the request cannot be published; nothing was uploaded. */
-export class PublishError extends Error {
+export class PublishError extends WeaveLMError {
     public override readonly name = "PublishError"
+    public override readonly kind = "user"
 }
 
 export interface PublishModelOptions {

@@ -1,13 +1,15 @@
 import {mkdir, rename, stat, unlink} from "node:fs/promises"
 import path from "node:path"
 import {arioReader, resolveArUrl, type ArnsReader} from "../../sdk/arns/index.ts"
+import {WeaveLMError} from "../../sdk/errors/index.ts"
 import type {ModelRecord, RegistryClient} from "../../sdk/registry/index.ts"
 import {downloadFile, type RetryOptions, type TransferProgress} from "../../sdk/storage/index.ts"
 import {sha256File} from "../sha256File.ts"
 
 /** The model is unknown, or its bytes do not match what the registry says. */
-export class PullError extends Error {
+export class PullError extends WeaveLMError {
     public override readonly name = "PullError"
+    public override readonly kind = "user"
 }
 
 export interface PullModelOptions {

@@ -1,3 +1,4 @@
+import {WeaveLMError} from "../errors/index.ts"
 import {recordFromTags, tagsFromRecord} from "./tags.ts"
 import type {AoOutboxMessage, AoResult, AoTransport, MessageRef, Tag} from "./types.ts"
 
@@ -18,7 +19,8 @@ export interface SentMessage {
 }
 
 /** A process answered with `<Action>-Error`, or its evaluation failed. */
-export class AoProcessError extends Error {
+export class AoProcessError extends WeaveLMError {
+    public override readonly kind = "remote"
     public readonly process: string
     public readonly action: string
 

@@ -1,6 +1,9 @@
+import {WeaveLMError} from "../errors/index.ts"
+
 /** Every node of a network was tried and none answered; the message names them and the last failure. */
-export class NodesUnreachableError extends Error {
+export class NodesUnreachableError extends WeaveLMError {
     public override readonly name = "NodesUnreachableError"
+    public override readonly kind = "remote"
     public readonly nodes: readonly string[]
 
     public constructor(nodes: readonly string[], lastFailure: string) {
@@ -10,8 +13,9 @@ export class NodesUnreachableError extends Error {
 }
 
 /** A node answered, but refused the request (a 4xx); the message carries what it said. */
-export class NodeRefusedError extends Error {
+export class NodeRefusedError extends WeaveLMError {
     public override readonly name = "NodeRefusedError"
+    public override readonly kind = "remote"
     public readonly status: number
 
     public constructor(node: string, status: number, body: string) {

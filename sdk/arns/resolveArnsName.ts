@@ -1,11 +1,13 @@
 import type {AoClient as ArioAoClient, ArNSNameResolver} from "@ar.io/sdk"
 import {connect} from "@permaweb/aoconnect"
 import type {AoResult, Tag} from "../ao/index.ts"
+import {WeaveLMError} from "../errors/index.ts"
 import {ARIO_MAINNET_CU} from "./defaults.ts"
 
 /** The ArNS name cannot be resolved to a transaction; the message says why. */
-export class ArnsError extends Error {
+export class ArnsError extends WeaveLMError {
     public override readonly name = "ArnsError"
+    public override readonly kind = "user"
 }
 
 /** Reads ArNS names: `ARIO.init()` from `@ar.io/sdk` is one, `arioReader()` a lazily loaded one. */

@@ -1,9 +1,12 @@
+import {WeaveLMError} from "../errors/index.ts"
+
 /**
  * A direct request failed before any of its answer was delivered; `status`,
  * `type` and `code` are what an OpenAI-compatible server answers with.
  */
-export class DirectRequestError extends Error {
+export class DirectRequestError extends WeaveLMError {
     public override readonly name = "DirectRequestError"
+    public override readonly kind = "remote"
     public readonly status: number
     public readonly type: string
     public readonly code: string
@@ -17,8 +20,9 @@ export class DirectRequestError extends Error {
 }
 
 /** A worker stopped answering in the middle of a streamed answer; the next request goes to another worker. */
-export class WorkerDroppedError extends Error {
+export class WorkerDroppedError extends WeaveLMError {
     public override readonly name = "WorkerDroppedError"
+    public override readonly kind = "remote"
     public readonly worker: string
 
     public constructor(worker: string, cause?: unknown) {

@@ -1,6 +1,7 @@
 import {randomBytes, randomUUID} from "node:crypto"
 import {z} from "zod"
 import {AoProcessError, type AoClient, type ProcessReply} from "../ao/index.ts"
+import {WeaveLMError} from "../errors/index.ts"
 import {TokenClient} from "../token/index.ts"
 import {MemoryChallengeSecrets, newChallengeSecret, type ChallengeSecretStore} from "./challengeSecrets.ts"
 import {leastBond} from "./fees.ts"
@@ -49,8 +50,9 @@ export interface InferResult {
 }
 
 /** The escrow gave up on a task (no worker answered in time) and refunded it. */
-export class TaskRefundedError extends Error {
+export class TaskRefundedError extends WeaveLMError {
     public override readonly name = "TaskRefundedError"
+    public override readonly kind = "remote"
     public readonly taskId: string
 
     public constructor(taskId: string, reason: string) {

@@ -1,13 +1,15 @@
 import {readFile} from "node:fs/promises"
 import path from "node:path"
 import {readManifest} from "../deploy/manifest.ts"
+import {WeaveLMError} from "../errors/index.ts"
 import {DEFAULT_DEVNET_DIR} from "./defaults.ts"
 import {LEGACY_NETWORK, MAINNET_NETWORK, NetworkConfigSchema, type NetworkConfig} from "./NetworkConfig.ts"
 
 
 /** The network named cannot be loaded; the message says what to do. */
-export class NetworkError extends Error {
+export class NetworkError extends WeaveLMError {
     public override readonly name = "NetworkError"
+    public override readonly kind = "user"
 }
 
 export interface ResolveNetworkOptions {

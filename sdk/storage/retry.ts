@@ -1,3 +1,5 @@
+import {WeaveLMError} from "../errors/index.ts"
+
 /** How often and how patiently network calls are retried. */
 export interface RetryOptions {
     /** Attempts in all, the first included. Defaults to `5`. */
@@ -7,8 +9,9 @@ export interface RetryOptions {
 }
 
 /** The gateway did not accept a request after every retry. */
-export class GatewayError extends Error {
+export class GatewayError extends WeaveLMError {
     public override readonly name = "GatewayError"
+    public override readonly kind = "remote"
 }
 
 /**

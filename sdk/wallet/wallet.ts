@@ -2,6 +2,7 @@ import {createHash, generateKeyPair} from "node:crypto"
 import {chmod, mkdir, readFile, stat, writeFile} from "node:fs/promises"
 import path from "node:path"
 import {promisify} from "node:util"
+import {WeaveLMError} from "../errors/index.ts"
 
 /** An Arweave RSA wallet as a JSON Web Key. */
 export interface ArweaveJwk {
@@ -17,8 +18,9 @@ export interface ArweaveJwk {
 }
 
 /** The wallet file is missing, unreadable, not a key, or readable by others. */
-export class WalletError extends Error {
+export class WalletError extends WeaveLMError {
     public override readonly name = "WalletError"
+    public override readonly kind = "user"
 }
 
 /** Generates a 4096-bit RSA key, the size ANS-104 signatures require. */

@@ -1,4 +1,5 @@
 import type {PulledModel} from "../../model-publisher/index.ts"
+import {WeaveLMError} from "../../sdk/errors/index.ts"
 import type {TaskRecord} from "../../sdk/escrow/schemas.ts"
 import type {Receipt} from "../../sdk/receipt/index.ts"
 import type {ExpectedTask} from "../types.ts"
@@ -28,8 +29,9 @@ export interface TaskEvidence {
 export type TaskEvidenceErrorCode = "task-not-found" | "no-result" | "receipt-unavailable" | "model-mismatch"
 
 /** The evidence cannot be gathered; `code` says which part is missing. */
-export class TaskEvidenceError extends Error {
+export class TaskEvidenceError extends WeaveLMError {
     public override readonly name = "TaskEvidenceError"
+    public override readonly kind = "user"
 
     public constructor(public readonly code: TaskEvidenceErrorCode, message: string) {
         super(message)

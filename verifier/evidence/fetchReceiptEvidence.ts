@@ -1,4 +1,5 @@
 import {pullModel as defaultPullModel, sha256File, type PulledModel, type PullModelOptions} from "../../model-publisher/index.ts"
+import {WeaveLMError} from "../../sdk/errors/index.ts"
 import {decodeReceipt, type Receipt} from "../../sdk/receipt/index.ts"
 import type {RegistryClient} from "../../sdk/registry/index.ts"
 import type {RetryOptions} from "../../sdk/storage/index.ts"
@@ -46,8 +47,9 @@ export interface ReceiptEvidence {
 }
 
 /** The bytes are not a receipt: nothing names the model or prompt to check them against. */
-export class ReceiptFileError extends Error {
+export class ReceiptFileError extends WeaveLMError {
     public override readonly name = "ReceiptFileError"
+    public override readonly kind = "user"
 }
 
 /**

@@ -1,3 +1,4 @@
+import {WeaveLMError} from "../../sdk/errors/index.ts"
 import {ReceiptSchema, type Receipt, type Sampling, type TokenRecord} from "../../sdk/receipt/index.ts"
 import {decodeReplayThresholds, thresholdsFor, type VerificationThresholds} from "../thresholds.ts"
 import type {PositionReport, StructuralCheck, VerificationReport, VerifierModel, VerifyReceiptOptions} from "../types.ts"
@@ -10,8 +11,9 @@ const MIN_SCORE_TOP_K = 8
 const MAX_SCORE_TOP_K = 1000
 
 /** The verifier's model cannot hold the receipt: a setup problem, not a verdict. */
-export class VerifierSetupError extends Error {
+export class VerifierSetupError extends WeaveLMError {
     public override readonly name = "VerifierSetupError"
+    public override readonly kind = "user"
 }
 
 /**

@@ -1,5 +1,6 @@
 import {resolveChatWrapper, type ChatHistoryItem, type ChatWrapper, type Llama, type LlamaContext, type LlamaContextSequence, type LlamaModel, type Token} from "node-llama-cpp"
 import {z} from "zod"
+import {WeaveLMError} from "../../sdk/errors/index.ts"
 import type {Engine, Sampling, TokenRecord} from "../../sdk/receipt/index.ts"
 import {weightClassOf, type WeightClass} from "../../verifier/thresholds.ts"
 import type {EngineInfo} from "./EngineInfo.ts"
@@ -89,8 +90,9 @@ export interface ScoreRequest {
 export type ScoreMode = "prefill" | "decode"
 
 /** The prompt and room for one output token do not fit the context. */
-export class PromptTooLongError extends Error {
+export class PromptTooLongError extends WeaveLMError {
     public override readonly name = "PromptTooLongError"
+    public override readonly kind = "user"
 
     public constructor(public readonly tokens: number, public readonly contextSize: number) {
         super(`the prompt is ${tokens} tokens; the context holds ${contextSize}, and at least 1 must be left for the output`)
@@ -98,8 +100,9 @@ export class PromptTooLongError extends Error {
 }
 
 /** A chat prompt that is not a JSON array of {role, content}, or an empty prompt. */
-export class InvalidPromptError extends Error {
+export class InvalidPromptError extends WeaveLMError {
     public override readonly name = "InvalidPromptError"
+    public override readonly kind = "user"
 }
 
 /** Alternatives recorded per generated token: the receipt's minimum. */

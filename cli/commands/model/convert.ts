@@ -27,10 +27,8 @@ export function convertCommand() {
                 input, output: options.output, type: options.type,
                 onProgress: (p) => bar.update({bytes: p.bytesWritten, total: p.totalBytes})
             }).catch((error: unknown) => {
-                // A ConvertError is about the input file, a system error (EACCES, ENOSPC, EISDIR) about
-                // the output path or the disk (an unreadable input has already failed as a ConvertError): both are the user's to fix,
-                // so one line and exit 1.
-                if (error instanceof Error && error.name === "ConvertError") throw new UserError(error.message)
+                // A system error (EACCES, ENOSPC, EISDIR) is about the output path or the disk (an unreadable
+                // input has already failed as a ConvertError, a user error itself): the user's to fix, so one line and exit 1.
                 if (error instanceof Error && typeof (error as NodeJS.ErrnoException).syscall === "string")
                     throw new UserError(`cannot write ${options.output}: ${error.message}`)
                 throw error

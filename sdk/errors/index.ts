@@ -1,0 +1,2 @@
+export {exitCodeFor, WeaveLMError} from "./WeaveLMError.ts"
+export type {ErrorKind, WeaveLMErrorOptions} from "./WeaveLMError.ts"
