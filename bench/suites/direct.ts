@@ -10,6 +10,7 @@ import {
 } from "../../sdk/channel/index.ts"
 import {connectNetwork, type NetworkConnection, type ProcessIds} from "../../sdk/network/index.ts"
 import {RegistryClient} from "../../sdk/registry/index.ts"
+import {readEventStream} from "../../sdk/sse/index.ts"
 import {TokenClient} from "../../sdk/token/index.ts"
 import {generateWallet, writeWallet} from "../../sdk/wallet/index.ts"
 import {benchModel, publishBenchModel} from "../benchModel.ts"
@@ -25,7 +26,7 @@ const ROUNDS = 20
 const PAUSE_MS = 250
 const SETTLED_REQUESTS = 1000
 const STREAMED_REQUEST = {model: "bench-125m", prompt: PROMPT, max_tokens: MAX_TOKENS, temperature: 0, stream: true}
-const weavelmBin = fileURLToPath(new URL("../../bin/weavelm.js", import.meta.url))
+const weavelmBin = fileURLToPath(new URL("../../scripts/weavelm.mjs", import.meta.url))
 
 interface Run {
     /** From the call to the first generated text. */
@@ -157,23 +158,16 @@ async function streamFrom(url: string, headers: Record<string, string>, onSettle
         method: "POST", headers: {"content-type": "application/json", ...headers}, body: JSON.stringify(STREAMED_REQUEST)
     })
     if (!response.ok || response.body == null) throw new Error(`The proxy answered HTTP ${response.status}: ${await response.text()}`)
-    const decoder = new TextDecoder()
-    let pending = "", ttftMs = 0, lastTokenMs = 0, tokens = 0
-    for await (const bytes of response.body) {
-        pending += decoder.decode(bytes, {stream: true})
-        let end: number
-        while ((end = pending.indexOf("\n\n")) >= 0) {
-            const data = pending.slice(0, end).replace(/^data: /, "")
-            pending = pending.slice(end + 2)
-            if (data === "[DONE]") continue
-            const chunk = JSON.parse(data) as {choices: Array<{text?: string}>, usage?: {completion_tokens: number}, weavelm?: {fee: string, receiptHash: string}}
-            if ((chunk.choices[0]?.text ?? "") !== "") {
-                lastTokenMs = performance.now() - started
-                if (ttftMs === 0) ttftMs = lastTokenMs
-            }
-            if (chunk.usage != null) tokens = chunk.usage.completion_tokens
-            if (chunk.weavelm != null) onSettled?.(chunk.weavelm)
+    let ttftMs = 0, lastTokenMs = 0, tokens = 0
+    for await (const {data} of readEventStream(response.body)) {
+        if (data === "[DONE]") continue
+        const chunk = JSON.parse(data) as {choices: Array<{text?: string}>, usage?: {completion_tokens: number}, weavelm?: {fee: string, receiptHash: string}}
+        if ((chunk.choices[0]?.text ?? "") !== "") {
+            lastTokenMs = performance.now() - started
+            if (ttftMs === 0) ttftMs = lastTokenMs
         }
+        if (chunk.usage != null) tokens = chunk.usage.completion_tokens
+        if (chunk.weavelm != null) onSettled?.(chunk.weavelm)
     }
     return {ttftMs, lastTokenMs, tokens}
 }

@@ -1,4 +1,5 @@
 import {z} from "zod"
+import {EventStreamParser} from "../sse/index.ts"
 
 const amount = z.union([z.string().regex(/^\d+$/), z.number().int().nonnegative()]).transform(String)
 
@@ -26,12 +27,11 @@ export function settlementOf(body: unknown): Settlement | null {
 /**
  * Reads an OpenAI server-sent-event stream as its bytes pass by, without
  * holding them back: it remembers the settlement of the final chunk and
- * whether `[DONE]` arrived. Only events that mention `weavelm` are parsed, so
- * the many token chunks cost a substring search each.
+ * whether `[DONE]` arrived. Only events that mention `weavelm` are parsed as
+ * JSON, so the many token chunks cost a substring search each.
  */
 export class SseSettlementReader {
-    private readonly _decoder = new TextDecoder()
-    private _pending = ""
+    private readonly _events = new EventStreamParser()
     private _settlement: Settlement | null = null
     private _done = false
 
@@ -45,18 +45,9 @@ export class SseSettlementReader {
     }
 
     public push(bytes: Uint8Array) {
-        this._pending += this._decoder.decode(bytes, {stream: true})
-        let end: number
-        while ((end = this._pending.search(/\r?\n\r?\n/)) >= 0) {
-            const event = this._pending.slice(0, end)
-            this._pending = this._pending.slice(end).replace(/^\r?\n\r?\n/, "")
-            this._read(event)
+        for (const {data} of this._events.push(bytes)) {
+            if (data === "[DONE]") this._done = true
+            else if (data.includes("\"weavelm\"")) this._settlement = settlementOf(JSON.parse(data)) ?? this._settlement
         }
-    }
-
-    private _read(event: string) {
-        const data = event.split(/\r?\n/).filter((line) => line.startsWith("data:")).map((line) => line.slice(5).trimStart()).join("\n")
-        if (data === "[DONE]") this._done = true
-        else if (data.includes("\"weavelm\"")) this._settlement = settlementOf(JSON.parse(data)) ?? this._settlement
     }
 }

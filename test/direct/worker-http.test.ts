@@ -7,6 +7,7 @@ import {
     type ChannelRecord, type CompletionEndpoint, type SignedVoucher
 } from "../../sdk/channel/index.ts"
 import {decodeReceipt, hashPrompt, hashReceiptBytes} from "../../sdk/receipt/index.ts"
+import {readEventStream} from "../../sdk/sse/index.ts"
 import {verifierModelOptions, verifyReceipt} from "../../verifier/index.ts"
 import {InferenceEngine} from "../../worker/engine/index.ts"
 import {fundedActor, publishTestModel} from "../harness/actors.ts"
@@ -98,12 +99,13 @@ describe("the worker's OpenAI-compatible endpoint on the devnet", {timeout: 600_
     }
 
     const readEvents = async (response: Response): Promise<SseEvent[]> => {
-        const text = await response.text()
-        return text.split("\n\n").filter((block) => block.trim() !== "").map((block) => {
-            expect(block.startsWith("data: ")).toBe(true)
-            const data = block.slice("data: ".length)
-            return data === "[DONE]" ? {data} : {data, json: JSON.parse(data)}
-        })
+        const events: SseEvent[] = []
+        for await (const {type, data} of readEventStream(response.body!)) {
+            // OpenAI's clients read only unnamed events.
+            expect(type).toBe("message")
+            events.push(data === "[DONE]" ? {data} : {data, json: JSON.parse(data)})
+        }
+        return events
     }
 
     const receiptOf = async (hash: string) => {
