@@ -1,5 +1,5 @@
 export {DirectClient} from "./DirectClient.ts"
-export type {CompletionBody, DirectClientOptions, DirectEndpoint, DirectEvent, DirectResponse, RequestOutcome} from "./DirectClient.ts"
+export type {CompletionBody, DirectClientOptions, DirectEndpoint, DirectEvent, DirectResponse, RequestOutcome} from "./types.ts"
 export {DirectRequestError, WorkerDroppedError} from "./errors.ts"
 export {openAiBaseUrl, rankWorkers} from "./rankWorkers.ts"
 export type {WorkerCandidate} from "./rankWorkers.ts"

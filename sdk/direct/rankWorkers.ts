@@ -1,4 +1,4 @@
-import {taskFee} from "../escrow/index.ts"
+import {taskFee, type FeeTerms} from "../escrow/index.ts"
 import type {ModelRecord, WorkerRecord} from "../registry/index.ts"
 
 /** A worker `auto` may send requests to: it serves the model and says where it listens. */
@@ -33,13 +33,18 @@ export function rankWorkers(workers: readonly WorkerRecord[], model: ModelRecord
         if (now - record.lastHeartbeat > record.heartbeatTimeout) continue
         const baseUrl = openAiBaseUrl(record.endpoint)
         if (baseUrl == null) continue
-        const fee = Number(taskFee({priceInput: record.priceInput, priceOutput: record.priceOutput, ownerFeeBps: model.ownerFee}, REFERENCE_REQUEST).total)
+        const fee = Number(taskFee(feeTermsOf(record, model), REFERENCE_REQUEST).total)
         const {completed, strikes, slashed} = record.reputation
         const reliability = (completed + 1) / (completed + 1 + 4 * strikes + 16 * slashed)
         candidates.push({record, baseUrl, score: fee / reliability})
     }
     return candidates.sort((a, b) => a.score - b.score || compareStakes(b.record.stake, a.record.stake) ||
         (a.record.address < b.record.address ? -1 : 1))
+}
+
+/** What `worker` charges for a request for `model`, the model owner's fee included. */
+export function feeTermsOf(worker: WorkerRecord, model: ModelRecord): FeeTerms {
+    return {priceInput: worker.priceInput, priceOutput: worker.priceOutput, ownerFeeBps: model.ownerFee}
 }
 
 /**
