@@ -71,7 +71,7 @@ end
 -- global: a re-Eval (an upgrade) would otherwise wrap the wrapper and record
 -- every message twice.
 AosSend = AosSend or ao.send
-ao.send = function(msg)
+ao.send = function(msg) -- luacheck: ignore 122 (wrapping aos's send is the point)
   mailbox.record(Mailboxes, unpublished, msg, isProcess)
   return AosSend(msg)
 end

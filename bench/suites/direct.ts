@@ -232,7 +232,7 @@ function startWeavelm(args: string[], isReady: (line: Record<string, unknown>) =
         child.stderr!.on("data", (chunk) => stderr += chunk)
         child.stdout!.on("data", (chunk) => {
             stdout += chunk
-            let newline
+            let newline: number
             while ((newline = stdout.indexOf("\n")) >= 0) {
                 const line = stdout.slice(0, newline)
                 stdout = stdout.slice(newline + 1)

@@ -382,7 +382,7 @@ function ropeTables(length: number, headSize: number): [Float32Array, Float32Arr
     const half = headSize / 2
     const cos = new Float32Array(length * half)
     const sin = new Float32Array(length * half)
-    const thetaScale = Math.fround(Math.pow(ROPE_FREQ_BASE, -2 / headSize))
+    const thetaScale = Math.fround(ROPE_FREQ_BASE ** (-2 / headSize))
     for (let position = 0; position < length; position++) {
         let theta = Math.fround(position)
         for (let i = 0; i < half; i++) {

@@ -304,7 +304,8 @@ function tasks.checkSettle(state, id, settledNow)
       .. tostring(task.dispute.revealDeadline) .. ")")
   end
   guard.check(task.state ~= "Challenged",
-    "Task " .. id .. " is challenged; it settles when its referees decide (Referee-Deadline " .. tostring(task.dispute and task.dispute.deadline) .. ")")
+    "Task " .. id .. " is challenged; it settles when its referees decide (Referee-Deadline "
+      .. tostring(task.dispute and task.dispute.deadline) .. ")")
   guard.fail("Challenge window of task " .. id .. " is open until Challenge-Deadline " .. task.challengeDeadline)
 end
 

@@ -64,7 +64,8 @@ function workers.parseTerms(msg, knownModels, partial)
   if wanted("Hardware") then terms.hardware = input.text(msg, "Hardware", 256) end
   local endpoint = input.optional(msg, "Endpoint")
   if endpoint then
-    guard.check(#endpoint <= 256 and endpoint:match("^https?://[^%s%c]+$") ~= nil, "Endpoint must be an http(s) URL of at most 256 characters")
+    guard.check(#endpoint <= 256 and endpoint:match("^https?://[^%s%c]+$") ~= nil,
+      "Endpoint must be an http(s) URL of at most 256 characters")
     terms.endpoint = endpoint
   end
   return terms
@@ -237,12 +238,12 @@ end
 
 --- How many workers are registered, and how many of them are eligible.
 function workers.counts(registry, stakes, params)
-  local registered, eligible = 0, 0
+  local total, eligible = 0, 0
   for address in pairs(registry) do
-    registered = registered + 1
+    total = total + 1
     if workers.eligible(registry, stakes, params, address) then eligible = eligible + 1 end
   end
-  return registered, eligible
+  return total, eligible
 end
 
 --- Sums of the stakes and of the unstaking amounts: together, what the

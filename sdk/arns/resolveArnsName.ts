@@ -76,7 +76,7 @@ export async function resolveArnsName(name: string, {ario}: {ario: ArnsReader}):
     const normalized = name.toLowerCase()
     if (!ARNS_NAME.test(normalized))
         throw new ArnsError(`"${name}" is not an ArNS name: 1-51 letters, digits and dashes, optionally after "<undername>_"`)
-    let resolved
+    let resolved: Awaited<ReturnType<typeof ario.resolveArNSName>>
     try {
         resolved = await ario.resolveArNSName({name: normalized})
     } catch (error) {

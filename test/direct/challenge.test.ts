@@ -65,7 +65,7 @@ describe("a cheating direct-mode worker", {timeout: 600_000}, () => {
             worker(honest2, "honest-2")
         ])
         await eventually(async () => expect(cheater.events.some((e) => e.event === "http.ready")).toBe(true))
-        const {processes, network} = net.devnet
+        const {processes} = net.devnet
         channel = await new ChannelClient(owner.ao, {escrow: processes.escrow, token: processes.token})
             .open({worker: cheater.address, quantity: "50000", model: model.modelId})
     }, 400_000)

@@ -4,7 +4,7 @@ import {createDataItemSigner} from "@permaweb/aoconnect"
 import {afterAll, beforeAll, describe, expect, it} from "vitest"
 import {
     ChannelClient, ChannelLedger, decodeVoucher, encodeVoucherHeader, InvalidRequestError, InvalidVoucherError, parseDirectRequest,
-    receiptsRoot, requestFee, requestFeeBound, signVoucher, VoucherRedemptionError, VoucherRefusedError, type DataItemSigner
+    receiptsRoot, requestFee, requestFeeBound, signVoucher, VoucherRedemptionError, type VoucherRefusedError, type DataItemSigner
 } from "../../sdk/channel/index.ts"
 import {quoteMaxFee} from "../../sdk/escrow/index.ts"
 import {RegistryClient} from "../../sdk/registry/index.ts"
@@ -192,7 +192,7 @@ describe("vouchers on the devnet", {timeout: 300_000}, () => {
 
     beforeAll(async () => {
         net = await startTestDevnet(PORT)
-        const {processes, network} = net.devnet
+        const {processes} = net.devnet
         ;[alice, worker] = await Promise.all([fundedActor(net, "alice", "100000"), fundedActor(net, "worker", "5000")])
         // A registered, eligible worker is all an Open-Channel needs; no model has to be loaded.
         const modelId = fakeId("voucher-test-model")

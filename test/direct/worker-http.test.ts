@@ -124,7 +124,7 @@ describe("the worker's OpenAI-compatible endpoint on the devnet", {timeout: 600_
         owner = await fundedActor(net, "owner", "1000000")
         cacheDir = await mkdtemp(path.join(os.tmpdir(), "weavelm-http-worker-"))
         worker = await startWorker()
-        const {processes, network} = net.devnet
+        const {processes} = net.devnet
         channel = await new ChannelClient(owner.ao, {escrow: processes.escrow, token: processes.token})
             .open({worker: worker.address, quantity: DEPOSIT, model: model.modelId})
         ledger = new ChannelLedger({channel: channel.id, deposited: channel.deposited, paid: channel.paid, nonce: channel.nonce})
@@ -302,7 +302,7 @@ describe("the worker's OpenAI-compatible endpoint on the devnet", {timeout: 600_
     })
 
     it("settles a channel as soon as its owner starts closing it", async () => {
-        const {processes, network} = net.devnet
+        const {processes} = net.devnet
         const channels = new ChannelClient(owner.ao, {escrow: processes.escrow, token: processes.token})
         const body = {model: "tiny", prompt: "Closing time", max_tokens: 4, temperature: 0}
         const bound = requestFeeBound(TERMS, parseDirectRequest("completions", body))

@@ -171,8 +171,8 @@ function startJsonLines(args: string[], timeoutMs = 120_000): Promise<JsonLinesP
     child.stderr.on("data", (chunk) => stderr += chunk)
     child.stdout.on("data", (chunk) => {
         buffered += chunk
-        for (let newline; (newline = buffered.indexOf("\n")) >= 0; buffered = buffered.slice(newline + 1)) lines.push(JSON.parse(buffered.slice(0, newline)))
-        waiters.splice(0).forEach((wake) => wake())
+        for (let newline: number; (newline = buffered.indexOf("\n")) >= 0; buffered = buffered.slice(newline + 1)) lines.push(JSON.parse(buffered.slice(0, newline)))
+        for (const wake of waiters.splice(0)) wake()
     })
     const next: JsonLinesProcess["next"] = async (match, waitMs = 180_000) => {
         for (const deadline = Date.now() + waitMs; ;) {

@@ -23,7 +23,7 @@ export function startWorkerCli(args: string[], {timeoutMs = 120_000}: {timeoutMs
         child.stderr.on("data", (chunk) => stderr += chunk)
         child.stdout.on("data", (chunk) => {
             buffered += chunk
-            let newline
+            let newline: number
             while ((newline = buffered.indexOf("\n")) >= 0) {
                 const line = buffered.slice(0, newline)
                 buffered = buffered.slice(newline + 1)

@@ -91,7 +91,7 @@ describe("encodeQ4_K", () => {
             for (let start = 0; start < values.length; start += 32) {
                 const chunk = values.subarray(start, start + 32)
                 const level = (Math.max(0, ...chunk) - Math.min(0, ...chunk)) / 15
-                chunk.forEach((value, i) => worst = Math.max(worst, Math.abs(decoded[start + i]! - value) / level))
+                for (const [i, value] of chunk.entries()) worst = Math.max(worst, Math.abs(decoded[start + i]! - value) / level)
             }
             expect(worst).toBeLessThanOrEqual(1)
         }

@@ -40,7 +40,7 @@ describe("encodeQ8_0", () => {
       expect(scaleBits).toBe(float32ToFloat16Bits(amax / 127))
       const scale = float16BitsToNumber(scaleBits)
       // The stored scale is f16-rounded, so allow its relative error (2^-11) on top of half a step.
-      quants.forEach((q, i) => expect(Math.abs(q * scale - chunk[i]!)).toBeLessThanOrEqual(scale / 2 + amax * 2 ** -11))
+      for (const [i, q] of quants.entries()) expect(Math.abs(q * scale - chunk[i]!)).toBeLessThanOrEqual(scale / 2 + amax * 2 ** -11)
       expect(Math.max(...quants.map(Math.abs))).toBe(127)
     }
   })

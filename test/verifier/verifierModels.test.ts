@@ -24,7 +24,10 @@ describe("VerifierModels", () => {
         const served = fakeModel(512, 512)
         const loads: Array<{path: string, options: unknown}> = []
         const models = new VerifierModels({
-            load: async (path, options) => (loads.push({path, options}), fakeModel(0, 0)),
+            load: async (path, options) => {
+                loads.push({path, options})
+                return fakeModel(0, 0)
+            },
             loaded: (sha256) => sha256 === "a" ? served : undefined
         })
         expect(await models.modelFor({path: "a.gguf", sha256: "a"}, receipt(512))).toBe(served)

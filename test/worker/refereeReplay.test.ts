@@ -173,7 +173,7 @@ async function referee(threads: number, served: (sha256: string) => LoadedModel 
     const duty = new RefereeDuty({
         address: id(`referee-${threads}`), escrow: escrow as unknown as EscrowClient, registry: registry as unknown as RegistryClient,
         gateway: gatewayUrl, cacheDir: join(dir, "cache"), storage, engine: refereeEngine, served,
-        log: (level, event, message) => {
+        log: (_level, event, message) => {
             if (event === "referee.failed") {
                 failures.push(message)
                 answered()

@@ -43,7 +43,7 @@ export class Mt19937 {
     public nextCanonical(): number {
         const low = this.next()
         const high = this.next()
-        const value = (low + high * 4294967296) / 18446744073709551616
+        const value = (low + high * 2 ** 32) / 2 ** 64
         return value >= 1 ? 1 - Number.EPSILON / 2 : value
     }
 }

@@ -164,10 +164,10 @@ function replay({ranked, token, logprob, settings, u, vocabularySize, tieBandNat
     const tailMass = Math.max(0, 1 - sum(ranked.map(([, lp]) => Math.exp(lp)))) / p1
     const tailCount = Math.max(0, (settings.topK > 0 ? Math.min(settings.topK, vocabularySize) : vocabularySize) - ranked.length)
     const lastRatio = Math.exp(ranked.at(-1)![1] - top)
-    const tailBound = a >= 1 ? Math.pow(lastRatio, a - 1) * tailMass : Math.pow(tailCount, 1 - a) * Math.pow(tailMass, a)
+    const tailBound = a >= 1 ? lastRatio ** (a - 1) * tailMass : tailCount ** (1 - a) * tailMass ** a
     const least = total
     // An unranked token is itself part of the bounded rest.
-    const most = total - (rankIndex === -1 ? own : 0) + Math.min(tailBound, tailCount * Math.pow(lastRatio, a))
+    const most = total - (rankIndex === -1 ? own : 0) + Math.min(tailBound, tailCount * lastRatio ** a)
     // Ranked: unranked tokens all come later. Not ranked: unranked ones may come first, so it may end as late as 1.
     const interval: [number, number] = [surelyBefore / most, rankIndex === -1 ? 1 : Math.min(1, (maybeBefore + own) / least)]
     return {mode: "bounded", u, interval, distance: Math.max(0, interval[0] - u, u - interval[1])}

@@ -205,7 +205,7 @@ export class EscrowModel {
         return [{target: ev.from, tags: {Action: "Tasks-Response"}, json: (v) => {
             const tasks = (Array.isArray(v) ? v : []) as Array<Record<string, unknown>>
             expect(tasks.length).toBe(expected.length)
-            tasks.forEach((t, i) => expect(t).toMatchObject(expected[i]!))
+            for (const [i, t] of tasks.entries()) expect(t).toMatchObject(expected[i]!)
             // The check the issue asks for, from the read alone: what open tasks lock.
             const open = tasks.filter((t) => t.state === "Assigned" || t.state === "Completed")
             this.lastTasksRead = {openLocked: sum(open.map((t) => BigInt(t.locked as string))), locked: this.book.locked(),
