@@ -6,8 +6,16 @@ import {spawnSync} from "node:child_process"
 import {readdir, readFile, writeFile} from "node:fs/promises"
 import path from "node:path"
 import {fileURLToPath} from "node:url"
-import {CallParenType, CollapseSimpleStatement, Config, formatCode, IndentType, LuaVersion, OutputVerification, QuoteStyle}
-    from "@johnnymorganz/stylua"
+import {
+    CallParenType,
+    CollapseSimpleStatement,
+    Config,
+    formatCode,
+    IndentType,
+    LuaVersion,
+    OutputVerification,
+    QuoteStyle
+} from "@johnnymorganz/stylua"
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..")
 const FOLDERS = ["processes", "examples"]
@@ -22,7 +30,7 @@ const files = (await Promise.all(FOLDERS.map((folder) => luaFiles(path.join(root
 const unformatted = []
 for (const file of files) {
     const source = await readFile(file, "utf8")
-    const formatted = formatCode(source, styluaConfig(), undefined, OutputVerification.Full)
+    const formatted = styluaFormat(source)
     if (formatted === source) continue
     if (mode === "format") await writeFile(file, formatted)
     else unformatted.push(path.relative(root, file))
@@ -42,6 +50,17 @@ if (mode === "check") {
 }
 process.exit(unformatted.length > 0 || !linted ? 1 : 0)
 
+// StyLua sometimes reaches its fixed point only on a second pass (a comment after a wrapped table).
+function styluaFormat(source) {
+    let formatted = source
+    for (let pass = 0; pass < 3; pass++) {
+        const next = formatCode(formatted, styluaConfig(), undefined, OutputVerification.Full)
+        if (next === formatted) break
+        formatted = next
+    }
+    return formatted
+}
+
 function styluaConfig() {
     // The processes' own style (the aos blueprints'): two spaces, double quotes, calls with parentheses.
     const config = Config.new()
@@ -57,5 +76,8 @@ function styluaConfig() {
 
 async function luaFiles(folder) {
     const entries = await readdir(folder, {withFileTypes: true, recursive: true})
-    return entries.filter((entry) => entry.isFile() && entry.name.endsWith(".lua")).map((entry) => path.join(entry.parentPath, entry.name)).sort()
+    return entries
+        .filter((entry) => entry.isFile() && entry.name.endsWith(".lua"))
+        .map((entry) => path.join(entry.parentPath, entry.name))
+        .sort()
 }
