@@ -30,12 +30,22 @@ const verifier = new LoadedModel(llama, model, await newContext(), info)
 
 // The internals SequenceReader reads through (node-llama-cpp 3.22.1).
 const sequence = (await newContext()).getSequence() as unknown as {
-    tokenMeter: unknown, _contextShift: unknown, clearHistory(): Promise<void>,
-    _decodeTokens(tokens: Token[], logits: (true | undefined)[], priority: number, meter: unknown, shift: unknown, read: (index: number) => Promise<unknown>): Promise<unknown[]>
+    tokenMeter: unknown
+    _contextShift: unknown
+    clearHistory(): Promise<void>
+    _decodeTokens(
+        tokens: Token[],
+        logits: (true | undefined)[],
+        priority: number,
+        meter: unknown,
+        shift: unknown,
+        read: (index: number) => Promise<unknown>
+    ): Promise<unknown[]>
     _context: {_ctx: {sampleToken(index: number, sampler: unknown, ...options: unknown[]): Promise<unknown>}}
 }
 const native = sequence._context._ctx
-const AddonSampler = (llama as unknown as {_bindings: {AddonSampler: new (model: unknown) => {applyConfig(config: object): void}}})._bindings.AddonSampler
+const AddonSampler = (llama as unknown as {_bindings: {AddonSampler: new (model: unknown) => {applyConfig(config: object): void}}})
+    ._bindings.AddonSampler
 const newSampler = (config: object) => {
     const sampler = new AddonSampler((model as unknown as {_model: unknown})._model)
     sampler.applyConfig(config)
@@ -51,8 +61,15 @@ type Reads = "none" | "logits" | "reads"
 /** Input in one batch, then the output in chunks (0: all in one batch); "none": logits only where a chunk ends. */
 async function forward(input: Token[], output: Token[], chunk: number, reads: Reads) {
     await sequence.clearHistory()
-    const decode = (tokens: Token[], from: number) => sequence._decodeTokens(tokens, tokens.map((_, i) => (i >= from ? true : undefined)), 5,
-        sequence.tokenMeter, sequence._contextShift, async (index) => (reads === "reads" ? Promise.all([weigh(index), rank(index)]) : null))
+    const decode = (tokens: Token[], from: number) =>
+        sequence._decodeTokens(
+            tokens,
+            tokens.map((_, i) => (i >= from ? true : undefined)),
+            5,
+            sequence.tokenMeter,
+            sequence._contextShift,
+            async (index) => (reads === "reads" ? Promise.all([weigh(index), rank(index)]) : null)
+        )
     const rest = output.slice(0, -1)
     if (chunk === 0) return decode([...input, ...rest], reads === "none" ? input.length + rest.length - 1 : input.length - 1)
     await decode(input, input.length - 1)
@@ -69,24 +86,41 @@ async function time(name: string, run: () => Promise<unknown>) {
     const started = performance.now()
     await run()
     const used = process.cpuUsage(cpuStart)
-    wall.set(name, [...wall.get(name) ?? [], performance.now() - started])
-    cpu.set(name, [...cpu.get(name) ?? [], (used.user + used.system) / 1000])
+    wall.set(name, [...(wall.get(name) ?? []), performance.now() - started])
+    cpu.set(name, [...(cpu.get(name) ?? []), (used.user + used.system) / 1000])
 }
 
 for (let round = 0; round < rounds; round++) {
     process.stderr.write(`round ${round + 1} of ${rounds}\n`)
     let generation!: Awaited<ReturnType<LoadedModel["generate"]>>
-    await time("generate()", async () => { generation = await worker.generate({prompt: PROMPT, format: "text", sampling}) })
+    await time("generate()", async () => {
+        generation = await worker.generate({prompt: PROMPT, format: "text", sampling})
+    })
     const receipt: Receipt = {
-        version: 1, taskId: "bench", worker: "bench", model: {id: "bench", sha256: "0".repeat(64)}, prompt: {format: "text", sha256: hashPrompt(PROMPT)},
-        sampling, engine: generation.engine, inputTokens: generation.inputTokens, outputTokens: generation.outputTokens, output: generation.output,
-        stopReason: generation.stopReason, tokens: generation.tokens, timings: {startedAt: 0, promptMs: 0, generationMs: 0}, log: []
+        version: 1,
+        taskId: "bench",
+        worker: "bench",
+        model: {id: "bench", sha256: "0".repeat(64)},
+        prompt: {format: "text", sha256: hashPrompt(PROMPT)},
+        sampling,
+        engine: generation.engine,
+        inputTokens: generation.inputTokens,
+        outputTokens: generation.outputTokens,
+        output: generation.output,
+        stopReason: generation.stopReason,
+        tokens: generation.tokens,
+        timings: {startedAt: 0, promptMs: 0, generationMs: 0},
+        log: []
     }
     const {bytes, hash} = encodeReceipt(receipt)
-    await time("verifyReceipt()", () => verifyReceipt({
-        receipt: JSON.parse(bytes.toString("utf8")), receiptBytes: bytes, model: verifier,
-        expected: {prompt: PROMPT, format: "text", sampling, receiptHash: hash, output: receipt.output}
-    }))
+    await time("verifyReceipt()", () =>
+        verifyReceipt({
+            receipt: JSON.parse(bytes.toString("utf8")),
+            receiptBytes: bytes,
+            model: verifier,
+            expected: {prompt: PROMPT, format: "text", sampling, receiptHash: hash, output: receipt.output}
+        })
+    )
     await time("score()", () => verifier.score({inputTokens: receipt.inputTokens, outputTokens: receipt.outputTokens, topK: TOP_K}))
     const [input, output] = [generation.inputTokens, generation.outputTokens]
     await time(`chunks of ${SCORE_CHUNK}, logits everywhere, both reads`, () => forward(input, output, SCORE_CHUNK, "reads"))
@@ -101,20 +135,34 @@ const [generateWall, generateCpu] = [median(wall.get("generate()")!), median(cpu
 process.stdout.write(`125m q8_0, 256 greedy tokens, 1 thread, median of ${rounds} alternating rounds; x = generate() / this\n`)
 for (const [name, values] of wall) {
     const [w, c] = [median(values), median(cpu.get(name)!)]
-    process.stdout.write(`${name.padEnd(46)} wall ${w.toFixed(0).padStart(5)} ms ${(generateWall / w).toFixed(2).padStart(5)}x   CPU ${c.toFixed(0).padStart(5)} ms ${(generateCpu / c).toFixed(2).padStart(5)}x\n`)
+    process.stdout.write(
+        `${name.padEnd(46)} wall ${w.toFixed(0).padStart(5)} ms ${(generateWall / w).toFixed(2).padStart(5)}x   CPU ${c.toFixed(0).padStart(5)} ms ${(generateCpu / c).toFixed(2).padStart(5)}x\n`
+    )
 }
 
 // Each kind of read alone, over the positions of one batch: process CPU time per read.
 await sequence.clearHistory()
 const tokens = model.tokenize(PROMPT.repeat(4)) as Token[]
-await sequence._decodeTokens(tokens, tokens.map(() => true), 5, sequence.tokenMeter, sequence._contextShift, async (index) => {
-    if (index !== tokens.length - 1) return null
-    for (const [name, read] of [["weigher (argmax, normaliser)", weigh], [`ranker (top ${TOP_K})`, rank]] as const) {
-        const cpuStart = process.cpuUsage()
-        for (let repeat = 0; repeat < 20; repeat++) for (let i = 0; i < tokens.length; i++) await read(i)
-        const used = process.cpuUsage(cpuStart)
-        process.stdout.write(`read: ${name.padEnd(30)} ${((used.user + used.system) / 1000 / 20 / tokens.length).toFixed(3)} ms CPU each\n`)
+await sequence._decodeTokens(
+    tokens,
+    tokens.map(() => true),
+    5,
+    sequence.tokenMeter,
+    sequence._contextShift,
+    async (index) => {
+        if (index !== tokens.length - 1) return null
+        for (const [name, read] of [
+            ["weigher (argmax, normaliser)", weigh],
+            [`ranker (top ${TOP_K})`, rank]
+        ] as const) {
+            const cpuStart = process.cpuUsage()
+            for (let repeat = 0; repeat < 20; repeat++) for (let i = 0; i < tokens.length; i++) await read(i)
+            const used = process.cpuUsage(cpuStart)
+            process.stdout.write(
+                `read: ${name.padEnd(30)} ${((used.user + used.system) / 1000 / 20 / tokens.length).toFixed(3)} ms CPU each\n`
+            )
+        }
+        return null
     }
-    return null
-})
+)
 process.exit(0)

@@ -15,7 +15,7 @@ const wanted = process.argv.slice(2)
 const files = (await readdir(path.join(here, "suites"))).filter((f) => f.endsWith(".ts")).sort()
 const suites: BenchSuite[] = []
 for (const file of files) {
-    const {suite} = await import(path.join(here, "suites", file)) as {suite: BenchSuite}
+    const {suite} = (await import(path.join(here, "suites", file))) as {suite: BenchSuite}
     if (wanted.length === 0 || wanted.includes(suite.name)) suites.push(suite)
 }
 if (suites.length === 0) {
@@ -28,20 +28,41 @@ await mkdir(workDir, {recursive: true})
 const rows: BenchRow[] = []
 for (const suite of suites) {
     process.stderr.write(`== ${suite.name}: ${suite.description}\n`)
-    rows.push(...await suite.run({workDir, log: (line) => process.stderr.write(`   ${line}\n`)}))
+    rows.push(...(await suite.run({workDir, log: (line) => process.stderr.write(`   ${line}\n`)})))
 }
 
-const table = [["suite", "measure", "value", "unit", "goal", "ok", "note"], ...rows.map((r) => [
-    r.suite, r.name, formatValue(r.value), r.unit, r.goal ?? "", r.pass == null ? "" : r.pass ? "yes" : "NO", r.note ?? ""
-])]
+const table = [
+    ["suite", "measure", "value", "unit", "goal", "ok", "note"],
+    ...rows.map((r) => [
+        r.suite,
+        r.name,
+        formatValue(r.value),
+        r.unit,
+        r.goal ?? "",
+        r.pass == null ? "" : r.pass ? "yes" : "NO",
+        r.note ?? ""
+    ])
+]
 const widths = table[0]!.map((_, i) => Math.max(...table.map((row) => row[i]!.length)))
-for (const row of table) process.stdout.write(row.map((cell, i) => cell.padEnd(widths[i]!)).join("  ").trimEnd() + "\n")
+for (const row of table)
+    process.stdout.write(
+        row
+            .map((cell, i) => cell.padEnd(widths[i]!))
+            .join("  ")
+            .trimEnd() + "\n"
+    )
 
 const resultsDir = path.join(here, "results")
 await mkdir(resultsDir, {recursive: true})
-const report = JSON.stringify({
-    at: new Date().toISOString(), machine: {cpus: os.cpus().length, model: os.cpus()[0]?.model, node: process.version}, rows
-}, null, 2)
+const report = JSON.stringify(
+    {
+        at: new Date().toISOString(),
+        machine: {cpus: os.cpus().length, model: os.cpus()[0]?.model, node: process.version},
+        rows
+    },
+    null,
+    2
+)
 const stamp = new Date().toISOString().replace(/[:.]/g, "-")
 await writeFile(path.join(resultsDir, `${stamp}.json`), report)
 await writeFile(path.join(resultsDir, "latest.json"), report)

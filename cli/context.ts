@@ -22,8 +22,12 @@ const OVERRIDES: Record<keyof NetworkOverrides, string> = {
 /** Adds `--network`, `--wallet`, the URL overrides and `--json` to a command. */
 export function withNetworkOptions(command: Command): Command {
     command
-        .addOption(new Option("--network <name>", "devnet, mainnet, legacy, or a network JSON file").env("WEAVELM_NETWORK").default("devnet"))
-        .addOption(new Option("--wallet <file>", "Arweave wallet (JWK) that signs; defaults to the network's dev wallet").env("WEAVELM_WALLET"))
+        .addOption(
+            new Option("--network <name>", "devnet, mainnet, legacy, or a network JSON file").env("WEAVELM_NETWORK").default("devnet")
+        )
+        .addOption(
+            new Option("--wallet <file>", "Arweave wallet (JWK) that signs; defaults to the network's dev wallet").env("WEAVELM_WALLET")
+        )
     for (const [name, description] of Object.entries(OVERRIDES) as Array<[keyof NetworkOverrides, string]>)
         command.addOption(new Option(`--${name} <url>`, description).env(NETWORK_OVERRIDE_VARIABLES[name]))
     return command.option("--json", "print machine-readable JSON")
@@ -43,8 +47,10 @@ export async function openConnection(options: NetworkOptions): Promise<NetworkCo
     // An empty WEAVELM_WALLET means none, as an unset one does.
     const walletFile = options.wallet || config.wallet
     if (walletFile == null) {
-        throw new UserError(`Network "${config.name}" names no default wallet`,
-            "pass --wallet FILE or set WEAVELM_WALLET; `weavelm wallet create FILE` makes one (fund it with tokens before use)")
+        throw new UserError(
+            `Network "${config.name}" names no default wallet`,
+            "pass --wallet FILE or set WEAVELM_WALLET; `weavelm wallet create FILE` makes one (fund it with tokens before use)"
+        )
     }
     return connectNetwork(config, await readWallet(walletFile))
 }

@@ -26,18 +26,18 @@ export class UsageError extends WeaveLMError {
 }
 
 /** What the CLI prints for an error and the code it exits with: one readable line for a known error, a stack only for a bug. */
-export function describeError(error: unknown): {text: string, exitCode: number} {
+export function describeError(error: unknown): {text: string; exitCode: number} {
     if (error instanceof WeaveLMError) {
         const suggestion = error.suggestion ? ` (${error.suggestion})` : ""
         return {text: `error: ${oneLine(error.message)}${suggestion}`, exitCode: exitCodeFor(error.kind)}
     }
     if (error instanceof Error && error.name === "ZodError") {
-        const {issues} = error as unknown as {issues: Array<{path: PropertyKey[], message: string}>}
+        const {issues} = error as unknown as {issues: Array<{path: PropertyKey[]; message: string}>}
         const fields = issues.map((i) => `${i.path.join(".") || "input"}: ${i.message}`).join("; ")
         return {text: `error: ${fields}`, exitCode: exitCodeFor("user")}
     }
     if (error instanceof TypeError && /fetch failed/.test(error.message)) {
-        const cause = (error as {cause?: {code?: string, address?: string, port?: number}}).cause
+        const cause = (error as {cause?: {code?: string; address?: string; port?: number}}).cause
         const where = cause?.port != null ? ` at ${cause.address ?? "localhost"}:${cause.port}` : ""
         const code = cause?.code ? ` (${cause.code})` : ""
         return {text: `error: the network is unreachable${where}${code}; is the devnet running?`, exitCode: exitCodeFor("remote")}

@@ -35,8 +35,8 @@ export class ProgressBar {
         const eta = rate > 0 ? Math.ceil((total - bytes) / rate) : NaN
         process.stderr.write(
             `\r${this._label.padEnd(11)} ${(fraction * 100).toFixed(0).padStart(3)}% ` +
-            `[${"#".repeat(filled)}${"-".repeat(width - filled)}] ${mb(bytes)}/${mb(total)} MB ` +
-            `${mb(rate)} MB/s ETA ${Number.isFinite(eta) ? formatSeconds(eta) : "--"}\u001b[K`
+                `[${"#".repeat(filled)}${"-".repeat(width - filled)}] ${mb(bytes)}/${mb(total)} MB ` +
+                `${mb(rate)} MB/s ETA ${Number.isFinite(eta) ? formatSeconds(eta) : "--"}\u001b[K`
         )
     }
 

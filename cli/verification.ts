@@ -23,11 +23,21 @@ export interface VerifierCliOptions {
 export function withVerifierOptions(command: Command): Command {
     return command
         .option("--cache-dir <dir>", "model cache (models are pulled and checked against the registry)", ".weavelm")
-        .addOption(new Option("--gpu <kind>", "backend of the re-score (the CPU re-checks CPU receipts bit for bit)").choices(["auto", "cuda", "vulkan", "cpu"]).default("cpu"))
+        .addOption(
+            new Option("--gpu <kind>", "backend of the re-score (the CPU re-checks CPU receipts bit for bit)")
+                .choices(["auto", "cuda", "vulkan", "cpu"])
+                .default("cpu")
+        )
         .option("--threads <n>", "CPU threads for the re-score (default 1)", parseInteger(1, 256))
-        .addOption(new Option("--replay <when>", "decode replay of a CPU receipt, which an honest one matches bit for bit: when the re-score " +
-            "fails or is close to a cheat (escalate), instead of the re-score (always, as referees judge), or never").choices(["escalate", "always", "never"])
-            .default("escalate"))
+        .addOption(
+            new Option(
+                "--replay <when>",
+                "decode replay of a CPU receipt, which an honest one matches bit for bit: when the re-score " +
+                    "fails or is close to a cheat (escalate), instead of the re-score (always, as referees judge), or never"
+            )
+                .choices(["escalate", "always", "never"])
+                .default("escalate")
+        )
 }
 
 /** What a verifying command holds: the network's clients, the engine's models, storage for reports. */
@@ -57,7 +67,7 @@ export async function openLocalVerifier(options: VerifierCliOptions): Promise<Lo
     const models = new VerifierModels({load: (file, loadOptions) => engine.loadModel(file, loadOptions)})
     return {
         models,
-        step: (text) => options.json ? undefined : void process.stderr.write(`${text}\n`),
+        step: (text) => (options.json ? undefined : void process.stderr.write(`${text}\n`)),
         async dispose() {
             await models.dispose()
             await engine.dispose()
@@ -68,13 +78,21 @@ export async function openLocalVerifier(options: VerifierCliOptions): Promise<Lo
 /** A local verifier with the network's clients. */
 export async function openVerifier(connection: NetworkConnection, options: VerifierCliOptions): Promise<OpenVerifier> {
     const [{EscrowClient}, {RegistryClient}, {publishVerification, verificationDocument}, {pullModel}] = await Promise.all([
-        import("../sdk/escrow/index.ts"), import("../sdk/registry/index.ts"), import("../verifier/index.ts"), import("../model-publisher/index.ts")
+        import("../sdk/escrow/index.ts"),
+        import("../sdk/registry/index.ts"),
+        import("../verifier/index.ts"),
+        import("../model-publisher/index.ts")
     ])
     const processes = requireProcesses(connection.config)
     const {models, step, dispose} = await openLocalVerifier(options)
     const storage = connection.storage(path.join(options.cacheDir, "uploads"))
     return {
-        connection, processes, models, step, storage, dispose,
+        connection,
+        processes,
+        models,
+        step,
+        storage,
+        dispose,
         escrow: new EscrowClient(connection.ao, processes),
         registry: new RegistryClient(connection.ao, processes.registry),
         async publishReport(input) {
@@ -122,20 +140,28 @@ export function printVerification(verification: Verification<unknown>, header: A
         out.push("", "   pos  token               claimed  verifier  rank    margin  check")
         for (const position of report.positions) out.push(tableRow(position, tokenTexts[position.position] ?? ""))
     }
-    const how = report.decidedBy === "replay" ? `, decided by a decode replay${report.rescore == null ? "" : ` (${report.rescore.escalated})`}` : ""
-    out.push("", `checked ${report.checked} tokens in ${(report.timings.totalMs / 1000).toFixed(2)} s with the ${report.thresholds.profile} thresholds${how}`)
+    const how =
+        report.decidedBy === "replay" ? `, decided by a decode replay${report.rescore == null ? "" : ` (${report.rescore.escalated})`}` : ""
+    out.push(
+        "",
+        `checked ${report.checked} tokens in ${(report.timings.totalMs / 1000).toFixed(2)} s with the ${report.thresholds.profile} thresholds${how}`
+    )
     process.stdout.write(out.join("\n") + "\n")
 }
 
 function verdictLine(report: VerificationReport) {
     if (report.verdict === "valid") return "valid"
-    return report.firstBadPosition == null ? "INVALID (the receipt as a whole; no position failed)" : `INVALID, first bad position ${report.firstBadPosition}`
+    return report.firstBadPosition == null
+        ? "INVALID (the receipt as a whole; no position failed)"
+        : `INVALID, first bad position ${report.firstBadPosition}`
 }
 
 function tableRow(position: PositionReport, text: string) {
     const shown = JSON.stringify(text).slice(0, 18)
     const rank = position.rankInVerifierTopK == null ? "-" : String(position.rankInVerifierTopK)
-    return `${String(position.position).padStart(6)}  ${shown.padEnd(18)} ${position.claimedLogprob.toFixed(4).padStart(9)} ` +
+    return (
+        `${String(position.position).padStart(6)}  ${shown.padEnd(18)} ${position.claimedLogprob.toFixed(4).padStart(9)} ` +
         `${position.verifierLogprob.toFixed(4).padStart(9)} ${rank.padStart(5)} ${position.marginToTop1.toFixed(4).padStart(9)}  ` +
         (position.ok ? "ok" : `BAD ${position.why ?? ""}`)
+    )
 }

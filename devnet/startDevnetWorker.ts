@@ -40,19 +40,32 @@ export interface DevnetWorker {
  * the model over AO and over HTTP, and a deposit so the dev wallet can ask at
  * once. Each step is skipped when a restart finds it done.
  */
-export async function startDevnetWorker(devnet: Devnet, {onStep = () => {}, log, threads, httpPort}: DevnetWorkerOptions): Promise<DevnetWorker> {
+export async function startDevnetWorker(
+    devnet: Devnet,
+    {onStep = () => {}, log, threads, httpPort}: DevnetWorkerOptions
+): Promise<DevnetWorker> {
     const dev = connectNetwork(devnet.network, await readWallet(path.join(devnet.dataDir, "wallets", "dev.json")))
     const registry = new RegistryClient(dev.ao, devnet.processes.registry)
 
-    if (await registry.model(DEVNET_MODEL_NAME) == null) {
+    if ((await registry.model(DEVNET_MODEL_NAME)) == null) {
         const file = path.join(devnet.dataDir, "models", "tiny-seed1.gguf")
-        if (!await stat(file).then(() => true, () => false)) {
+        if (
+            !(await stat(file).then(
+                () => true,
+                () => false
+            ))
+        ) {
             onStep("generating the tiny test model")
             await writeTestModel({preset: "tiny", seed: 1, path: file})
         }
         onStep(`publishing the test model as "${DEVNET_MODEL_NAME}"`)
         await publishModel({
-            file, name: DEVNET_MODEL_NAME, license: "CC0-1.0", storage: dev.storage(path.join(devnet.dataDir, "uploads")), registry, owner: dev.address
+            file,
+            name: DEVNET_MODEL_NAME,
+            license: "CC0-1.0",
+            storage: dev.storage(path.join(devnet.dataDir, "uploads")),
+            registry,
+            owner: dev.address
         })
     }
 
@@ -79,8 +92,19 @@ export async function startDevnetWorker(devnet: Devnet, {onStep = () => {}, log,
     onStep("starting the worker")
     const endpoint = `http://127.0.0.1:${httpPort}/v1`
     const node = await WorkerNode.start({
-        connection: workerConnection, processes: devnet.processes, models: [DEVNET_MODEL_NAME], priceInput: "1000", priceOutput: "2000",
-        stake: WORKER_STAKE, concurrency: 2, threads, cacheDir: devnet.dataDir, endpoint, http: {port: httpPort}, stopGraceMs: 10_000, log
+        connection: workerConnection,
+        processes: devnet.processes,
+        models: [DEVNET_MODEL_NAME],
+        priceInput: "1000",
+        priceOutput: "2000",
+        stake: WORKER_STAKE,
+        concurrency: 2,
+        threads,
+        cacheDir: devnet.dataDir,
+        endpoint,
+        http: {port: httpPort},
+        stopGraceMs: 10_000,
+        log
     })
     return {address: node.address, endpoint, stop: () => node.stop()}
 }

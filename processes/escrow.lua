@@ -50,9 +50,20 @@ Mailboxes = Mailboxes or {}
 if Params.publishCache == nil then Params.publishCache = mailbox.defaultPublishing(ao.env.Process.Tags) end
 
 local function state()
-  return { tasks = Tasks, open = OpenTasks, order = TaskOrder, counts = TaskCounts, balances = Balances,
-    workers = Workers, models = Models, params = Params, self = ao.id,
-    channels = Channels, liveChannels = LiveChannels, channelOrder = ChannelOrder }
+  return {
+    tasks = Tasks,
+    open = OpenTasks,
+    order = TaskOrder,
+    counts = TaskCounts,
+    balances = Balances,
+    workers = Workers,
+    models = Models,
+    params = Params,
+    self = ao.id,
+    channels = Channels,
+    liveChannels = LiveChannels,
+    channelOrder = ChannelOrder,
+  }
 end
 
 local function now(msg)
@@ -101,15 +112,19 @@ end
 
 local function count(t)
   local n = 0
-  for _ in pairs(t) do n = n + 1 end
+  for _ in pairs(t) do
+    n = n + 1
+  end
   return n
 end
 
 -- What the escrow owes: escrow balances (the treasury's included), what open
 -- tasks lock, the bonds of open disputes and what channels have not paid.
 local function liabilities()
-  return amount.add(amount.add(amount.add(amount.sum(Balances), tasks.locked(state())), challenges.bonds(state())),
-    channels.locked(state()))
+  return amount.add(
+    amount.add(amount.add(amount.sum(Balances), tasks.locked(state())), challenges.bonds(state())),
+    channels.locked(state())
+  )
 end
 
 local function paramTags()
@@ -143,7 +158,9 @@ local closedNow = {}
 -- Runs before every other handler and lets them run after it ("continue").
 -- Failures here must not reach the message's own handler or drop the outbox,
 -- so each task is upkept under its own pcall.
-Handlers.prepend("upkeep", function() return "continue" end, function(msg)
+Handlers.prepend("upkeep", function()
+  return "continue"
+end, function(msg)
   settledNow = {}
   local t = tonumber(msg.Timestamp)
   if not t then return end
@@ -180,14 +197,24 @@ guard.handle("Configure", "Configure", function(msg)
   local channelParams = channels.configure(Params, msg)
   local apusParams = apus.configure(Params, msg)
   local mailboxParams = mailbox.configure(Params, msg)
-  guard.check(token == Params.token or Params.token == nil or amount.isZero(liabilities()),
-    "Token cannot change while the escrow holds tokens")
+  guard.check(
+    token == Params.token or Params.token == nil or amount.isZero(liabilities()),
+    "Token cannot change while the escrow holds tokens"
+  )
   Params.token, Params.registry = token, registry
   Params.challengeWindow, Params.taskTimeout, Params.maxAttempts = window, timeout, attempts
-  for name, value in pairs(disputeParams) do Params[name] = value end
-  for name, value in pairs(channelParams) do Params[name] = value end
-  for name, value in pairs(apusParams) do Params[name] = value end
-  for name, value in pairs(mailboxParams) do Params[name] = value end
+  for name, value in pairs(disputeParams) do
+    Params[name] = value
+  end
+  for name, value in pairs(channelParams) do
+    Params[name] = value
+  end
+  for name, value in pairs(apusParams) do
+    Params[name] = value
+  end
+  for name, value in pairs(mailboxParams) do
+    Params[name] = value
+  end
   local reply = paramTags()
   reply.Action = "Configure-Notice"
   msg.reply(reply)
@@ -249,12 +276,15 @@ local function startTask(msg, req, requester, perCall)
   req.requester = requester
   req.perCall = perCall
   -- What guard.reply puts on Infer-Accepted, kept for the replies that follow.
-  if perCall then req.reference = msg.Tags["X-Reference"] else req.reference = msg.Tags["X-Reference"] or msg.Reference end
+  if perCall then
+    req.reference = msg.Tags["X-Reference"]
+  else
+    req.reference = msg.Tags["X-Reference"] or msg.Reference
+  end
   local task, out = tasks.create(state(), req, now(msg))
   -- Marks the task for apus.answer.
   task.apus = req.apus
-  guard.reply(msg, { Action = "Infer-Accepted", ["Task-Id"] = task.id, Worker = task.worker,
-    Deadline = tostring(task.deadline) })
+  guard.reply(msg, { Action = "Infer-Accepted", ["Task-Id"] = task.id, Worker = task.worker, Deadline = tostring(task.deadline) })
   sendAll(out)
 end
 
@@ -286,7 +316,11 @@ end)
 
 -- A per-call Infer reads its parameters from the forwarded `X-` tags.
 local function forwarded(msg)
-  return { Tags = setmetatable({}, { __index = function(_, name) return msg.Tags["X-" .. name] end }) }
+  return { Tags = setmetatable({}, {
+    __index = function(_, name)
+      return msg.Tags["X-" .. name]
+    end,
+  }) }
 end
 
 -- A Challenge from `tags` (the message, or the forwarded tags of a bond paid
@@ -319,7 +353,11 @@ local function openChallenge(msg, tags, challenger, bond, perCall)
     perCall = perCall,
   }
   -- What guard.reply puts on Challenge-Accepted, kept for the later payouts.
-  if perCall then req.reference = msg.Tags["X-Reference"] else req.reference = msg.Tags["X-Reference"] or msg.Reference end
+  if perCall then
+    req.reference = msg.Tags["X-Reference"]
+  else
+    req.reference = msg.Tags["X-Reference"] or msg.Reference
+  end
   local _, out, reply = challenges.open(state(), req, now(msg))
   guard.reply(msg, reply)
   sendAll(out)
@@ -329,8 +367,12 @@ end
 -- transfer); `qty` comes from the owner's deposit when `fromDeposit`.
 local function openChannel(msg, tags, owner, qty, fromDeposit)
   local req = {
-    id = msg.Id, owner = owner, quantity = qty, fromDeposit = fromDeposit,
-    worker = input.optional(tags, "Worker"), model = input.optional(tags, "Model"),
+    id = msg.Id,
+    owner = owner,
+    quantity = qty,
+    fromDeposit = fromDeposit,
+    worker = input.optional(tags, "Worker"),
+    model = input.optional(tags, "Model"),
     channel = input.optional(tags, "Channel"),
   }
   local out, reply = channels.open(state(), req, now(msg))
@@ -457,16 +499,33 @@ guard.handle("Info", "Info", function(msg)
   reply.Treasury = ledger.balance(Balances, ao.id)
   reply["Channel-Funds"] = channels.locked(state())
   reply.Data = json.encode({
-    token = Params.token, registry = Params.registry, challengeWindow = Params.challengeWindow,
-    taskTimeout = Params.taskTimeout, maxAttempts = Params.maxAttempts,
-    challengeBond = Params.challengeBond, refereeCount = Params.refereeCount, refereeFee = Params.refereeFee,
-    refereeTimeout = Params.refereeTimeout, slashAmount = Params.slashAmount, challengerShare = Params.challengerShare,
-    seedTimeout = Params.seedTimeout, revealTimeout = Params.revealTimeout, auditRate = Params.auditRate,
-    channelRefundLock = Params.channelRefundLock, channelFunds = reply["Channel-Funds"], channels = count(Channels),
-    defaultModel = Params.defaultModel, publishCache = Params.publishCache,
-    tasks = TaskCounts, liabilities = reply.Liabilities, balances = amount.sum(Balances),
-    locked = tasks.locked(state()), bonds = reply.Bonds, treasury = reply.Treasury,
-    models = count(Models), workers = count(Workers),
+    token = Params.token,
+    registry = Params.registry,
+    challengeWindow = Params.challengeWindow,
+    taskTimeout = Params.taskTimeout,
+    maxAttempts = Params.maxAttempts,
+    challengeBond = Params.challengeBond,
+    refereeCount = Params.refereeCount,
+    refereeFee = Params.refereeFee,
+    refereeTimeout = Params.refereeTimeout,
+    slashAmount = Params.slashAmount,
+    challengerShare = Params.challengerShare,
+    seedTimeout = Params.seedTimeout,
+    revealTimeout = Params.revealTimeout,
+    auditRate = Params.auditRate,
+    channelRefundLock = Params.channelRefundLock,
+    channelFunds = reply["Channel-Funds"],
+    channels = count(Channels),
+    defaultModel = Params.defaultModel,
+    publishCache = Params.publishCache,
+    tasks = TaskCounts,
+    liabilities = reply.Liabilities,
+    balances = amount.sum(Balances),
+    locked = tasks.locked(state()),
+    bonds = reply.Bonds,
+    treasury = reply.Treasury,
+    models = count(Models),
+    workers = count(Workers),
   })
   msg.reply(reply)
 end)
@@ -474,8 +533,14 @@ end)
 guard.handle("Balance", "Balance", function(msg)
   local who = msg.Tags.Recipient or msg.Tags.Target or msg.From
   local bal = ledger.balance(Balances, who)
-  msg.reply({ Action = "Balance-Response", Balance = bal, Locked = tasks.locked(state(), who),
-    Bonded = challenges.bonds(state(), who), Account = who, Data = bal })
+  msg.reply({
+    Action = "Balance-Response",
+    Balance = bal,
+    Locked = tasks.locked(state(), who),
+    Bonded = challenges.bonds(state(), who),
+    Account = who,
+    Data = bal,
+  })
 end)
 
 -- Lists leave prompts and outputs out to stay small; `Task` has them, since a
@@ -558,4 +623,6 @@ end)
 -- lets aos's default handler run after it. Re-added last on every Eval, so
 -- that handlers a new version adds stay before it.
 Handlers.remove("publish")
-Handlers.append("publish", function() return "continue" end, publish)
+Handlers.append("publish", function()
+  return "continue"
+end, publish)

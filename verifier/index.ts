@@ -10,13 +10,27 @@ export type {ChainSettings, ReplayJudgement, SampledTokenJudgement} from "./samp
 export {Mt19937} from "./sampling/mt19937.ts"
 export {verifierModelOptions} from "./verifierModelOptions.ts"
 export type {VerifierModelOptions} from "./verifierModelOptions.ts"
-export type {CheckStatus, ExpectedTask, PositionReport, StructuralCheck, VerificationReport, VerifierModel, VerifyReceiptOptions} from "./types.ts"
+export type {
+    CheckStatus,
+    ExpectedTask,
+    PositionReport,
+    StructuralCheck,
+    VerificationReport,
+    VerifierModel,
+    VerifyReceiptOptions
+} from "./types.ts"
 export {fetchTaskEvidence} from "./evidence/fetchTaskEvidence.ts"
 export type {FetchTaskEvidenceOptions, TaskEvidenceSources} from "./evidence/fetchTaskEvidence.ts"
 export {TaskEvidenceError} from "./evidence/TaskEvidence.ts"
 export type {TaskEvidence, TaskEvidenceErrorCode} from "./evidence/TaskEvidence.ts"
 export {fetchReceiptEvidence, ReceiptFileError} from "./evidence/fetchReceiptEvidence.ts"
-export type {FetchReceiptEvidenceOptions, LocalReceiptSources, NetworkReceiptSources, ReceiptEvidence, ReceiptModel} from "./evidence/fetchReceiptEvidence.ts"
+export type {
+    FetchReceiptEvidenceOptions,
+    LocalReceiptSources,
+    NetworkReceiptSources,
+    ReceiptEvidence,
+    ReceiptModel
+} from "./evidence/fetchReceiptEvidence.ts"
 export type {PromptSource} from "./evidence/gatewayReads.ts"
 export {VerifierModels} from "./models/VerifierModels.ts"
 export type {DisposableVerifierModel, VerifierModelSource, VerifierModelsOptions} from "./models/VerifierModels.ts"

@@ -79,20 +79,48 @@ export const DECODE_REPLAY_NATS = 1e-6
  */
 export const CPU_THRESHOLDS: Readonly<Record<WeightClass, VerificationThresholds>> = {
     f32: {
-        profile: "cpu/f32", tokenLogprob: 0.03, topLogprob: 0.05, meanTopLogprob: 1e-3, greedyMargin: 0.03,
-        supportSlackNats: 0.03, supportSlackMass: 0.01, ...REPLAY_EXACT, exactReplayAbove: 2e-4
+        profile: "cpu/f32",
+        tokenLogprob: 0.03,
+        topLogprob: 0.05,
+        meanTopLogprob: 1e-3,
+        greedyMargin: 0.03,
+        supportSlackNats: 0.03,
+        supportSlackMass: 0.01,
+        ...REPLAY_EXACT,
+        exactReplayAbove: 2e-4
     },
     f16: {
-        profile: "cpu/f16", tokenLogprob: 0.15, topLogprob: 0.25, meanTopLogprob: 0.015, greedyMargin: 0.15,
-        supportSlackNats: 0.15, supportSlackMass: 0.02, ...REPLAY_EXACT, exactReplayAbove: 5e-4
+        profile: "cpu/f16",
+        tokenLogprob: 0.15,
+        topLogprob: 0.25,
+        meanTopLogprob: 0.015,
+        greedyMargin: 0.15,
+        supportSlackNats: 0.15,
+        supportSlackMass: 0.02,
+        ...REPLAY_EXACT,
+        exactReplayAbove: 5e-4
     },
     q8_0: {
-        profile: "cpu/q8_0", tokenLogprob: 0.6, topLogprob: 1.0, meanTopLogprob: 0.15, greedyMargin: 0.6,
-        supportSlackNats: 0.6, supportSlackMass: 0.05, ...REPLAY_QUANTIZED, exactReplayAbove: 5e-3
+        profile: "cpu/q8_0",
+        tokenLogprob: 0.6,
+        topLogprob: 1.0,
+        meanTopLogprob: 0.15,
+        greedyMargin: 0.6,
+        supportSlackNats: 0.6,
+        supportSlackMass: 0.05,
+        ...REPLAY_QUANTIZED,
+        exactReplayAbove: 5e-3
     },
     q4: {
-        profile: "cpu/q4", tokenLogprob: 0.6, topLogprob: 1.0, meanTopLogprob: 0.15, greedyMargin: 0.6,
-        supportSlackNats: 0.6, supportSlackMass: 0.05, ...REPLAY_QUANTIZED, exactReplayAbove: 0.01
+        profile: "cpu/q4",
+        tokenLogprob: 0.6,
+        topLogprob: 1.0,
+        meanTopLogprob: 0.15,
+        greedyMargin: 0.6,
+        supportSlackNats: 0.6,
+        supportSlackMass: 0.05,
+        ...REPLAY_QUANTIZED,
+        exactReplayAbove: 0.01
     }
 }
 
@@ -105,13 +133,31 @@ export const GPU_THRESHOLDS: Readonly<Record<WeightClass, VerificationThresholds
     f32: {...CPU_THRESHOLDS.f16, profile: "crossKernel/f32", meanTopLogprob: 0.03, exactReplayAbove: null},
     f16: {...CPU_THRESHOLDS.q8_0, profile: "crossKernel/f16", meanTopLogprob: 0.03, exactReplayAbove: null},
     q8_0: {
-        profile: "crossKernel/q8_0", tokenLogprob: 1.5, topLogprob: 2.5, meanTopLogprob: 0.3, greedyMargin: 1.5,
-        supportSlackNats: 1.5, supportSlackMass: 0.1, replayTieNats: 0.2, replayFlipNats: 2.0, replayFlipBudget: 0.08, replaySlack: 0.1,
+        profile: "crossKernel/q8_0",
+        tokenLogprob: 1.5,
+        topLogprob: 2.5,
+        meanTopLogprob: 0.3,
+        greedyMargin: 1.5,
+        supportSlackNats: 1.5,
+        supportSlackMass: 0.1,
+        replayTieNats: 0.2,
+        replayFlipNats: 2.0,
+        replayFlipBudget: 0.08,
+        replaySlack: 0.1,
         exactReplayAbove: null
     },
     q4: {
-        profile: "crossKernel/q4", tokenLogprob: 1.5, topLogprob: 2.5, meanTopLogprob: 0.3, greedyMargin: 1.5,
-        supportSlackNats: 1.5, supportSlackMass: 0.1, replayTieNats: 0.2, replayFlipNats: 2.0, replayFlipBudget: 0.08, replaySlack: 0.1,
+        profile: "crossKernel/q4",
+        tokenLogprob: 1.5,
+        topLogprob: 2.5,
+        meanTopLogprob: 0.3,
+        greedyMargin: 1.5,
+        supportSlackNats: 1.5,
+        supportSlackMass: 0.1,
+        replayTieNats: 0.2,
+        replayFlipNats: 2.0,
+        replayFlipBudget: 0.08,
+        replaySlack: 0.1,
         exactReplayAbove: null
     }
 }
@@ -148,8 +194,17 @@ export function decodeReplayThresholds(profile: VerificationThresholds): Verific
     if (profile.exactReplayAbove == null) return profile
     const exact = DECODE_REPLAY_NATS
     return {
-        profile: `${profile.profile}/decode-replay`, tokenLogprob: exact, topLogprob: exact, meanTopLogprob: exact, greedyMargin: exact,
-        supportSlackNats: exact, supportSlackMass: exact, replayTieNats: exact, replayFlipNats: exact, replayFlipBudget: 0, replaySlack: 1e-3,
+        profile: `${profile.profile}/decode-replay`,
+        tokenLogprob: exact,
+        topLogprob: exact,
+        meanTopLogprob: exact,
+        greedyMargin: exact,
+        supportSlackNats: exact,
+        supportSlackMass: exact,
+        replayTieNats: exact,
+        replayFlipNats: exact,
+        replayFlipBudget: 0,
+        replaySlack: 1e-3,
         exactReplayAbove: null
     }
 }

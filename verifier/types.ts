@@ -19,7 +19,12 @@ export interface VerifierModel {
      * Records for the output as the model sees them: re-scored in one pass (`mode: "prefill"`, the
      * default) or replayed token by token with the worker's kernels (`"decode"`, what referees run).
      */
-    score(request: {inputTokens: readonly number[], outputTokens: readonly number[], topK?: number, mode?: "prefill" | "decode"}): Promise<TokenRecord[]>
+    score(request: {
+        inputTokens: readonly number[]
+        outputTokens: readonly number[]
+        topK?: number
+        mode?: "prefill" | "decode"
+    }): Promise<TokenRecord[]>
     tokenizePrompt(prompt: string, format: "text" | "chat"): Token[]
     detokenize(tokens: readonly Token[], specialTokens?: boolean): string
     isEogToken(token: number): boolean
@@ -133,7 +138,7 @@ export interface VerificationReport {
          * Sampled tasks: positions whose draw was replayed exactly, within bounds, or not at all, and
          * how many landed outside the claimed token's share only by a possible near-tie flip.
          */
-        replay: {exact: number, bounded: number, skipped: number, flips: number}
+        replay: {exact: number; bounded: number; skipped: number; flips: number}
         /**
          * Choices the numbers accept only through a tolerance: a greedy token that is not the verifier's
          * best, a sampled token that the seed's draw reaches only across a near-tie. A CPU re-score with
@@ -146,7 +151,7 @@ export interface VerificationReport {
     /** What decided the verdict: the one-pass re-score, or a decode replay of the worker's kernels. */
     decidedBy: "rescore" | "replay"
     /** Set when a re-score was followed by a replay: what the re-score found and why it did not decide. */
-    rescore?: {verdict: "valid" | "invalid", firstBadPosition: number | null, meanTopDelta: number, escalated: string}
+    rescore?: {verdict: "valid" | "invalid"; firstBadPosition: number | null; meanTopDelta: number; escalated: string}
     /** `scoreMs`: the one-pass re-score; `replayMs`: the decode replay (0 when none ran). */
-    timings: {scoreMs: number, replayMs: number, totalMs: number}
+    timings: {scoreMs: number; replayMs: number; totalMs: number}
 }

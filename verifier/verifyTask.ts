@@ -20,24 +20,40 @@ export interface Verification<Evidence> {
 }
 
 /** Gathers a task's evidence (escrow, gateway, registry) and re-checks its receipt with `models`' model. */
-export async function verifyTask(options: FetchTaskEvidenceOptions & Pick<VerifyReceiptOptions, "replay"> & {models: VerifierModelSource}):
-Promise<Verification<TaskEvidence>> {
+export async function verifyTask(
+    options: FetchTaskEvidenceOptions & Pick<VerifyReceiptOptions, "replay"> & {models: VerifierModelSource}
+): Promise<Verification<TaskEvidence>> {
     const evidence = await fetchTaskEvidence(options)
     const model = await options.models.modelFor(evidence.model, evidence.receipt)
-    if (evidence.unfounded != null) return {evidence, report: unfoundedReport(evidence.unfounded, model), tokenTexts: [], verifierEngine: model.engine}
+    if (evidence.unfounded != null)
+        return {evidence, report: unfoundedReport(evidence.unfounded, model), tokenTexts: [], verifierEngine: model.engine}
     // Bytes that are not a receipt are still judged (as not one), so the verdict says so.
     const receipt = evidence.receipt ?? parseJson(evidence.receiptBytes)
     const hardware = await registeredHardware(options.registry, evidence.task.worker)
-    const report = await verifyReceipt({receipt, receiptBytes: evidence.receiptBytes, expected: evidence.expected, model, hardware, replay: options.replay})
+    const report = await verifyReceipt({
+        receipt,
+        receiptBytes: evidence.receiptBytes,
+        expected: evidence.expected,
+        model,
+        hardware,
+        replay: options.replay
+    })
     return {evidence, report, tokenTexts: tokenTexts(model, evidence.receipt?.outputTokens ?? []), verifierEngine: model.engine}
 }
 
 /** Re-checks a receipt held locally (no task): against its model and prompt only. */
-export async function verifyReceiptBytes(options: FetchReceiptEvidenceOptions & Pick<VerifyReceiptOptions, "replay"> & {models: VerifierModelSource}):
-Promise<Verification<ReceiptEvidence>> {
+export async function verifyReceiptBytes(
+    options: FetchReceiptEvidenceOptions & Pick<VerifyReceiptOptions, "replay"> & {models: VerifierModelSource}
+): Promise<Verification<ReceiptEvidence>> {
     const evidence = await fetchReceiptEvidence(options)
     const model = await options.models.modelFor(evidence.model, evidence.receipt)
-    const report = await verifyReceipt({receipt: evidence.receipt, receiptBytes: evidence.receiptBytes, expected: evidence.expected, model, replay: options.replay})
+    const report = await verifyReceipt({
+        receipt: evidence.receipt,
+        receiptBytes: evidence.receiptBytes,
+        expected: evidence.expected,
+        model,
+        replay: options.replay
+    })
     return {evidence, report, tokenTexts: tokenTexts(model, evidence.receipt.outputTokens), verifierEngine: model.engine}
 }
 
@@ -58,7 +74,7 @@ export function disputedPosition(report: VerificationReport): number {
 
 function tokenTexts(model: VerifierModel, tokens: readonly number[]): string[] {
     // detokenize() aborts the process on an id outside the vocabulary.
-    return tokens.map((token) => token < model.vocabularySize ? model.detokenize([token as Token], true) : `«${token}»`)
+    return tokens.map((token) => (token < model.vocabularySize ? model.detokenize([token as Token], true) : `«${token}»`))
 }
 
 function parseJson(bytes: Uint8Array): unknown {

@@ -15,8 +15,11 @@ export interface WorkerNodeOptions extends Omit<WorkerOptions, "endpoint" | "onC
 }
 
 /** The HTTP server's options that are not the worker's own (its connection, models, prices and log). */
-export interface WorkerNodeHttpOptions extends Omit<WorkerHttpServerOptions,
-    "connection" | "processes" | "models" | "priceInput" | "priceOutput" | "log" | "capacity" | "stateDir"> {
+export interface WorkerNodeHttpOptions
+    extends Omit<
+        WorkerHttpServerOptions,
+        "connection" | "processes" | "models" | "priceInput" | "priceOutput" | "log" | "capacity" | "stateDir"
+    > {
     /** Completions served at once; more are answered 429. Defaults to the worker's `concurrency`. */
     capacity?: number
     /** Receipts and per-channel settlement state. Defaults to `<cacheDir>/direct/<address>`. */
@@ -48,8 +51,11 @@ export class WorkerNode {
     readonly #log: (event: WorkerLogEvent) => void
     #stopped?: Promise<void>
 
-    private constructor(worker: Pick<Worker, "address" | "stop">, http: Pick<WorkerHttpServer, "close"> | undefined,
-        {stopGraceMs, log = () => {}}: Pick<WorkerNodeOptions, "stopGraceMs" | "log">) {
+    private constructor(
+        worker: Pick<Worker, "address" | "stop">,
+        http: Pick<WorkerHttpServer, "close"> | undefined,
+        {stopGraceMs, log = () => {}}: Pick<WorkerNodeOptions, "stopGraceMs" | "log">
+    ) {
         this.address = worker.address
         this.#worker = worker
         this.#http = http
@@ -69,20 +75,29 @@ export class WorkerNode {
         // A notice that arrives before the endpoint listens is dropped: the endpoint reads its saved channels from the escrow as it starts.
         let http: Awaited<ReturnType<WorkerNodeParts["startHttp"]>> | undefined
         const worker = await parts.startWorker({
-            ...workerOptions, cacheDir,
+            ...workerOptions,
+            cacheDir,
             endpoint: endpoint ?? (fixedPort ? `http://${host}:${httpOptions.port}/v1` : undefined),
             onChannelNotice: (message) => http?.receiveNotice(message)
         })
         if (httpOptions != null) {
-            http = await parts.startHttp({
-                ...httpOptions, host, connection: options.connection, processes: options.processes, models: worker.servedModels,
-                priceInput: options.priceInput, priceOutput: options.priceOutput, log: options.log,
-                capacity: httpOptions.capacity ?? options.concurrency ?? 1,
-                stateDir: httpOptions.stateDir ?? path.join(cacheDir, "direct", worker.address)
-            }).catch(async (error: unknown) => {
-                await worker.stop({graceMs: 0})
-                throw error
-            })
+            http = await parts
+                .startHttp({
+                    ...httpOptions,
+                    host,
+                    connection: options.connection,
+                    processes: options.processes,
+                    models: worker.servedModels,
+                    priceInput: options.priceInput,
+                    priceOutput: options.priceOutput,
+                    log: options.log,
+                    capacity: httpOptions.capacity ?? options.concurrency ?? 1,
+                    stateDir: httpOptions.stateDir ?? path.join(cacheDir, "direct", worker.address)
+                })
+                .catch(async (error: unknown) => {
+                    await worker.stop({graceMs: 0})
+                    throw error
+                })
         }
         return new WorkerNode(worker, http, {stopGraceMs, log: options.log})
     }

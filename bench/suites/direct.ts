@@ -6,7 +6,13 @@ import {fileURLToPath} from "node:url"
 import {getLlama, LlamaLogLevel, type LlamaContextSequence, type LlamaModel} from "node-llama-cpp"
 import {Devnet} from "../../devnet/index.ts"
 import {
-    ChannelClient, ChannelLedger, encodeVoucherHeader, parseDirectRequest, requestFeeBound, signVoucher, VOUCHER_HEADER
+    ChannelClient,
+    ChannelLedger,
+    encodeVoucherHeader,
+    parseDirectRequest,
+    requestFeeBound,
+    signVoucher,
+    VOUCHER_HEADER
 } from "../../sdk/channel/index.ts"
 import {connectNetwork, type NetworkConnection, type ProcessIds} from "../../sdk/network/index.ts"
 import {RegistryClient} from "../../sdk/registry/index.ts"
@@ -64,13 +70,47 @@ export const suite: BenchSuite = {
 
             log("starting the worker and the proxy")
             const network = ["--network", devnet.networkFile]
-            children.push((await startWeavelm([
-                "worker", "start", "--json", ...network, "--wallet", workerWallet, "--models", "bench-125m", "--gpu", "cpu", "--threads", "1",
-                "--concurrency", "1", "--price-input", "1", "--price-output", "1", "--stake", "1000", "--cache-dir", path.join(dataDir, "worker"),
-                "--http", String(WORKER_HTTP_PORT), "--settle-threshold", "1000000000", "--settle-interval", "604800"
-            ], (line) => line.event === "http.ready")).child)
-            const proxy = await startWeavelm(["proxy", "--json", ...network, "--port", String(PROXY_PORT), "--model", "bench-125m", "--budget", "10000000"],
-                (line) => line.listening === true)
+            children.push(
+                (
+                    await startWeavelm(
+                        [
+                            "worker",
+                            "start",
+                            "--json",
+                            ...network,
+                            "--wallet",
+                            workerWallet,
+                            "--models",
+                            "bench-125m",
+                            "--gpu",
+                            "cpu",
+                            "--threads",
+                            "1",
+                            "--concurrency",
+                            "1",
+                            "--price-input",
+                            "1",
+                            "--price-output",
+                            "1",
+                            "--stake",
+                            "1000",
+                            "--cache-dir",
+                            path.join(dataDir, "worker"),
+                            "--http",
+                            String(WORKER_HTTP_PORT),
+                            "--settle-threshold",
+                            "1000000000",
+                            "--settle-interval",
+                            "604800"
+                        ],
+                        (line) => line.event === "http.ready"
+                    )
+                ).child
+            )
+            const proxy = await startWeavelm(
+                ["proxy", "--json", ...network, "--port", String(PROXY_PORT), "--model", "bench-125m", "--budget", "10000000"],
+                (line) => line.listening === true
+            )
             children.push(proxy.child)
             const baseUrl = String(proxy.ready.url)
 
@@ -93,7 +133,9 @@ export const suite: BenchSuite = {
                     await new Promise((resolve) => setTimeout(resolve, PAUSE_MS))
                     runs[name]!.push(await contenders[name]!())
                 }
-                log(`round ${round + 1} of ${ROUNDS}: time to first token ${names.map((n) => `${n} ${runs[n]!.at(-1)!.ttftMs.toFixed(1)} ms`).join(", ")}`)
+                log(
+                    `round ${round + 1} of ${ROUNDS}: time to first token ${names.map((n) => `${n} ${runs[n]!.at(-1)!.ttftMs.toFixed(1)} ms`).join(", ")}`
+                )
             }
 
             log(`${SETTLED_REQUESTS} one-token requests on one channel`)
@@ -113,20 +155,53 @@ export const suite: BenchSuite = {
             const added = ttft("proxy") - ttft("raw")
             const signingMs = await voucherSigningMs(dev, devnet.processes.escrow)
             const ratio = rate("proxy") / rate("raw")
-            const perThousand = settledBy * 1000 / channelRequests
+            const perThousand = (settledBy * 1000) / channelRequests
             return [
                 {suite: "direct", name: "time to first token: raw", value: ttft("raw"), unit: "ms", note},
-                {suite: "direct", name: "time to first token: worker endpoint", value: ttft("worker"), unit: "ms", note: "voucher signed before the clock starts"},
+                {
+                    suite: "direct",
+                    name: "time to first token: worker endpoint",
+                    value: ttft("worker"),
+                    unit: "ms",
+                    note: "voucher signed before the clock starts"
+                },
                 {suite: "direct", name: "time to first token: via proxy", value: ttft("proxy"), unit: "ms", note},
-                {suite: "direct", name: "time to first token: added", value: added, unit: "ms", goal: "<= 20 ms", pass: added <= 20,
-                    note: `worker ${(ttft("worker") - ttft("raw")).toFixed(1)} ms + proxy ${(ttft("proxy") - ttft("worker")).toFixed(1)} ms; ` +
-                        `signing a voucher takes ${signingMs.toFixed(1)} ms here, done ahead while the client reads`},
+                {
+                    suite: "direct",
+                    name: "time to first token: added",
+                    value: added,
+                    unit: "ms",
+                    goal: "<= 20 ms",
+                    pass: added <= 20,
+                    note:
+                        `worker ${(ttft("worker") - ttft("raw")).toFixed(1)} ms + proxy ${(ttft("proxy") - ttft("worker")).toFixed(1)} ms; ` +
+                        `signing a voucher takes ${signingMs.toFixed(1)} ms here, done ahead while the client reads`
+                },
                 {suite: "direct", name: "tokens/s: raw", value: rate("raw"), unit: "tok/s", note: "from the first token to the last"},
-                {suite: "direct", name: "tokens/s: via proxy", value: rate("proxy"), unit: "tok/s", note: "the worker records log-probabilities and a receipt"},
+                {
+                    suite: "direct",
+                    name: "tokens/s: via proxy",
+                    value: rate("proxy"),
+                    unit: "tok/s",
+                    note: "the worker records log-probabilities and a receipt"
+                },
                 {suite: "direct", name: "tokens/s: proxy / raw", value: 100 * ratio, unit: "%", goal: ">= 95%", pass: ratio >= 0.95},
-                {suite: "direct", name: "one-token requests via proxy", value: requestsPerSecond, unit: "req/s", note: `${SETTLED_REQUESTS} sequential requests, one channel`},
-                {suite: "direct", name: "AO messages per 1000 requests settled", value: perThousand, unit: "msgs", goal: "1", pass: perThousand <= 1,
-                    note: `${settledBy} Redeem-Voucher for ${channelRequests} requests; the channel took 1 Open-Channel transfer and 1 Close-Channel`}
+                {
+                    suite: "direct",
+                    name: "one-token requests via proxy",
+                    value: requestsPerSecond,
+                    unit: "req/s",
+                    note: `${SETTLED_REQUESTS} sequential requests, one channel`
+                },
+                {
+                    suite: "direct",
+                    name: "AO messages per 1000 requests settled",
+                    value: perThousand,
+                    unit: "msgs",
+                    goal: "1",
+                    pass: perThousand <= 1,
+                    note: `${settledBy} Redeem-Voucher for ${channelRequests} requests; the channel took 1 Open-Channel transfer and 1 Close-Channel`
+                }
             ] satisfies BenchRow[]
         } finally {
             await Promise.all(children.map((child) => stopChild(child)))
@@ -141,7 +216,9 @@ export const suite: BenchSuite = {
 async function rawStream(model: LlamaModel, sequence: LlamaContextSequence): Promise<Run> {
     await sequence.clearHistory()
     const started = performance.now()
-    let ttftMs = 0, lastTokenMs = 0, tokens = 0
+    let ttftMs = 0,
+        lastTokenMs = 0,
+        tokens = 0
     for await (const token of sequence.evaluate(model.tokenize(PROMPT, true), {temperature: 0})) {
         if (model.isEogToken(token)) break
         lastTokenMs = performance.now() - started
@@ -152,16 +229,28 @@ async function rawStream(model: LlamaModel, sequence: LlamaContextSequence): Pro
 }
 
 /** The request as an OpenAI streaming completion; tokens as the final usage chunk counts them. */
-async function streamFrom(url: string, headers: Record<string, string>, onSettled?: (weavelm: {fee: string, receiptHash: string}) => void): Promise<Run> {
+async function streamFrom(
+    url: string,
+    headers: Record<string, string>,
+    onSettled?: (weavelm: {fee: string; receiptHash: string}) => void
+): Promise<Run> {
     const started = performance.now()
     const response = await fetch(url, {
-        method: "POST", headers: {"content-type": "application/json", ...headers}, body: JSON.stringify(STREAMED_REQUEST)
+        method: "POST",
+        headers: {"content-type": "application/json", ...headers},
+        body: JSON.stringify(STREAMED_REQUEST)
     })
     if (!response.ok || response.body == null) throw new Error(`The proxy answered HTTP ${response.status}: ${await response.text()}`)
-    let ttftMs = 0, lastTokenMs = 0, tokens = 0
+    let ttftMs = 0,
+        lastTokenMs = 0,
+        tokens = 0
     for await (const {data} of readEventStream(response.body)) {
         if (data === "[DONE]") continue
-        const chunk = JSON.parse(data) as {choices: Array<{text?: string}>, usage?: {completion_tokens: number}, weavelm?: {fee: string, receiptHash: string}}
+        const chunk = JSON.parse(data) as {
+            choices: Array<{text?: string}>
+            usage?: {completion_tokens: number}
+            weavelm?: {fee: string; receiptHash: string}
+        }
         if ((chunk.choices[0]?.text ?? "") !== "") {
             lastTokenMs = performance.now() - started
             if (ttftMs === 0) ttftMs = lastTokenMs
@@ -180,37 +269,60 @@ async function streamFrom(url: string, headers: Record<string, string>, onSettle
 async function presignedWorkerStream(owner: NetworkConnection, processes: ProcessIds, worker: string): Promise<() => Promise<Run>> {
     const channels = new ChannelClient(owner.ao, {escrow: processes.escrow, token: processes.token})
     const model = (await new RegistryClient(owner.ao, processes.registry).model("bench-125m"))!
-    const bound = requestFeeBound({priceInput: "1", priceOutput: "1", ownerFeeBps: model.ownerFee}, parseDirectRequest("completions", STREAMED_REQUEST))
+    const bound = requestFeeBound(
+        {priceInput: "1", priceOutput: "1", ownerFeeBps: model.ownerFee},
+        parseDirectRequest("completions", STREAMED_REQUEST)
+    )
     const record = await channels.open({worker, quantity: (bound * 1000n).toString(), model: model.id})
     const ledger = new ChannelLedger({channel: record.id, deposited: record.deposited})
     return async () => {
         const {nonce, cumulative, receiptsRoot} = ledger.reserve(bound)
-        const voucher = await signVoucher({wallet: owner.wallet, escrow: processes.escrow, channel: record.id, cumulative, nonce, receiptsRoot})
-        return await streamFrom(`http://127.0.0.1:${WORKER_HTTP_PORT}/v1/completions`, {[VOUCHER_HEADER]: encodeVoucherHeader(voucher)},
-            ({fee, receiptHash}) => ledger.complete(nonce, {fee: BigInt(fee), receiptHash}))
+        const voucher = await signVoucher({
+            wallet: owner.wallet,
+            escrow: processes.escrow,
+            channel: record.id,
+            cumulative,
+            nonce,
+            receiptsRoot
+        })
+        return await streamFrom(
+            `http://127.0.0.1:${WORKER_HTTP_PORT}/v1/completions`,
+            {[VOUCHER_HEADER]: encodeVoucherHeader(voucher)},
+            ({fee, receiptHash}) => ledger.complete(nonce, {fee: BigInt(fee), receiptHash})
+        )
     }
 }
 
 async function proxyCompletion(baseUrl: string, prompt: string): Promise<{channel: string}> {
     const response = await fetch(`${baseUrl}/completions`, {
-        method: "POST", headers: {"content-type": "application/json"}, body: JSON.stringify({model: "bench-125m", prompt, max_tokens: 1})
+        method: "POST",
+        headers: {"content-type": "application/json"},
+        body: JSON.stringify({model: "bench-125m", prompt, max_tokens: 1})
     })
     if (!response.ok) throw new Error(`The proxy answered HTTP ${response.status}: ${await response.text()}`)
-    return (await response.json() as {weavelm: {channel: string}}).weavelm
+    return ((await response.json()) as {weavelm: {channel: string}}).weavelm
 }
 
 /** Closes the channel, waits for the worker's redemption, and counts the Redeem-Voucher messages the gateway indexed for it. */
-async function closeAndCountRedemptions(owner: NetworkConnection, processes: {escrow: string, token: string}, channel: string): Promise<number> {
+async function closeAndCountRedemptions(
+    owner: NetworkConnection,
+    processes: {escrow: string; token: string},
+    channel: string
+): Promise<number> {
     const channels = new ChannelClient(owner.ao, {escrow: processes.escrow, token: processes.token})
     await channels.close(channel)
-    for (const deadline = Date.now() + 180_000; (await channels.channel(channel))?.redemptions === 0;) {
+    for (const deadline = Date.now() + 180_000; (await channels.channel(channel))?.redemptions === 0; ) {
         if (Date.now() > deadline) throw new Error(`The worker did not redeem channel ${channel}`)
         await new Promise((resolve) => setTimeout(resolve, 500))
     }
     const query = `query { transactions(first: 100, recipients: ["${processes.escrow}"], tags: [
         {name: "Action", values: ["Redeem-Voucher"]}, {name: "Channel", values: ["${channel}"]}]) { edges { node { id } } } }`
-    const response = await fetch(`${owner.config.gateway}/graphql`, {method: "POST", headers: {"content-type": "application/json"}, body: JSON.stringify({query})})
-    return (await response.json() as {data: {transactions: {edges: unknown[]}}}).data.transactions.edges.length
+    const response = await fetch(`${owner.config.gateway}/graphql`, {
+        method: "POST",
+        headers: {"content-type": "application/json"},
+        body: JSON.stringify({query})
+    })
+    return ((await response.json()) as {data: {transactions: {edges: unknown[]}}}).data.transactions.edges.length
 }
 
 /** What signing one voucher costs the proxy, the one cryptographic step it adds before a request leaves. */
@@ -225,11 +337,15 @@ async function voucherSigningMs(owner: NetworkConnection, escrow: string): Promi
 }
 
 /** Starts a `weavelm` command and resolves with the first JSON line on its stdout that `isReady` accepts. */
-function startWeavelm(args: string[], isReady: (line: Record<string, unknown>) => boolean): Promise<{child: ChildProcess, ready: Record<string, unknown>}> {
+function startWeavelm(
+    args: string[],
+    isReady: (line: Record<string, unknown>) => boolean
+): Promise<{child: ChildProcess; ready: Record<string, unknown>}> {
     return new Promise((resolve, reject) => {
         const child = spawn(process.execPath, [weavelmBin, ...args], {stdio: ["ignore", "pipe", "pipe"]})
-        let stdout = "", stderr = ""
-        child.stderr!.on("data", (chunk) => stderr += chunk)
+        let stdout = "",
+            stderr = ""
+        child.stderr!.on("data", (chunk) => (stderr += chunk))
         child.stdout!.on("data", (chunk) => {
             stdout += chunk
             let newline: number

@@ -37,10 +37,13 @@ export const suite: BenchSuite = {
         const llama = await getLlama({gpu: false, build: "never", logLevel: LlamaLogLevel.error, maxThreads: 0})
         try {
             const loaded = await engine.loadModel(file, {contextSize: CONTEXT_SIZE})
-            const raw = (await (await llama.loadModel({modelPath: file})).createContext({contextSize: CONTEXT_SIZE, threads: {ideal: 1, min: 1}})).getSequence()
+            const raw = (
+                await (await llama.loadModel({modelPath: file})).createContext({contextSize: CONTEXT_SIZE, threads: {ideal: 1, min: 1}})
+            ).getSequence()
             const rows: BenchRow[] = []
-            for (const [name, sampling] of Object.entries(SAMPLINGS)) rows.push(...await compareGeneration(name, {...sampling, maxTokens: GENERATE_TOKENS}, loaded, raw, log))
-            rows.push(...await compareScore(loaded, log))
+            for (const [name, sampling] of Object.entries(SAMPLINGS))
+                rows.push(...(await compareGeneration(name, {...sampling, maxTokens: GENERATE_TOKENS}, loaded, raw, log)))
+            rows.push(...(await compareScore(loaded, log)))
             return rows
         } finally {
             await llama.dispose()
@@ -49,34 +52,49 @@ export const suite: BenchSuite = {
     }
 }
 
-async function compareGeneration(name: string, sampling: Sampling, loaded: LoadedModel, raw: LlamaContextSequence, log: (line: string) => void): Promise<BenchRow[]> {
+async function compareGeneration(
+    name: string,
+    sampling: Sampling,
+    loaded: LoadedModel,
+    raw: LlamaContextSequence,
+    log: (line: string) => void
+): Promise<BenchRow[]> {
     const input = (await loaded.generate({prompt: PROMPT, format: "text", sampling: {...sampling, maxTokens: 1}})).inputTokens
     const options = {temperature: Number(sampling.temperature), topK: sampling.topK, topP: Number(sampling.topP), seed: sampling.seed}
     const contenders: Record<string, () => Promise<Run>> = {
-        "node-llama-cpp evaluate": () => measure(async () => {
-            await raw.clearHistory()
-            const tokens: Token[] = []
-            for await (const token of raw.evaluate(input, {...options, yieldEogToken: true})) {
-                tokens.push(token)
-                if (tokens.length === sampling.maxTokens || raw.model.isEogToken(token)) break
-            }
-            return tokens
-        }),
+        "node-llama-cpp evaluate": () =>
+            measure(async () => {
+                await raw.clearHistory()
+                const tokens: Token[] = []
+                for await (const token of raw.evaluate(input, {...options, yieldEogToken: true})) {
+                    tokens.push(token)
+                    if (tokens.length === sampling.maxTokens || raw.model.isEogToken(token)) break
+                }
+                return tokens
+            }),
         "engine with receipts": () => measure(async () => (await loaded.generate({prompt: PROMPT, format: "text", sampling})).outputTokens)
     }
     // The first design, public API only: one controlledEvaluate per token asking for the top 5 and the normaliser.
-    if (options.temperature === 0) contenders["public controlledEvaluate top-5"] = () => measure(async () => {
-        await raw.clearHistory()
-        const generateNext = {token: true, logits: {filter: {tokens: [], includeTop: 5, includeSelected: true}}, totalLogitWeight: true}
-        const tokens: Token[] = []
-        let next: Token[] = input
-        while (tokens.length < sampling.maxTokens && !raw.model.isEogToken(tokens.at(-1))) {
-            const results = await raw.controlledEvaluate(next.map((token, i) => (i === next.length - 1 ? [token, {generateNext}] : token)))
-            tokens.push(results[next.length - 1]!.next.token!)
-            next = [tokens.at(-1)!]
-        }
-        return tokens
-    })
+    if (options.temperature === 0)
+        contenders["public controlledEvaluate top-5"] = () =>
+            measure(async () => {
+                await raw.clearHistory()
+                const generateNext = {
+                    token: true,
+                    logits: {filter: {tokens: [], includeTop: 5, includeSelected: true}},
+                    totalLogitWeight: true
+                }
+                const tokens: Token[] = []
+                let next: Token[] = input
+                while (tokens.length < sampling.maxTokens && !raw.model.isEogToken(tokens.at(-1))) {
+                    const results = await raw.controlledEvaluate(
+                        next.map((token, i) => (i === next.length - 1 ? [token, {generateNext}] : token))
+                    )
+                    tokens.push(results[next.length - 1]!.next.token!)
+                    next = [tokens.at(-1)!]
+                }
+                return tokens
+            })
     const names = Object.keys(contenders)
     const runs = new Map<string, Run[]>(names.map((contender) => [contender, []]))
     for (let round = 0; round < ROUNDS; round++) {
@@ -95,7 +113,11 @@ async function compareGeneration(name: string, sampling: Sampling, loaded: Loade
     // Each round's runs are seconds apart, so their ratio mostly cancels the machine's other load.
     const overhead = (of: Run[], key: "wallMs" | "cpuMs") => 100 * (median(of.map((run, i) => run[key] / rawRuns![i]![key])) - 1)
     const rows: BenchRow[] = names.map((contender) => ({
-        suite: "inference", name: `${name}: ${contender}`, value: tokens / (median(runs.get(contender)!.map((run) => run.wallMs)) / 1000), unit: "tok/s", note
+        suite: "inference",
+        name: `${name}: ${contender}`,
+        value: tokens / (median(runs.get(contender)!.map((run) => run.wallMs)) / 1000),
+        unit: "tok/s",
+        note
     }))
     for (const [i, of] of others.entries()) {
         const label = i === 0 ? "receipt overhead" : "overhead of the public-API design"
@@ -103,10 +125,22 @@ async function compareGeneration(name: string, sampling: Sampling, loaded: Loade
         const wall = overhead(of, "wallMs")
         const cpu = overhead(of, "cpuMs")
         rows.push(
-            {suite: "inference", name: `${name}: ${label} (wall)`, value: wall, unit: "%", ...goal(wall),
-                note: "median of per-round wall-time ratios to node-llama-cpp evaluate; moves by several points run to run on a shared machine"},
-            {suite: "inference", name: `${name}: ${label} (CPU)`, value: cpu, unit: "%", ...goal(cpu),
-                note: "the same in process CPU time, which other load hardly moves"}
+            {
+                suite: "inference",
+                name: `${name}: ${label} (wall)`,
+                value: wall,
+                unit: "%",
+                ...goal(wall),
+                note: "median of per-round wall-time ratios to node-llama-cpp evaluate; moves by several points run to run on a shared machine"
+            },
+            {
+                suite: "inference",
+                name: `${name}: ${label} (CPU)`,
+                value: cpu,
+                unit: "%",
+                ...goal(cpu),
+                note: "the same in process CPU time, which other load hardly moves"
+            }
         )
     }
     return rows
@@ -120,7 +154,11 @@ async function compareScore(loaded: LoadedModel, log: (line: string) => void): P
     for (let round = 0; round < SCORE_ROUNDS; round++) {
         log(`score: round ${round + 1} of ${SCORE_ROUNDS}`)
         const started = performance.now()
-        const generation = await loaded.generate({prompt: PROMPT, format: "text", sampling: {...SAMPLINGS.greedy!, maxTokens: SCORE_TOKENS}})
+        const generation = await loaded.generate({
+            prompt: PROMPT,
+            format: "text",
+            sampling: {...SAMPLINGS.greedy!, maxTokens: SCORE_TOKENS}
+        })
         generateMs.push(performance.now() - started)
         const scoring = performance.now()
         const records = await loaded.score({inputTokens: generation.inputTokens, outputTokens: generation.outputTokens})
@@ -132,8 +170,20 @@ async function compareScore(loaded: LoadedModel, log: (line: string) => void): P
     const note = `${SCORE_TOKENS} greedy tokens: generate ${(median(generateMs) / 1000).toFixed(2)} s, score ${(median(scoreMs) / 1000).toFixed(2)} s`
     return [
         {suite: "inference", name: "verification cheaper than generation", value: ratio, unit: "x", goal: ">= 4x", pass: ratio >= 4, note},
-        {suite: "inference", name: "score() argmax agreement", value: 100 * agreement, unit: "%", note: "positions where score's top token is the generated one"},
-        {suite: "inference", name: "score() max |delta logprob|", value: maxDelta, unit: "nats", note: "one batched pass vs token-by-token generation"}
+        {
+            suite: "inference",
+            name: "score() argmax agreement",
+            value: 100 * agreement,
+            unit: "%",
+            note: "positions where score's top token is the generated one"
+        },
+        {
+            suite: "inference",
+            name: "score() max |delta logprob|",
+            value: maxDelta,
+            unit: "nats",
+            note: "one batched pass vs token-by-token generation"
+        }
     ]
 }
 

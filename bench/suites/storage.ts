@@ -58,7 +58,7 @@ export const suite: BenchSuite = {
                     await writePaddedModel(file, mib * MiB)
                 }
                 const devnet = startRole("devnet", {dir: path.join(scratch, `devnet-${mib}`)})
-                const {bundler, gateway} = await devnet.ready as {bundler: string, gateway: string}
+                const {bundler, gateway} = (await devnet.ready) as {bundler: string; gateway: string}
                 log(`publishing ${mib} MiB`)
                 const publish = await runRole("publish", {file, bundler, gateway, walletFile, stateDir: path.join(scratch, "uploads")})
                 log(`pulling ${mib} MiB`)
@@ -67,20 +67,47 @@ export const suite: BenchSuite = {
                 await rm(path.join(scratch, `puller-${mib}`), {recursive: true, force: true})
                 await rm(path.join(scratch, `devnet-${mib}`), {recursive: true, force: true})
 
-                const rate = (measured: Measured) => mib * MiB / 1e6 / measured.seconds
+                const rate = (measured: Measured) => (mib * MiB) / 1e6 / measured.seconds
                 rows.push(
-                    {suite: "storage", name: `bundler publish ${mib} MiB`, value: rate(publish), unit: "MB/s",
-                        note: `publishModel: inspect, SHA-256, sign (SHA-384 pass), 5 MiB chunks, bundler verify, gateway check ` +
-                            `(${publish.seconds.toFixed(1)} s; process ${publish.wallSeconds.toFixed(1)} s)`},
-                    {suite: "storage", name: `bundler pull ${mib} MiB`, value: rate(pull), unit: "MB/s",
-                        note: `pullModel: download from the gateway front and SHA-256 check (${pull.seconds.toFixed(1)} s; ` +
-                            `process ${pull.wallSeconds.toFixed(1)} s)`},
-                    {suite: "storage", name: `publish ${mib} MiB client peak RSS`, value: publish.peakRssMb, unit: "MB",
-                        note: "the publishing process"},
-                    {suite: "storage", name: `pull ${mib} MiB client peak RSS`, value: pull.peakRssMb, unit: "MB",
-                        note: "the pulling process"},
-                    {suite: "storage", name: `devnet ${mib} MiB peak RSS`, value: devnetPeak, unit: "MB",
-                        note: "bundler + item store + gateway front, across that publish and pull"}
+                    {
+                        suite: "storage",
+                        name: `bundler publish ${mib} MiB`,
+                        value: rate(publish),
+                        unit: "MB/s",
+                        note:
+                            `publishModel: inspect, SHA-256, sign (SHA-384 pass), 5 MiB chunks, bundler verify, gateway check ` +
+                            `(${publish.seconds.toFixed(1)} s; process ${publish.wallSeconds.toFixed(1)} s)`
+                    },
+                    {
+                        suite: "storage",
+                        name: `bundler pull ${mib} MiB`,
+                        value: rate(pull),
+                        unit: "MB/s",
+                        note:
+                            `pullModel: download from the gateway front and SHA-256 check (${pull.seconds.toFixed(1)} s; ` +
+                            `process ${pull.wallSeconds.toFixed(1)} s)`
+                    },
+                    {
+                        suite: "storage",
+                        name: `publish ${mib} MiB client peak RSS`,
+                        value: publish.peakRssMb,
+                        unit: "MB",
+                        note: "the publishing process"
+                    },
+                    {
+                        suite: "storage",
+                        name: `pull ${mib} MiB client peak RSS`,
+                        value: pull.peakRssMb,
+                        unit: "MB",
+                        note: "the pulling process"
+                    },
+                    {
+                        suite: "storage",
+                        name: `devnet ${mib} MiB peak RSS`,
+                        value: devnetPeak,
+                        unit: "MB",
+                        note: "bundler + item store + gateway front, across that publish and pull"
+                    }
                 )
                 peaks.set(`publish ${mib}`, publish.peakRssMb)
                 peaks.set(`pull ${mib}`, pull.peakRssMb)
@@ -94,16 +121,25 @@ export const suite: BenchSuite = {
         for (const side of ["publish", "pull", "devnet"]) {
             const growth = peaks.get(`${side} ${largest}`)! - peaks.get(`${side} ${smallest}`)!
             rows.push({
-                suite: "storage", name: `${side} peak RSS does not grow with file size`, value: growth, unit: "MB",
-                goal: `< ${RSS_MARGIN_MB} MB from ${smallest} to ${largest} MiB`, pass: growth < RSS_MARGIN_MB,
+                suite: "storage",
+                name: `${side} peak RSS does not grow with file size`,
+                value: growth,
+                unit: "MB",
+                goal: `< ${RSS_MARGIN_MB} MB from ${smallest} to ${largest} MiB`,
+                pass: growth < RSS_MARGIN_MB,
                 note: `peak RSS at ${largest} MiB minus at ${smallest} MiB`
             })
         }
         if (SIZES_MIB.length >= 3) {
             const ratio = peaks.get(`publish rate ${largest}`)! / peaks.get(`publish rate ${SIZES_MIB.at(-2)!}`)!
             rows.push({
-                suite: "storage", name: "publish MB/s holds with file size", value: ratio * 100, unit: "%", goal: ">= 75%",
-                pass: ratio >= 0.75, note: `MB/s at ${largest} MiB over MB/s at ${SIZES_MIB.at(-2)} MiB`
+                suite: "storage",
+                name: "publish MB/s holds with file size",
+                value: ratio * 100,
+                unit: "%",
+                goal: ">= 75%",
+                pass: ratio >= 0.75,
+                note: `MB/s at ${largest} MiB over MB/s at ${SIZES_MIB.at(-2)} MiB`
             })
         }
         return rows
@@ -116,8 +152,9 @@ function startRole(role: NonNullable<typeof ROLE>, input: Record<string, string>
         env: {...process.env, WEAVELM_BENCH_STORAGE_ROLE: role, WEAVELM_BENCH_STORAGE_INPUT: JSON.stringify(input)},
         stdio: ["pipe", "pipe", "pipe"]
     })
-    let stdout = "", stderr = ""
-    child.stderr.on("data", (chunk) => stderr += chunk)
+    let stdout = "",
+        stderr = ""
+    child.stderr.on("data", (chunk) => (stderr += chunk))
     const lines: Array<(line: string) => void> = []
     child.stdout.on("data", (chunk) => {
         stdout += chunk
@@ -128,10 +165,11 @@ function startRole(role: NonNullable<typeof ROLE>, input: Record<string, string>
         }
     })
     const exited = new Promise<number | null>((resolve) => child.on("close", resolve))
-    const nextLine = () => Promise.race([
-        new Promise<Record<string, string>>((resolve) => lines.push((line) => resolve(JSON.parse(line) as Record<string, string>))),
-        exited.then((code) => Promise.reject(new Error(`bench ${role} process exited (${code}):\n${stderr}`)))
-    ])
+    const nextLine = () =>
+        Promise.race([
+            new Promise<Record<string, string>>((resolve) => lines.push((line) => resolve(JSON.parse(line) as Record<string, string>))),
+            exited.then((code) => Promise.reject(new Error(`bench ${role} process exited (${code}):\n${stderr}`)))
+        ])
     const ready = nextLine()
     return {
         ready,
@@ -150,7 +188,7 @@ async function runRole(role: "publish" | "pull", input: Record<string, string>):
 }
 
 async function peakRssMb() {
-    return Number(/VmHWM:\s+(\d+) kB/.exec(await readFile("/proc/self/status", "utf8"))?.[1]) * 1024 / 1e6
+    return (Number(/VmHWM:\s+(\d+) kB/.exec(await readFile("/proc/self/status", "utf8"))?.[1]) * 1024) / 1e6
 }
 
 /** A registry that knows one model, the one just published: the bench measures storage, not AO messages. */
@@ -180,11 +218,22 @@ async function runPublish(input: Record<string, string>) {
     const storage = new BundlerStorage({bundler: input.bundler!, gateway: input.gateway!, wallet, stateDir: input.stateDir!})
     const started = performance.now()
     const published = await publishModel({
-        file: input.file!, name: path.basename(input.file!, ".gguf"), storage, registry: registryOf(null), owner: walletAddress(wallet)
+        file: input.file!,
+        name: path.basename(input.file!, ".gguf"),
+        storage,
+        registry: registryOf(null),
+        owner: walletAddress(wallet)
     })
     const seconds = (performance.now() - started) / 1000
-    process.stdout.write(JSON.stringify({seconds, modelId: published.modelId, sha256: published.sha256, name: published.name,
-        peakRssMb: await peakRssMb()}) + "\n")
+    process.stdout.write(
+        JSON.stringify({
+            seconds,
+            modelId: published.modelId,
+            sha256: published.sha256,
+            name: published.name,
+            peakRssMb: await peakRssMb()
+        }) + "\n"
+    )
 }
 
 async function runPull(input: Record<string, string>) {

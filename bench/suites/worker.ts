@@ -41,8 +41,18 @@ export const suite: BenchSuite = {
             const workerConnection = connectNetwork(devnet.network, await generateWallet())
             await new TokenClient(dev.ao, devnet.processes.token).transfer(workerConnection.address, "1000")
             worker = await Worker.start({
-                connection: workerConnection, processes: devnet.processes, models: ["bench-125m"], priceInput: "1", priceOutput: "1",
-                stake: "1000", concurrency: 4, gpu: "cpu", threads: 1, cacheDir: dataDir, pollMs: 100, heartbeatMs: 30_000
+                connection: workerConnection,
+                processes: devnet.processes,
+                models: ["bench-125m"],
+                priceInput: "1",
+                priceOutput: "1",
+                stake: "1000",
+                concurrency: 4,
+                gpu: "cpu",
+                threads: 1,
+                cacheDir: dataDir,
+                pollMs: 100,
+                heartbeatMs: 30_000
             })
             const client = new WeaveLM(dev, devnet.processes)
             await client.deposit("100000000")
@@ -60,19 +70,34 @@ export const suite: BenchSuite = {
             const tokens = receipt.outputTokens.length
             const protocolRate = tokens / (totalMs / 1000)
             const uploadStarted = Date.now()
-            await dev.storage(dataDir)
-                .uploadData(JSON.stringify(receipt), [{name: "Type", value: "Bench"}])
+            await dev.storage(dataDir).uploadData(JSON.stringify(receipt), [{name: "Type", value: "Bench"}])
             const uploadMs = Date.now() - uploadStarted
 
             rows = [
                 {suite: "worker", name: "raw node-llama-cpp", value: raw, unit: "tok/s", note: `${MAX_TOKENS} tokens`},
-                {suite: "worker", name: "through the protocol", value: protocolRate, unit: "tok/s", note: "submit to Infer-Result, one task"},
                 {
-                    suite: "worker", name: "protocol / raw", value: 100 * protocolRate / raw, unit: "%", goal: ">= 95%",
+                    suite: "worker",
+                    name: "through the protocol",
+                    value: protocolRate,
+                    unit: "tok/s",
+                    note: "submit to Infer-Result, one task"
+                },
+                {
+                    suite: "worker",
+                    name: "protocol / raw",
+                    value: (100 * protocolRate) / raw,
+                    unit: "%",
+                    goal: ">= 95%",
                     pass: protocolRate / raw >= 0.95
                 },
                 {suite: "worker", name: "one task: total", value: totalMs, unit: "ms"},
-                {suite: "worker", name: "one task: inference", value: inferenceMs, unit: "ms", note: "prompt + generation, from the receipt"},
+                {
+                    suite: "worker",
+                    name: "one task: inference",
+                    value: inferenceMs,
+                    unit: "ms",
+                    note: "prompt + generation, from the receipt"
+                },
                 {suite: "worker", name: "one task: receipt upload", value: uploadMs, unit: "ms", note: "the same receipt uploaded again"},
                 {suite: "worker", name: "one task: AO messaging", value: totalMs - inferenceMs - uploadMs, unit: "ms", note: "the rest"}
             ]
@@ -83,8 +108,11 @@ export const suite: BenchSuite = {
                 const seconds = (Date.now() - batchStarted) / 1000
                 const generated = await Promise.all(results.map(async (r) => (await client.task(r.taskId))!.outputTokens ?? 0))
                 rows.push({
-                    suite: "worker", name: `aggregate, ${inFlight} in flight`, value: generated.reduce((a, b) => a + b, 0) / seconds,
-                    unit: "tok/s", note: "one worker, one sequence per task"
+                    suite: "worker",
+                    name: `aggregate, ${inFlight} in flight`,
+                    value: generated.reduce((a, b) => a + b, 0) / seconds,
+                    unit: "tok/s",
+                    note: "one worker, one sequence per task"
                 })
             }
         } finally {
@@ -92,9 +120,12 @@ export const suite: BenchSuite = {
             await devnet.dispose()
             await rm(dataDir, {recursive: true, force: true})
         }
-        for (const [mode, port] of [["mainnet", PORT], ["legacy", LEGACY_PORT]] as const) {
+        for (const [mode, port] of [
+            ["mainnet", PORT],
+            ["legacy", LEGACY_PORT]
+        ] as const) {
             log(`messaging on a ${mode}-mode devnet`)
-            rows.push(...await messagingFigures(mode, port, file))
+            rows.push(...(await messagingFigures(mode, port, file)))
         }
         return rows
     }
@@ -115,8 +146,16 @@ async function messagingFigures(mode: DevnetMode, port: number, file: string): P
         const workerConnection = connectNetwork(devnet.network, await generateWallet())
         await new TokenClient(dev.ao, devnet.processes.token).transfer(workerConnection.address, "1000")
         worker = await Worker.start({
-            connection: workerConnection, processes: devnet.processes, models: ["bench-125m"], priceInput: "1", priceOutput: "1",
-            stake: "1000", gpu: "cpu", threads: 1, cacheDir: dataDir, heartbeatMs: 3_600_000
+            connection: workerConnection,
+            processes: devnet.processes,
+            models: ["bench-125m"],
+            priceInput: "1",
+            priceOutput: "1",
+            stake: "1000",
+            gpu: "cpu",
+            threads: 1,
+            cacheDir: dataDir,
+            heartbeatMs: 3_600_000
         })
         const client = new WeaveLM(dev, devnet.processes)
         await client.deposit("100000000")
@@ -125,7 +164,9 @@ async function messagingFigures(mode: DevnetMode, port: number, file: string): P
 
         const node = `http://localhost:${port + 2}`
         const slots = async () => {
-            const counts = await Promise.all(Object.values(devnet.processes).map(async (pid) => Number(await (await fetch(`${node}/${pid}/slot/current`)).text())))
+            const counts = await Promise.all(
+                Object.values(devnet.processes).map(async (pid) => Number(await (await fetch(`${node}/${pid}/slot/current`)).text()))
+            )
             return counts.reduce((a, b) => a + b, 0)
         }
         const before = await slots()
@@ -135,19 +176,31 @@ async function messagingFigures(mode: DevnetMode, port: number, file: string): P
             const accepted = await ask()
             const readableAt = Date.now()
             const result = await client.escrow.waitForResult(accepted.taskId, {from})
-            const receipt = decodeReceipt(new Uint8Array(await (await fetch(`${devnet.network.gateway}/${result.receiptTx}`)).arrayBuffer()))
+            const receipt = decodeReceipt(
+                new Uint8Array(await (await fetch(`${devnet.network.gateway}/${result.receiptTx}`)).arrayBuffer())
+            )
             reactions.push(receipt.timings.startedAt + receipt.timings.promptMs - readableAt)
         }
-        const perTask = (await slots() - before) / MODE_TASKS
+        const perTask = ((await slots()) - before) / MODE_TASKS
         reactions.sort((a, b) => a - b)
         const median = reactions[Math.floor(reactions.length / 2)]!
         return [
             {
-                suite: "worker", name: `${mode}: AO messages per task`, value: perTask, unit: "messages", goal: "<= 4", pass: perTask <= 4,
+                suite: "worker",
+                name: `${mode}: AO messages per task`,
+                value: perTask,
+                unit: "messages",
+                goal: "<= 4",
+                pass: perTask <= 4,
                 note: `slots on token, registry and escrow, ${MODE_TASKS} tasks paid from a deposit`
             },
             {
-                suite: "worker", name: `${mode}: assignment to first token`, value: median, unit: "ms", goal: "<= 100", pass: median <= 100,
+                suite: "worker",
+                name: `${mode}: assignment to first token`,
+                value: median,
+                unit: "ms",
+                goal: "<= 100",
+                pass: median <= 100,
                 note: `median of ${MODE_TASKS}; max ${Math.round(reactions.at(-1)!)} ms; includes the prompt's prefill`
             }
         ]

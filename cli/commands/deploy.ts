@@ -13,11 +13,16 @@ export function deployCommand() {
             const {deployProcesses, readManifest, writeManifest} = await import("../../sdk/deploy/index.ts")
             const connection = await openConnection(options)
             const {config} = connection
-            const previous = await readManifest(process.cwd(), config.name) ??
+            const previous =
+                (await readManifest(process.cwd(), config.name)) ??
                 (config.wallet != null ? await readManifest(path.dirname(path.dirname(config.wallet)), config.name) : null)
             const say = options.json ? () => {} : (line: string) => process.stderr.write(`  ${line}\n`)
             const {manifest, actions} = await deployProcesses({
-                client: connection.ao, network: config, previous, token: options.token, onStep: say
+                client: connection.ao,
+                network: config,
+                previous,
+                token: options.token,
+                onStep: say
             })
             const file = await writeManifest(process.cwd(), manifest)
             if (options.json) {

@@ -30,17 +30,31 @@ export function inferCommand() {
             const connection = await openConnection(options)
             const client = new WeaveLM(connection, requireProcesses(connection.config))
             const result = await client.infer({
-                model: options.model, prompt, format: options.format, maxTokens: options.maxTokens, temperature: options.temperature,
-                seed: options.seed, topK: options.topK, topP: options.topP, maxFee: options.maxFee,
-                onAccepted: (accepted) => options.json ? undefined : process.stderr.write(`task ${accepted.taskId} assigned to ${accepted.worker}\n`)
+                model: options.model,
+                prompt,
+                format: options.format,
+                maxTokens: options.maxTokens,
+                temperature: options.temperature,
+                seed: options.seed,
+                topK: options.topK,
+                topP: options.topP,
+                maxFee: options.maxFee,
+                onAccepted: (accepted) =>
+                    options.json ? undefined : process.stderr.write(`task ${accepted.taskId} assigned to ${accepted.worker}\n`)
             })
             if (options.json)
-                return printJson({taskId: result.taskId, output: result.output, worker: result.worker, fee: Number(result.fee), receiptTx: result.receiptTx})
+                return printJson({
+                    taskId: result.taskId,
+                    output: result.output,
+                    worker: result.worker,
+                    fee: Number(result.fee),
+                    receiptTx: result.receiptTx
+                })
             process.stdout.write(`${result.output}\n\n`)
             process.stderr.write(
                 `fee ${result.fee} · worker ${result.worker}\n` +
-                `receipt ${connection.config.gateway}/${result.receiptTx}\n` +
-                `challenge window closes ${new Date(result.challengeDeadline).toISOString()}\n`
+                    `receipt ${connection.config.gateway}/${result.receiptTx}\n` +
+                    `challenge window closes ${new Date(result.challengeDeadline).toISOString()}\n`
             )
         })
 }

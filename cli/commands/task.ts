@@ -15,15 +15,23 @@ export function taskCommand() {
             if (task == null) throw new UserError(`No task ${id} in the escrow`)
             if (options.json) return printJson(task)
             const rows: Array<[string, unknown]> = [
-                ["task", task.id], ["state", task.state], ["model", task.model], ["requester", task.requester], ["worker", task.worker],
+                ["task", task.id],
+                ["state", task.state],
+                ["model", task.model],
+                ["requester", task.requester],
+                ["worker", task.worker],
                 ["channel", task.channel],
-                ["attempt", task.attempt], ["max fee", task.maxFee], ["fee", task.fee], ["tokens", task.outputTokens == null ? undefined : `${task.inputTokens} in, ${task.outputTokens} out`],
+                ["attempt", task.attempt],
+                ["max fee", task.maxFee],
+                ["fee", task.fee],
+                ["tokens", task.outputTokens == null ? undefined : `${task.inputTokens} in, ${task.outputTokens} out`],
                 ["receipt", task.receiptTx == null ? undefined : `${connection.config.gateway}/${task.receiptTx}`],
                 ["challenge by", task.challengeDeadline == null ? undefined : new Date(task.challengeDeadline).toISOString()],
                 ["output", task.output]
             ]
             for (const [key, value] of rows) if (value != null) process.stdout.write(`${key.padEnd(13)} ${String(value)}\n`)
-            if (task.dispute != null) for (const [key, value] of disputeRows(task.dispute)) process.stdout.write(`${key.padEnd(13)} ${value}\n`)
+            if (task.dispute != null)
+                for (const [key, value] of disputeRows(task.dispute)) process.stdout.write(`${key.padEnd(13)} ${value}\n`)
         })
 }
 
@@ -41,9 +49,14 @@ function disputeRows(dispute: DisputeRecord): Array<[string, string]> {
     if (dispute.verdict == null) return rows
     rows.push(["verdict", `${dispute.verdict} (${dispute.resolution})`])
     if (dispute.struck != null && dispute.struck.length > 0) rows.push(["struck", dispute.struck.join(", ")])
-    if (dispute.verdict === "Valid") rows.push(["bond paid", `${dispute.refereePay} to each majority referee, ${dispute.workerShare} to the worker`])
+    if (dispute.verdict === "Valid")
+        rows.push(["bond paid", `${dispute.refereePay} to each majority referee, ${dispute.workerShare} to the worker`])
     if (dispute.verdict === "Invalid")
-        rows.push(["slash", dispute.proceeds == null ? `requested ${dispute.slashRequested}, awaiting proceeds`
-            : `${dispute.proceeds} taken: reward ${dispute.reward}, referees ${dispute.refereePay} each, treasury ${dispute.treasury}`])
+        rows.push([
+            "slash",
+            dispute.proceeds == null
+                ? `requested ${dispute.slashRequested}, awaiting proceeds`
+                : `${dispute.proceeds} taken: reward ${dispute.reward}, referees ${dispute.refereePay} each, treasury ${dispute.treasury}`
+        ])
     return rows
 }

@@ -78,18 +78,26 @@ export class BundlerService {
         throw new UploadRefusal(404, `No route for ${request.method} ${url.pathname}`)
     }
 
-    private async _route(route: Route, [uploadId = "", offset = ""]: string[], url: URL, request: http.IncomingMessage,
-        response: http.ServerResponse) {
+    private async _route(
+        route: Route,
+        [uploadId = "", offset = ""]: string[],
+        url: URL,
+        request: http.IncomingMessage,
+        response: http.ServerResponse
+    ) {
         switch (route) {
-            case "item": return await this._postItem(request, response)
+            case "item":
+                return await this._postItem(request, response)
             case "create": {
                 const asked = url.searchParams.get("chunkSize")
                 const upload = await this._uploads.create(asked == null ? null : Number(asked))
                 const chunkSize = upload.chunkSize ?? undefined
                 return json(response, 200, {id: upload.id, min: MIN_CHUNK_SIZE, max: MAX_CHUNK_SIZE, chunkSize})
             }
-            case "upload": return json(response, 200, this._uploadInfo(this._uploads.get(uploadId)))
-            case "status": return json(response, 200, this._status(this._uploads.get(uploadId)))
+            case "upload":
+                return json(response, 200, this._uploadInfo(this._uploads.get(uploadId)))
+            case "status":
+                return json(response, 200, this._status(this._uploads.get(uploadId)))
             case "chunk": {
                 await this._uploads.writeChunk(uploadId, Number(offset), Number(request.headers["content-length"]), request)
                 return json(response, 200, {})
@@ -120,23 +128,35 @@ export class BundlerService {
     /** `GET .../<upload>/-1` as Turbo answers it: the chunks held, by offset. */
     private _uploadInfo(upload: UploadRecord) {
         return {
-            id: upload.id, min: MIN_CHUNK_SIZE, max: MAX_CHUNK_SIZE, size: upload.chunkSize,
-            chunks: [...upload.chunks].sort(([a], [b]) => a - b), failedReason: upload.failedReason
+            id: upload.id,
+            min: MIN_CHUNK_SIZE,
+            max: MAX_CHUNK_SIZE,
+            size: upload.chunkSize,
+            chunks: [...upload.chunks].sort(([a], [b]) => a - b),
+            failedReason: upload.failedReason
         }
     }
 
     private _status(upload: UploadRecord) {
         const item = this._uploads.item(upload)
         return {
-            status: upload.failedReason ?? upload.status, timestamp: Date.now(),
-            receipt: item == null ? undefined : this._receipt(item), detail: upload.detail
+            status: upload.failedReason ?? upload.status,
+            timestamp: Date.now(),
+            receipt: item == null ? undefined : this._receipt(item),
+            detail: upload.detail
         }
     }
 
     /** Turbo's receipt shape, unsigned: the devnet has no bundler key and nothing to pay. */
     private _receipt(item: StoredItem) {
         return {
-            id: item.id, owner: item.owner, timestamp: item.timestamp, winc: "0", version: "0.2.0", dataCaches: [], fastFinalityIndexes: []
+            id: item.id,
+            owner: item.owner,
+            timestamp: item.timestamp,
+            winc: "0",
+            version: "0.2.0",
+            dataCaches: [],
+            fastFinalityIndexes: []
         }
     }
 }

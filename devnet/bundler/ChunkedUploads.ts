@@ -35,7 +35,10 @@ export type UploadRecord = z.infer<typeof UploadRecordSchema>
 export class UploadRefusal extends Error {
     public override readonly name = "UploadRefusal"
 
-    public constructor(public readonly status: number, message: string) {
+    public constructor(
+        public readonly status: number,
+        message: string
+    ) {
         super(message)
     }
 }
@@ -62,7 +65,9 @@ export class ChunkedUploads {
         await mkdir(options.dir, {recursive: true})
         for (const name of (await readdir(options.dir)).filter((file) => file.endsWith(".json"))) {
             const file = path.join(options.dir, name)
-            const record = await readFile(file, "utf8").then((text) => JSON.parse(text) as unknown).catch(() => null)
+            const record = await readFile(file, "utf8")
+                .then((text) => JSON.parse(text) as unknown)
+                .catch(() => null)
             const parsed = UploadRecordSchema.safeParse(record)
             if (parsed.success) uploads._uploads.set(parsed.data.id, parsed.data)
         }

@@ -78,16 +78,22 @@ export class ItemStore {
      * An item already stored is acknowledged again (`added: false`). Throws
      * `InvalidDataItemError` for anything that is not a validly signed item.
      */
-    public async addFile(file: string): Promise<{item: StoredItem, added: boolean}> {
+    public async addFile(file: string): Promise<{item: StoredItem; added: boolean}> {
         try {
             const header = await verifyItemFile(file)
             const known = this._items.get(header.id)
             if (known != null) return {item: known, added: false}
             const item: StoredItem = {
-                id: header.id, owner: ownerAddress(header.owner), ownerKey: header.owner.toString("base64url"),
-                signature: header.signature.toString("base64url"), target: header.target.toString("base64url"),
-                anchor: header.anchor.toString("base64url"), tags: header.tags, dataOffset: header.dataOffset,
-                dataSize: header.dataSize, timestamp: Date.now()
+                id: header.id,
+                owner: ownerAddress(header.owner),
+                ownerKey: header.owner.toString("base64url"),
+                signature: header.signature.toString("base64url"),
+                target: header.target.toString("base64url"),
+                anchor: header.anchor.toString("base64url"),
+                tags: header.tags,
+                dataOffset: header.dataOffset,
+                dataSize: header.dataSize,
+                timestamp: Date.now()
             }
             await rename(file, this.itemFile(item.id))
             // A leading newline ends any line torn by a crash, so this one parses whatever came before.
@@ -102,7 +108,13 @@ export class ItemStore {
     /** A torn last line (a crash mid-append) is skipped: its item was not acknowledged. */
     private async _load() {
         const index = path.join(this.dir, "index.jsonl")
-        if (!await access(index).then(() => true, () => false)) return
+        if (
+            !(await access(index).then(
+                () => true,
+                () => false
+            ))
+        )
+            return
         for await (const line of createInterface({input: createReadStream(index), crlfDelay: Infinity})) {
             if (line === "") continue
             const parsed = StoredItemSchema.safeParse(safeJson(line))

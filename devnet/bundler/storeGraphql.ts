@@ -22,10 +22,14 @@ const ArgsSchema = z.strictObject({
     block: z.unknown().optional()
 })
 type TransactionArgs = z.infer<typeof ArgsSchema>
-const EdgesSchema = z.object({data: z.object({transactions: z.object({
-    pageInfo: z.object({hasNextPage: z.boolean()}).partial().nullish(),
-    edges: z.array(z.record(z.string(), z.unknown()))
-})})})
+const EdgesSchema = z.object({
+    data: z.object({
+        transactions: z.object({
+            pageInfo: z.object({hasNextPage: z.boolean()}).partial().nullish(),
+            edges: z.array(z.record(z.string(), z.unknown()))
+        })
+    })
+})
 
 /** Gateways cap pages at 100 and give 10 when `first` is not asked (ar.io, arweave.net). */
 const DEFAULT_FIRST = 10
@@ -54,8 +58,11 @@ export function planStoreQuery(store: ItemStore, body: Buffer): StoreQueryPlan |
     const field = root[0]!
     const args = Object.fromEntries((field.arguments ?? []).map((arg) => [arg.name.value, valueFromASTUntyped(arg.value, variables)]))
     const key = field.alias?.value ?? field.name.value
-    const fragments = new Map(document.definitions.flatMap((definition) =>
-        definition.kind === Kind.FRAGMENT_DEFINITION ? [[definition.name.value, definition.selectionSet] as const] : []))
+    const fragments = new Map(
+        document.definitions.flatMap((definition) =>
+            definition.kind === Kind.FRAGMENT_DEFINITION ? [[definition.name.value, definition.selectionSet] as const] : []
+        )
+    )
     const project = (value: unknown, selection: SelectionSetNode | undefined) => projectValue(value, selection, fragments)
 
     if (field.name.value === "transaction") {
@@ -78,7 +85,8 @@ export function planStoreQuery(store: ItemStore, body: Buffer): StoreQueryPlan |
     const first = Math.min(query.first ?? DEFAULT_FIRST, MAX_FIRST)
 
     return {
-        upstreamQuery, variables,
+        upstreamQuery,
+        variables,
         merge(upstream) {
             const parsed = EdgesSchema.safeParse(upstream)
             const theirs = parsed.success ? parsed.data.data.transactions.edges : []
@@ -103,11 +111,19 @@ function matchesQuery(item: StoredItem, query: TransactionArgs): boolean {
 function toNode(item: StoredItem) {
     const contentType = item.tags.find((tag) => tag.name.toLowerCase() === "content-type")?.value ?? null
     return {
-        id: item.id, anchor: item.anchor, signature: item.signature, recipient: item.target,
+        id: item.id,
+        anchor: item.anchor,
+        signature: item.signature,
+        recipient: item.target,
         owner: {address: item.owner, key: item.ownerKey},
-        fee: {winston: "0", ar: "0.000000000000"}, quantity: {winston: "0", ar: "0.000000000000"},
-        data: {size: String(item.dataSize), type: contentType}, tags: item.tags,
-        block: null, parent: null, bundledIn: null, ingested_at: Math.floor(item.timestamp / 1000)
+        fee: {winston: "0", ar: "0.000000000000"},
+        quantity: {winston: "0", ar: "0.000000000000"},
+        data: {size: String(item.dataSize), type: contentType},
+        tags: item.tags,
+        block: null,
+        parent: null,
+        bundledIn: null,
+        ingested_at: Math.floor(item.timestamp / 1000)
     }
 }
 
@@ -132,5 +148,5 @@ function selectedFields(selection: SelectionSetNode, fragments: Map<string, Sele
 }
 
 function withoutArgument(document: DocumentNode, name: string): DocumentNode {
-    return visit(document, {Argument: (node) => node.name.value === name ? null : undefined})
+    return visit(document, {Argument: (node) => (node.name.value === name ? null : undefined)})
 }

@@ -104,7 +104,7 @@ export class HyperbeamNode {
         const rest = target[2] ?? ""
         // Reads come signed too (aoconnect signs every request): a signed body must pass the same rules.
         const signed = body.length > 0 ? await acceptItem(body) : undefined
-        if (!await this._slots.exists(pid)) throw new NodeHttpError(404, `no process ${pid} on this node`)
+        if (!(await this._slots.exists(pid))) throw new NodeHttpError(404, `no process ${pid} on this node`)
 
         const dryrun = DRYRUN.exec(rest)
         const results = RESULTS.exec(rest)
@@ -143,8 +143,8 @@ export class HyperbeamNode {
     private async _spawnOnce(item: DataItem) {
         const module = tagOf(item, "Module")
         if (!module || !tagOf(item, "Scheduler")) throw new NodeHttpError(400, "a process needs a Module and a Scheduler tag")
-        if (!await this._slots.exists(item.id)) await this._engine.mu_post_root({body: item.getRaw()})
-        if (!await this._slots.exists(item.id))
+        if (!(await this._slots.exists(item.id))) await this._engine.mu_post_root({body: item.getRaw()})
+        if (!(await this._slots.exists(item.id)))
             throw new NodeHttpError(400, `process ${item.id} did not start: is module ${module} known here?`)
     }
 
@@ -152,7 +152,7 @@ export class HyperbeamNode {
     private async _scheduleOnce(pid: string, item: DataItem): Promise<number> {
         if (typeOf(item) !== "Message") throw new NodeHttpError(400, "expected a Type=Message or Type=Process item")
         if (!pid) throw new NodeHttpError(400, "a message needs a target process")
-        if (!await this._slots.exists(pid)) throw new NodeHttpError(404, `no process ${pid} on this node`)
+        if (!(await this._slots.exists(pid))) throw new NodeHttpError(404, `no process ${pid} on this node`)
         const seen = await this._slots.slotOf(pid, item.id)
         if (seen != null) return seen
         await this._engine.mu_post_root({body: item.getRaw()})
@@ -168,11 +168,14 @@ export class HyperbeamNode {
 
     /** `as=execution/compute&Tag=Value...`: the item's data and signer, with the fields of the path as tags. */
     private async _dryrun(response: http.ServerResponse, pid: string, fields: string, {item, signer}: AcceptedItem) {
-        const tags: WaoTag[] = fields.split("&").filter((field) => field !== "").map((field) => {
-            const at = field.indexOf("=")
-            if (at <= 0) throw new NodeHttpError(400, `expected Tag=Value in the dry-run path, got "${field}"`)
-            return {name: decoded(field.slice(0, at)), value: decoded(field.slice(at + 1))}
-        })
+        const tags: WaoTag[] = fields
+            .split("&")
+            .filter((field) => field !== "")
+            .map((field) => {
+                const at = field.indexOf("=")
+                if (at <= 0) throw new NodeHttpError(400, `expected Tag=Value in the dry-run path, got "${field}"`)
+                return {name: decoded(field.slice(0, at)), value: decoded(field.slice(at + 1))}
+            })
         assertNoProcessClaims(tags.map((tag) => tag.name))
         const result = await this._engine.dryrun({process: pid, id: item.id, owner: signer, tags, data: item.rawData.toString("utf8")})
         if (result == null) throw new NodeHttpError(500, `the devnet failed to dry-run on process ${pid}`)
@@ -181,7 +184,10 @@ export class HyperbeamNode {
 
     /** `GET /<pid>~process@1.0/now/<path>`: what the process published with `patch@1.0`, as of its latest slot. */
     private async _read(response: http.ServerResponse, pid: string, path: string) {
-        const keys = path.split("/").filter((key) => key !== "").map(decoded)
+        const keys = path
+            .split("/")
+            .filter((key) => key !== "")
+            .map(decoded)
         const value = lookup(await this._slots.patched(pid), keys)
         if (value === undefined) throw new NodeHttpError(404, `process ${pid} has published nothing at /${keys.join("/")}`)
         if (typeof value === "object" && value != null) return sendJson(response, 200, value)

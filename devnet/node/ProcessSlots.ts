@@ -20,14 +20,14 @@ export class ProcessSlots {
     private readonly _engine: WaoEngine
     /** Per process, how many slots from 0 have their result recorded; it only grows. */
     private readonly _recorded = new Map<string, number>()
-    private readonly _patched = new Map<string, {through: number, state: PatchState}>()
+    private readonly _patched = new Map<string, {through: number; state: PatchState}>()
 
     public constructor(engine: WaoEngine) {
         this._engine = engine
     }
 
     public async exists(pid: string): Promise<boolean> {
-        return await this._engine.mem.get("env", pid) != null
+        return (await this._engine.mem.get("env", pid)) != null
     }
 
     /** The latest slot whose result is recorded. */
@@ -42,7 +42,7 @@ export class ProcessSlots {
     }
 
     /** The evaluation at `at`, a slot number or the id of the message evaluated there, once it is recorded. */
-    public async result(pid: string, at: string): Promise<{slot: number, result: WaoResult}> {
+    public async result(pid: string, at: string): Promise<{slot: number; result: WaoResult}> {
         const {results} = await this._process(pid)
         if (!/^\d+$/.test(at) && !MESSAGE_ID.test(at)) throw new NodeHttpError(400, `expected a slot number or a message id, got "${at}"`)
         const slot = MESSAGE_ID.test(at) ? results.indexOf(at) : Number(at)
@@ -76,7 +76,7 @@ export class ProcessSlots {
     private async _recordedSlots(pid: string): Promise<string[]> {
         const {results} = await this._process(pid)
         let count = this._recorded.get(pid) ?? 0
-        while (count < results.length && await this._result(results[count]!) != null) count++
+        while (count < results.length && (await this._result(results[count]!)) != null) count++
         count = Math.max(count, this._recorded.get(pid) ?? 0)
         this._recorded.set(pid, count)
         return results.slice(0, count)

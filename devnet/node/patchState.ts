@@ -39,7 +39,7 @@ function patchFields(message: WaoOutboxMessage): PatchState | undefined {
     let isPatch = false
     for (const {name, value} of message.Tags ?? []) {
         const key = normalizeKey(name)
-        if (key === "device" && value === "patch@1.0" || key === "method" && value === "PATCH") isPatch = true
+        if ((key === "device" && value === "patch@1.0") || (key === "method" && value === "PATCH")) isPatch = true
         if (!ENVELOPE.includes(key)) fields[key] = value
     }
     return isPatch ? fields : undefined

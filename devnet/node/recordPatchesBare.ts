@@ -17,8 +17,10 @@ export function recordPatchesBare(engine: WaoEngine) {
 }
 
 function isPatch(tags: Record<string, unknown> | undefined) {
-    return Object.entries(tags ?? {}).some(([name, value]) =>
-        name.toLowerCase() === "device" && value === "patch@1.0" || name.toLowerCase() === "method" && value === "PATCH")
+    return Object.entries(tags ?? {}).some(
+        ([name, value]) =>
+            (name.toLowerCase() === "device" && value === "patch@1.0") || (name.toLowerCase() === "method" && value === "PATCH")
+    )
 }
 
 function envelope(tags: Record<string, unknown>) {

@@ -13,8 +13,14 @@ Config = Config or { escrow = nil, token = nil, model = nil, maxFee = "1000", ma
 Answers = Answers or {}
 
 local function configTags()
-  return { Escrow = Config.escrow, Token = Config.token, Model = Config.model, ["Max-Fee"] = Config.maxFee,
-    ["Max-Tokens"] = Config.maxTokens, ["Pay-Per-Call"] = tostring(Config.payPerCall) }
+  return {
+    Escrow = Config.escrow,
+    Token = Config.token,
+    Model = Config.model,
+    ["Max-Fee"] = Config.maxFee,
+    ["Max-Tokens"] = Config.maxTokens,
+    ["Pay-Per-Call"] = tostring(Config.payPerCall),
+  }
 end
 
 Handlers.add("Configure", "Configure", function(msg)
@@ -63,8 +69,14 @@ Handlers.add("Ask", "Ask", function(msg)
     if result.ok then
       answer.status, answer.answer, answer.worker, answer.fee, answer.receiptTx =
         "answered", result.Output, result.Worker, result.Fee, result.ReceiptTx
-      msg.reply({ Action = "Answer", ["Question-Id"] = id, ["Task-Id"] = result.TaskId, Fee = result.Fee,
-        ["Receipt-Tx"] = result.ReceiptTx, Data = result.Output })
+      msg.reply({
+        Action = "Answer",
+        ["Question-Id"] = id,
+        ["Task-Id"] = result.TaskId,
+        Fee = result.Fee,
+        ["Receipt-Tx"] = result.ReceiptTx,
+        Data = result.Output,
+      })
     else
       answer.status, answer.error = "failed", result.Error
       msg.reply({ Action = "Ask-Error", ["Question-Id"] = id, Error = result.Error })

@@ -23,7 +23,7 @@ export interface ConvertedModel {
     readonly type: WeightType
     readonly sizeBytes: number
     /** Matrices stored in another type than `type` because their rows do not fit its blocks, in file order. */
-    readonly fallbacks: ReadonlyArray<{readonly name: string, readonly type: TensorType}>
+    readonly fallbacks: ReadonlyArray<{readonly name: string; readonly type: TensorType}>
 }
 
 /** Input the converter cannot use: not a GGUF file, a split model, or a matrix type it cannot read. */
@@ -50,7 +50,9 @@ export async function convertModel(options: ConvertModelOptions): Promise<Conver
     if (!WEIGHT_TYPES.includes(options.type)) throw new RangeError(`unknown weight type ${JSON.stringify(options.type)}`)
     const {size} = await stat(options.input)
     const info = await readGgufFileInfo(options.input, {
-        sourceType: "filesystem", logWarnings: false, spliceSplitFiles: false,
+        sourceType: "filesystem",
+        logWarnings: false,
+        spliceSplitFiles: false,
         // Only tensor infos and a few scalars are read from here; the tokenizer arrays are copied as bytes.
         ignoreKeys: ["tokenizer.ggml.tokens", "tokenizer.ggml.scores", "tokenizer.ggml.token_type", "tokenizer.ggml.merges"]
     }).catch((error: unknown) => {
@@ -64,8 +66,11 @@ export async function convertModel(options: ConvertModelOptions): Promise<Conver
     const input = await open(options.input)
     try {
         const header = await readExactly(input, 0, info.infoEndOffset)
-        const metadata = convertMetadata(guard(() => readRawMetadata(header)), ENCODINGS[options.type].fileType)
-        const fallbacks: {name: string, type: TensorType}[] = []
+        const metadata = convertMetadata(
+            guard(() => readRawMetadata(header)),
+            ENCODINGS[options.type].fileType
+        )
+        const fallbacks: {name: string; type: TensorType}[] = []
         const tensors = info.tensorInfo.map((tensorInfo): GgufTensor => {
             const dims = tensorInfo.dimensions.map(Number)
             const step = guard(() => planTensor({name: tensorInfo.name, dims, ggmlType: tensorInfo.ggmlType}, options.type))
@@ -135,7 +140,7 @@ async function* tensorData(input: FileHandle, offset: number, step: TensorStep):
 async function readExactly(handle: FileHandle, position: number, length: number): Promise<Uint8Array> {
     const bytes = new Uint8Array(length)
     // read(2) may return less than asked; a short read would shift every value after it.
-    for (let done = 0; done < length;) {
+    for (let done = 0; done < length; ) {
         const {bytesRead} = await handle.read(bytes, done, length - done, position + done)
         if (bytesRead === 0) throw new ConvertError(`unexpected end of file at byte ${position + done}`)
         done += bytesRead

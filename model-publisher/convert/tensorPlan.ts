@@ -4,13 +4,41 @@ import {ENCODINGS, matrixTypeFor, tensorTypeOf, type TensorType, type WeightType
 // Name parts of 2-D weights that llama.cpp's quantizer never re-encodes (`tensor_allows_quantization`
 // in src/llama-quant.cpp): norms, routers, small convolutions and position tables.
 const KEPT_NAME_PARTS = [
-    "_norm.weight", "ffn_gate_inp.weight", "ffn_gate_tid2eid.weight", "altup", "laurel", "per_layer_model_proj",
-    "ssm_conv1d", "shortconv.conv.weight", "indexer.k_proj.weight", "indexer.q_proj.weight", "time_mix_first.weight",
-    "time_mix_w0.weight", "time_mix_w1.weight", "time_mix_w2.weight", "time_mix_v0.weight", "time_mix_v1.weight",
-    "time_mix_v2.weight", "time_mix_a0.weight", "time_mix_a1.weight", "time_mix_a2.weight", "time_mix_g1.weight",
-    "time_mix_g2.weight", "time_mix_decay_w1.weight", "time_mix_decay_w2.weight", "time_mix_lerp_fused.weight",
-    "attn_rel_b.weight", ".position_embd", "sam.pos_embd", "sam.neck.", "sam.net_", ".rel_pos", ".patch_embd",
-    ".patch_merger", "a.rvq.codebook", "mm.a.code_embd"
+    "_norm.weight",
+    "ffn_gate_inp.weight",
+    "ffn_gate_tid2eid.weight",
+    "altup",
+    "laurel",
+    "per_layer_model_proj",
+    "ssm_conv1d",
+    "shortconv.conv.weight",
+    "indexer.k_proj.weight",
+    "indexer.q_proj.weight",
+    "time_mix_first.weight",
+    "time_mix_w0.weight",
+    "time_mix_w1.weight",
+    "time_mix_w2.weight",
+    "time_mix_v0.weight",
+    "time_mix_v1.weight",
+    "time_mix_v2.weight",
+    "time_mix_a0.weight",
+    "time_mix_a1.weight",
+    "time_mix_a2.weight",
+    "time_mix_g1.weight",
+    "time_mix_g2.weight",
+    "time_mix_decay_w1.weight",
+    "time_mix_decay_w2.weight",
+    "time_mix_lerp_fused.weight",
+    "attn_rel_b.weight",
+    ".position_embd",
+    "sam.pos_embd",
+    "sam.neck.",
+    "sam.net_",
+    ".rel_pos",
+    ".patch_embd",
+    ".patch_merger",
+    "a.rvq.codebook",
+    "mm.a.code_embd"
 ]
 const KEPT_NAMES = new Set(["position_embd.weight", "token_types.weight"])
 
@@ -20,9 +48,9 @@ const PLAIN_TYPE_BYTES: Readonly<Record<number, number>> = {30: 2, 24: 1, 25: 2,
 /** What happens to one tensor. */
 export type TensorStep =
     /** Bytes carried over unchanged. */
-    | {readonly kind: "copy", readonly byteLength: number}
+    | {readonly kind: "copy"; readonly byteLength: number}
     /** Decoded from `from` and re-encoded as `to`, a row at a time. */
-    | {readonly kind: "transcode", readonly from: TensorType, readonly to: TensorType, readonly rowLength: number, readonly rows: number}
+    | {readonly kind: "transcode"; readonly from: TensorType; readonly to: TensorType; readonly rowLength: number; readonly rows: number}
 
 /** A tensor of the input, as the plan sees it. */
 export interface TensorInfo {

@@ -1,2 +1,2 @@
-export { inspectModel, type ModelSummary } from "./inspectModel.ts"
-export { measureModelMargins, type GreedyStep, type MeasureMarginsOptions, type ModelMargins } from "./measureModelMargins.ts"
+export {inspectModel, type ModelSummary} from "./inspectModel.ts"
+export {measureModelMargins, type GreedyStep, type MeasureMarginsOptions, type ModelMargins} from "./measureModelMargins.ts"

@@ -43,10 +43,17 @@ export interface PublishedModel {
  * uploads with the model's metadata as tags, then sends `Register-Model`.
  */
 export async function publishModel({
-    file, name, license = "unspecified", ownerFee = 0, storage, registry, owner, onStage = () => {}, onProgress
+    file,
+    name,
+    license = "unspecified",
+    ownerFee = 0,
+    storage,
+    registry,
+    owner,
+    onStage = () => {},
+    onProgress
 }: PublishModelOptions): Promise<PublishedModel> {
-    if (!/^[A-Za-z0-9._-]{1,64}$/.test(name))
-        throw new PublishError(`Model name "${name}" must be 1-64 letters, digits, ".", "_" or "-"`)
+    if (!/^[A-Za-z0-9._-]{1,64}$/.test(name)) throw new PublishError(`Model name "${name}" must be 1-64 letters, digits, ".", "_" or "-"`)
     if (!Number.isInteger(ownerFee) || ownerFee < 0 || ownerFee > 10_000)
         throw new PublishError(`Owner fee must be an integer number of basis points from 0 to 10000, got ${ownerFee}`)
     await stat(file).catch(() => {
@@ -63,8 +70,7 @@ export async function publishModel({
     const existing = await registry.model(name)
     if (existing != null && existing.owner !== owner)
         throw new PublishError(`The name "${name}" is registered to ${existing.owner}; choose another`)
-    if (existing != null && existing.sha256 === sha256)
-        return {modelId: existing.id, sha256, name, summary, alreadyPublished: true}
+    if (existing != null && existing.sha256 === sha256) return {modelId: existing.id, sha256, name, summary, alreadyPublished: true}
 
     const quantization = quantizationOf(summary)
     const tags: Tag[] = [
@@ -85,8 +91,16 @@ export async function publishModel({
 
     onStage("registering")
     await registry.registerModel({
-        modelId: id, sha256, name, format: "GGUF", architecture: summary.architecture, quantization,
-        parameters: summary.parameterCount, contextLength: summary.contextLength, license, ownerFee
+        modelId: id,
+        sha256,
+        name,
+        format: "GGUF",
+        architecture: summary.architecture,
+        quantization,
+        parameters: summary.parameterCount,
+        contextLength: summary.contextLength,
+        license,
+        ownerFee
     })
     return {modelId: id, sha256, name, summary, alreadyPublished: false}
 }

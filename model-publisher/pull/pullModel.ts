@@ -47,7 +47,13 @@ export async function pullModel({ref, registry, gateway, cacheDir, onProgress, r
 
     const dir = path.join(cacheDir, "models")
     const file = path.join(dir, `${model.sha256}.gguf`)
-    if (await stat(file).then(() => true, () => false)) return {path: file, sha256: model.sha256, model, cached: true}
+    if (
+        await stat(file).then(
+            () => true,
+            () => false
+        )
+    )
+        return {path: file, sha256: model.sha256, model, cached: true}
 
     await mkdir(dir, {recursive: true})
     const partial = `${file}.partial`
@@ -55,7 +61,9 @@ export async function pullModel({ref, registry, gateway, cacheDir, onProgress, r
     const sha256 = await sha256File(partial)
     if (sha256 !== model.sha256) {
         await unlink(partial)
-        throw new PullError(`Model ${model.name} (${model.id}) failed its hash check: got ${sha256}, the registry says ${model.sha256}; the download was deleted`)
+        throw new PullError(
+            `Model ${model.name} (${model.id}) failed its hash check: got ${sha256}, the registry says ${model.sha256}; the download was deleted`
+        )
     }
     await rename(partial, file)
     return {path: file, sha256, model, cached: false}

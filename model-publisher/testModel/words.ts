@@ -26,7 +26,9 @@ export const COMMON_WORDS: readonly string[] = `
   quiet slow fast green blue red black yellow brown gray garden window bread milk tea coffee bird
   fish horse dog cat tree flower leaf snow storm cloud moon star winter summer spring autumn
   evening street village bridge market
-`.split(/\s+/).filter(Boolean)
+`
+    .split(/\s+/)
+    .filter(Boolean)
 
 /** The BIP-39 English wordlist (2048 everyday words, as shipped in MIT-licensed wallet libraries). */
 export const BIP39_WORDS: readonly string[] = `
@@ -170,4 +172,6 @@ export const BIP39_WORDS: readonly string[] = `
   window wine wing wink winner winter wire wisdom wise wish witness wolf woman wonder wood wool
   word work world worry worth wrap wreck wrestle wrist write wrong yard year yellow you young
   youth zebra zero zone zoo
-`.split(/\s+/).filter(Boolean)
+`
+    .split(/\s+/)
+    .filter(Boolean)

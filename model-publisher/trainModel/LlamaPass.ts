@@ -400,9 +400,14 @@ const F16_VALUES = (() => {
         const sign = bits & 0x8000 ? -1 : 1
         const exponent = (bits >> 10) & 0x1f
         const mantissa = bits & 0x3ff
-        values[bits] = exponent === 0x1f ? (mantissa === 0 ? sign * Infinity : NaN)
-            : exponent === 0 ? sign * mantissa * 2 ** -24
-                : sign * (1 + mantissa / 1024) * 2 ** (exponent - 15)
+        values[bits] =
+            exponent === 0x1f
+                ? mantissa === 0
+                    ? sign * Infinity
+                    : NaN
+                : exponent === 0
+                  ? sign * mantissa * 2 ** -24
+                  : sign * (1 + mantissa / 1024) * 2 ** (exponent - 15)
     }
     return values
 })()
@@ -439,8 +444,14 @@ function rmsNorm(out: Float32Array, rms: Float32Array, x: Float32Array, gain: Fl
 
 /** Adds the gradient through rmsNorm to dx (the residual stream's gradient) and to dGain. */
 function rmsNormBackward(
-    dx: Float32Array, dGain: Float32Array, dOut: Float32Array, x: Float32Array, rms: Float32Array, gain: Float32Array,
-    rows: number, size: number
+    dx: Float32Array,
+    dGain: Float32Array,
+    dOut: Float32Array,
+    x: Float32Array,
+    rms: Float32Array,
+    gain: Float32Array,
+    rows: number,
+    size: number
 ): void {
     for (let t = 0; t < rows; t++) {
         const base = t * size
@@ -501,8 +512,15 @@ function matmul(out: Float32Array, x: Float32Array, w: Float32Array, rows: numbe
  * rows of the other operand per pass over a contiguous row, for the reason matmul does.
  */
 function matmulBackward(
-    dx: Float32Array, dw: Float32Array, dOut: Float32Array, x: Float32Array, w: Float32Array,
-    rows: number, n: number, m: number, accumulate = false
+    dx: Float32Array,
+    dw: Float32Array,
+    dOut: Float32Array,
+    x: Float32Array,
+    w: Float32Array,
+    rows: number,
+    n: number,
+    m: number,
+    accumulate = false
 ): void {
     if (!accumulate) dx.fill(0, 0, rows * n)
     for (let t = 0; t < rows; t++) {

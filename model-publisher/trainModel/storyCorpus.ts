@@ -15,12 +15,18 @@ interface Character {
 const he = (name: string): Character => ({name, he: "he", his: "his", him: "him"})
 const she = (name: string): Character => ({name, he: "she", his: "her", him: "her"})
 
-const CHARACTERS: readonly Character[] = [
-    he("Tom"), she("Mia"), he("Sam"), she("Lily"), he("Ben"), she("Anna"), he("Max"), she("Lucy")
-]
+const CHARACTERS: readonly Character[] = [he("Tom"), she("Mia"), he("Sam"), she("Lily"), he("Ben"), she("Anna"), he("Max"), she("Lucy")]
 const ANIMALS = ["cat", "dog", "bird", "fox", "rabbit", "bear", "frog", "duck", "mouse", "owl"]
 const TRAITS = ["little", "happy", "kind", "small", "brave", "shy", "funny", "good"]
-const PLACES = [["in", "park"], ["in", "forest"], ["in", "garden"], ["by", "river"], ["on", "hill"], ["on", "farm"], ["by", "sea"]] as const
+const PLACES = [
+    ["in", "park"],
+    ["in", "forest"],
+    ["in", "garden"],
+    ["by", "river"],
+    ["on", "hill"],
+    ["on", "farm"],
+    ["by", "sea"]
+] as const
 const THINGS = ["ball", "kite", "box", "hat", "apple", "cake", "boat", "key", "book", "flower", "shell", "stone"]
 const LOOKS = ["red", "blue", "green", "yellow", "big", "shiny", "old", "little"]
 const PASTIMES = ["play", "run", "sing", "read", "swim", "jump", "dance", "draw"]
@@ -50,46 +56,62 @@ function story(random: Choices): Story {
     if (opening === 0) {
         lines.push(`Once upon a time, there was a ${random.pick(TRAITS)} ${animal} named ${hero.name}.`)
     } else if (opening === 1) {
-        lines.push(`Once upon a time, in a ${random.pick(["small", "big"])} ${random.pick(["village", "forest"])}, ` +
-            `there lived a ${random.pick(TRAITS)} ${animal} named ${hero.name}.`)
+        lines.push(
+            `Once upon a time, in a ${random.pick(["small", "big"])} ${random.pick(["village", "forest"])}, ` +
+                `there lived a ${random.pick(TRAITS)} ${animal} named ${hero.name}.`
+        )
     } else {
         lines.push(`One day, a ${random.pick(TRAITS)} ${animal} named ${hero.name} went to the ${place}.`)
     }
 
-    lines.push(random.chance(0.5)
-        ? `${He} liked to ${random.pick(PASTIMES)} ${preposition} the ${place}.`
-        : `${hero.name} loved to ${random.pick(PASTIMES)} with ${hero.his} ${random.pick(["mom", "dad", "friends"])} every day.`)
+    lines.push(
+        random.chance(0.5)
+            ? `${He} liked to ${random.pick(PASTIMES)} ${preposition} the ${place}.`
+            : `${hero.name} loved to ${random.pick(PASTIMES)} with ${hero.his} ${random.pick(["mom", "dad", "friends"])} every day.`
+    )
     if (opening !== 2) {
         lines.push(`One day, ${hero.name} went to the ${place} ${random.pick(["to play", `with ${hero.his} mom`, "all alone"])}.`)
     }
-    lines.push(`${random.chance(0.5) ? hero.name : He} ${random.pick(["found", "saw"])} a ${look} ${thing} ` +
-        `${random.pick(["under a tree", "near the water", "in the grass"])}.`)
-    lines.push(random.pick([
-        `${He} was very ${random.pick(FEELINGS)}.`,
-        `${hero.name} smiled and picked up the ${thing}.`,
-        `It was the best ${thing} ${hero.he} had ever seen.`
-    ]))
+    lines.push(
+        `${random.chance(0.5) ? hero.name : He} ${random.pick(["found", "saw"])} a ${look} ${thing} ` +
+            `${random.pick(["under a tree", "near the water", "in the grass"])}.`
+    )
+    lines.push(
+        random.pick([
+            `${He} was very ${random.pick(FEELINGS)}.`,
+            `${hero.name} smiled and picked up the ${thing}.`,
+            `It was the best ${thing} ${hero.he} had ever seen.`
+        ])
+    )
     lines.push(`Then ${hero.name} saw ${hero.his} friend ${friend.name} the ${friendAnimal}.`)
-    lines.push(`${hero.name} showed the ${look} ${thing} to ${friend.name}, and they played with it ` +
-        `${random.pick(["all day", "for a long time", "until the sun went down"])}.`)
+    lines.push(
+        `${hero.name} showed the ${look} ${thing} to ${friend.name}, and they played with it ` +
+            `${random.pick(["all day", "for a long time", "until the sun went down"])}.`
+    )
 
     if (random.chance(0.6)) {
-        lines.push(`But then, ${random.pick([
-            `the wind blew the ${thing} away`,
-            `the ${thing} fell into the water`,
-            `a big dog took the ${thing}`
-        ])}.`)
+        lines.push(
+            `But then, ${random.pick([
+                `the wind blew the ${thing} away`,
+                `the ${thing} fell into the water`,
+                `a big dog took the ${thing}`
+            ])}.`
+        )
         lines.push(`${hero.name} was sad${random.chance(0.5) ? " and started to cry" : ""}.`)
-        lines.push(`${friend.name} wanted to help, so ${friend.he} ${random.pick(["ran", "looked", "searched"])} ` +
-            `${random.pick(["everywhere", "very fast", "for a long time"])}.`)
+        lines.push(
+            `${friend.name} wanted to help, so ${friend.he} ${random.pick(["ran", "looked", "searched"])} ` +
+                `${random.pick(["everywhere", "very fast", "for a long time"])}.`
+        )
         lines.push(`At last, ${friend.name} found the ${thing} and gave it back to ${hero.name}.`)
         lines.push(`${hero.name} said thank you to ${friend.name}.`)
     }
-    lines.push(random.pick([
-        `From that day on, ${hero.name} and ${friend.name} were best friends.`,
-        `${hero.name} and ${friend.name} went home and had a good nap.`,
-        `${hero.name} learned that it is good to share with friends.`
-    ]))
+    lines.push(
+        random.pick([
+            `From that day on, ${hero.name} and ${friend.name} were best friends.`,
+            `${hero.name} and ${friend.name} went home and had a good nap.`,
+            `${hero.name} learned that it is good to share with friends.`
+        ])
+    )
     lines.push("The end.")
     return lines
 }

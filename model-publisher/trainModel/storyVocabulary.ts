@@ -28,7 +28,7 @@ export interface StoryVocabulary {
  * prefixes one.
  */
 export function textPieces(text: string): string[] {
-    return [...text.matchAll(/[A-Za-z]+|[.,!?]/g)].map(([piece]) => /[A-Za-z]/.test(piece) ? SPACE + piece : piece)
+    return [...text.matchAll(/[A-Za-z]+|[.,!?]/g)].map(([piece]) => (/[A-Za-z]/.test(piece) ? SPACE + piece : piece))
 }
 
 /**
@@ -71,10 +71,11 @@ export function buildStoryVocabulary(pieces: Iterable<string>): StoryVocabulary 
         types: Int32Array.from(types),
         bosId: BOS_ID,
         eosId: EOS_ID,
-        encode: (text) => text.map((piece) => {
-            const id = ids.get(piece)
-            if (id === undefined || id === UNK_ID) throw new RangeError(`${JSON.stringify(piece)} is not in the vocabulary`)
-            return id
-        })
+        encode: (text) =>
+            text.map((piece) => {
+                const id = ids.get(piece)
+                if (id === undefined || id === UNK_ID) throw new RangeError(`${JSON.stringify(piece)} is not in the vocabulary`)
+                return id
+            })
     }
 }

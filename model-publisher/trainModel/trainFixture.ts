@@ -49,16 +49,20 @@ const sizeBytes = await writeTrainedModel({
     vocabulary: trained.vocabulary,
     weights: trained.weights
 })
-const sha256 = createHash("sha256").update(await readFile(destination)).digest("hex")
+const sha256 = createHash("sha256")
+    .update(await readFile(destination))
+    .digest("hex")
 const load = (averages: number[]) => averages.map((average) => average.toFixed(2)).join(", ")
 
-process.stdout.write([
-    `wrote ${destination}`,
-    `shape: ${JSON.stringify(trained.shape)}, ${parameterCount(trained.shape)} parameters`,
-    `training: ${recipe.steps} steps of ${recipe.batchSize} x ${recipe.sequenceLength} tokens`,
-    `time: ${seconds.toFixed(0)} s, ${cpuSeconds.toFixed(0)} s of CPU time`,
-    `load average (1, 5, 15 min): ${load(loadBefore)} before, ${load(loadAfter)} after`,
-    `final loss (mean of the last ${REPORT_EVERY} steps): ${finalLoss.toFixed(4)} nats/token`,
-    `held-out loss (${HELD_OUT.windows} windows, stories of seed ${HELD_OUT.seed}): ${heldOutLoss.toFixed(4)} nats/token`,
-    `size: ${sizeBytes} bytes, sha256 ${sha256}`
-].join("\n") + "\n")
+process.stdout.write(
+    [
+        `wrote ${destination}`,
+        `shape: ${JSON.stringify(trained.shape)}, ${parameterCount(trained.shape)} parameters`,
+        `training: ${recipe.steps} steps of ${recipe.batchSize} x ${recipe.sequenceLength} tokens`,
+        `time: ${seconds.toFixed(0)} s, ${cpuSeconds.toFixed(0)} s of CPU time`,
+        `load average (1, 5, 15 min): ${load(loadBefore)} before, ${load(loadAfter)} after`,
+        `final loss (mean of the last ${REPORT_EVERY} steps): ${finalLoss.toFixed(4)} nats/token`,
+        `held-out loss (${HELD_OUT.windows} windows, stories of seed ${HELD_OUT.seed}): ${heldOutLoss.toFixed(4)} nats/token`,
+        `size: ${sizeBytes} bytes, sha256 ${sha256}`
+    ].join("\n") + "\n"
+)

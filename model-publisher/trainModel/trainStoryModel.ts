@@ -95,7 +95,10 @@ export function trainStoryModel(recipe: StoryModelRecipe, onStep?: (progress: Tr
  * held-out loss when the corpus was generated from another seed than the training one.
  */
 export function storyLoss(
-    shape: ModelShape, weights: Float32Array, corpus: StoryCorpus, options: {sequenceLength: number; windows: number; seed: number}
+    shape: ModelShape,
+    weights: Float32Array,
+    corpus: StoryCorpus,
+    options: {sequenceLength: number; windows: number; seed: number}
 ): number {
     const pass = new LlamaPass(shape, weights, options.sequenceLength)
     const random = new Prng(options.seed, "evaluation windows")

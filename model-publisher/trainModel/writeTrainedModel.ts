@@ -28,19 +28,25 @@ export async function writeTrainedModel({path, name, shape, vocabulary, weights}
     if (vocabulary.tokens.length !== shape.vocabularySize)
         throw new RangeError(`${vocabulary.tokens.length} tokens for a vocabulary of ${shape.vocabularySize}`)
     const encoding = ENCODINGS.f32
-    const tensors = tensorLayout(shape).map((slot): GgufTensor => ({
-        name: slot.name,
-        dims: slot.dims,
-        ggmlType: encoding.ggmlType,
-        byteLength: encoding.byteLength(slot.length),
-        *data() {
-            const bytes = new Uint8Array(encoding.byteLength(slot.length))
-            encoding.encode(weights.subarray(slot.offset, slot.offset + slot.length), bytes)
-            yield bytes
-        }
-    }))
+    const tensors = tensorLayout(shape).map(
+        (slot): GgufTensor => ({
+            name: slot.name,
+            dims: slot.dims,
+            ggmlType: encoding.ggmlType,
+            byteLength: encoding.byteLength(slot.length),
+            *data() {
+                const bytes = new Uint8Array(encoding.byteLength(slot.length))
+                encoding.encode(weights.subarray(slot.offset, slot.offset + slot.length), bytes)
+                yield bytes
+            }
+        })
+    )
     const metadata = llamaMetadata({
-        name, shape, vocabulary, fileType: encoding.fileType, general: [["general.license", {type: "string", value: "MIT"}]]
+        name,
+        shape,
+        vocabulary,
+        fileType: encoding.fileType,
+        general: [["general.license", {type: "string", value: "MIT"}]]
     })
     await mkdir(dirname(path), {recursive: true})
     return writeGguf(path, {metadata, tensors})

@@ -1,6 +1,6 @@
 -- Token amounts are unsigned integer strings handled with bint, never Lua
 -- numbers: 64-bit floats lose precision far below real token supplies.
-local bint = require('.bint')(256)
+local bint = require(".bint")(256)
 local guard = require("weavelm.guard")
 
 local amount = {}
@@ -31,12 +31,25 @@ function amount.of(value)
   return bint(value)
 end
 
-function amount.add(a, b) return tostring(bint(a) + bint(b)) end
-function amount.sub(a, b) return tostring(bint(a) - bint(b)) end
-function amount.lt(a, b) return bint.ult(bint(a), bint(b)) end
-function amount.le(a, b) return bint.ule(bint(a), bint(b)) end
-function amount.min(a, b) if amount.le(a, b) then return tostring(bint(a)) end return tostring(bint(b)) end
-function amount.isZero(a) return bint(a) == bint.zero() end
+function amount.add(a, b)
+  return tostring(bint(a) + bint(b))
+end
+function amount.sub(a, b)
+  return tostring(bint(a) - bint(b))
+end
+function amount.lt(a, b)
+  return bint.ult(bint(a), bint(b))
+end
+function amount.le(a, b)
+  return bint.ule(bint(a), bint(b))
+end
+function amount.min(a, b)
+  if amount.le(a, b) then return tostring(bint(a)) end
+  return tostring(bint(b))
+end
+function amount.isZero(a)
+  return bint(a) == bint.zero()
+end
 
 --- `a * num / den`, rounded down. Fees and shares use basis points this way.
 function amount.mulDiv(a, num, den)
@@ -55,7 +68,9 @@ end
 --- Sum of the string values of a table.
 function amount.sum(t)
   local total = bint.zero()
-  for _, v in pairs(t) do total = total + bint(v) end
+  for _, v in pairs(t) do
+    total = total + bint(v)
+  end
   return tostring(total)
 end
 

@@ -16,8 +16,15 @@ local selection = require("weavelm.selection")
 local apus = {}
 
 -- Apus's option names and the Infer tags they stand for.
-apus.OPTIONS = { model = "Model", max_tokens = "Max-Tokens", temperature = "Temperature", top_p = "Top-P",
-  top_k = "Top-K", seed = "Seed", max_fee = "Max-Fee" }
+apus.OPTIONS = {
+  model = "Model",
+  max_tokens = "Max-Tokens",
+  temperature = "Temperature",
+  top_p = "Top-P",
+  top_k = "Top-K",
+  seed = "Seed",
+  max_fee = "Max-Fee",
+}
 local SUPPORTED = "model, max_tokens, temperature, top_p, top_k, seed, max_fee"
 
 -- Apus's Code tag on failures; their clients look for Code, then read Message
@@ -48,8 +55,7 @@ end
 
 --- Whether an `Infer` is in Apus's form: a prompt in X-Prompt, none in Data or Prompt-Tx.
 function apus.isRequest(msg)
-  return input.optional(msg, "X-Prompt") ~= nil and (msg.Data == nil or msg.Data == "")
-    and input.optional(msg, "Prompt-Tx") == nil
+  return input.optional(msg, "X-Prompt") ~= nil and (msg.Data == nil or msg.Data == "") and input.optional(msg, "Prompt-Tx") == nil
 end
 
 -- An option's value as tag text: JSON numbers as Lua writes them (integral
@@ -73,7 +79,9 @@ function apus.params(msg, defaultModel)
     options = decoded
   end
   local tags, unsupported = {}, {}
-  for key in pairs(options) do guard.check(type(key) == "string", "X-Options must be a JSON object") end
+  for key in pairs(options) do
+    guard.check(type(key) == "string", "X-Options must be a JSON object")
+  end
   for _, key in ipairs(order.keys(options)) do
     local tag, value = apus.OPTIONS[key], options[key]
     if tag then
@@ -86,8 +94,7 @@ function apus.params(msg, defaultModel)
       unsupported[#unsupported + 1] = key
     end
   end
-  guard.check(#unsupported == 0, "Unsupported X-Options " .. table.concat(unsupported, ", ")
-    .. ": supported are " .. SUPPORTED)
+  guard.check(#unsupported == 0, "Unsupported X-Options " .. table.concat(unsupported, ", ") .. ": supported are " .. SUPPORTED)
   if tags.Model == nil and input.tag(msg, "Model") == nil then
     guard.check(defaultModel ~= nil, "X-Options.model is required: this escrow has no Default-Model")
     tags.Model = defaultModel
@@ -102,18 +109,32 @@ end
 --- would make, and whichever is drawn is paid in full; the unused part comes
 --- back at settlement. Refuses when `available` cannot cover it.
 function apus.maxFee(workers, active, req, available, now)
-  local candidates, reason = selection.candidates(workers,
-    { model = req.model, maxTokens = req.maxTokens, maxFee = UNLIMITED, exclude = {} }, active, now)
+  local candidates, reason =
+    selection.candidates(workers, { model = req.model, maxTokens = req.maxTokens, maxFee = UNLIMITED, exclude = {} }, active, now)
   guard.check(candidates, reason)
   local fee = "0"
   for _, c in ipairs(candidates) do
-    local worst = fees.split({ input = c.worker.priceInput, output = c.worker.priceOutput }, req.model.ownerFee,
-      #req.prompt + apus.SPECIAL_TOKENS, req.maxTokens, UNLIMITED).total
+    local worst = fees.split(
+      { input = c.worker.priceInput, output = c.worker.priceOutput },
+      req.model.ownerFee,
+      #req.prompt + apus.SPECIAL_TOKENS,
+      req.maxTokens,
+      UNLIMITED
+    ).total
     if amount.lt(fee, worst) then fee = worst end
   end
-  guard.check(amount.le(fee, available), "The deposit " .. available .. " cannot cover Max-Fee " .. fee
-    .. ", the worst-case fee of the priciest available worker for max_tokens " .. req.maxTokens .. " and a "
-    .. #req.prompt .. "-byte prompt: deposit more, lower max_tokens, or set max_fee")
+  guard.check(
+    amount.le(fee, available),
+    "The deposit "
+      .. available
+      .. " cannot cover Max-Fee "
+      .. fee
+      .. ", the worst-case fee of the priciest available worker for max_tokens "
+      .. req.maxTokens
+      .. " and a "
+      .. #req.prompt
+      .. "-byte prompt: deposit more, lower max_tokens, or set max_fee"
+  )
   return fee
 end
 
@@ -123,10 +144,16 @@ function apus.refusal(text)
 end
 
 local function resultData(m)
-  return string.format('{"result":%s,"attestation":{"receiptTx":%s,"receiptHash":%s,"taskId":%s,'
-    .. '"challengeDeadline":%d,"worker":%s,"fee":%s}}', json.encode(m.Data), json.encode(m["Receipt-Tx"]),
-    json.encode(m["Receipt-Hash"]), json.encode(m["Task-Id"]), math.tointeger(tonumber(m["Challenge-Deadline"])),
-    json.encode(m.Worker), json.encode(m.Fee))
+  return string.format(
+    '{"result":%s,"attestation":{"receiptTx":%s,"receiptHash":%s,"taskId":%s,' .. '"challengeDeadline":%d,"worker":%s,"fee":%s}}',
+    json.encode(m.Data),
+    json.encode(m["Receipt-Tx"]),
+    json.encode(m["Receipt-Hash"]),
+    json.encode(m["Task-Id"]),
+    math.tointeger(tonumber(m["Challenge-Deadline"])),
+    json.encode(m.Worker),
+    json.encode(m.Fee)
+  )
 end
 
 --- The `Infer-Response` that goes with `m`, the escrow's `Infer-Result` or
@@ -135,8 +162,7 @@ end
 --- bytes (json.encode orders keys as `pairs` does).
 function apus.answer(task, m)
   if task == nil or not task.apus then return nil end
-  local answer = { Target = m.Target, Action = "Infer-Response", ["Task-Id"] = task.id,
-    ["X-Reference"] = m["X-Reference"] }
+  local answer = { Target = m.Target, Action = "Infer-Response", ["Task-Id"] = task.id, ["X-Reference"] = m["X-Reference"] }
   if m.Action == "Infer-Result" then
     answer.Data = resultData(m)
   elseif m.Action == "Infer-Refunded" then

@@ -34,9 +34,16 @@ end
 local function payChallenger(state, task, d, qty, out, payout, reason)
   if amount.isZero(qty) then return end
   if d.perCall then
-    out[#out + 1] = { Target = state.params.token, Action = "Transfer", Recipient = d.challenger, Quantity = qty,
-      ["X-Task-Id"] = task.id, ["X-Challenge-Payout"] = payout, ["X-Refund-Reason"] = reason,
-      ["X-Reference"] = d.reference }
+    out[#out + 1] = {
+      Target = state.params.token,
+      Action = "Transfer",
+      Recipient = d.challenger,
+      Quantity = qty,
+      ["X-Task-Id"] = task.id,
+      ["X-Challenge-Payout"] = payout,
+      ["X-Refund-Reason"] = reason,
+      ["X-Reference"] = d.reference,
+    }
   else
     ledger.credit(state.balances, d.challenger, qty)
   end
@@ -58,9 +65,7 @@ function challenges.bonds(state, who)
   local total = "0"
   for id in pairs(state.open) do
     local task = state.tasks[id]
-    if task.state == "Challenged" and (who == nil or task.dispute.challenger == who) then
-      total = amount.add(total, task.dispute.bond)
-    end
+    if task.state == "Challenged" and (who == nil or task.dispute.challenger == who) then total = amount.add(total, task.dispute.bond) end
   end
   return total
 end
@@ -81,22 +86,30 @@ function challenges.open(state, req, now)
   local id = task.id
   guard.check(task.dispute == nil, "Task " .. id .. " is already challenged")
   guard.check(task.challengeDeadline ~= nil, "Task " .. id .. " has no result to challenge (" .. tostring(task.state) .. ")")
-  guard.check(now <= task.challengeDeadline,
-    "Challenge window of task " .. id .. " closed at Challenge-Deadline " .. task.challengeDeadline)
+  guard.check(
+    now <= task.challengeDeadline,
+    "Challenge window of task " .. id .. " closed at Challenge-Deadline " .. task.challengeDeadline
+  )
   -- A direct request's new record has no state until it is adopted below.
-  guard.check(task.state == "Completed" or (req.task and task.state == nil),
-    "Task " .. id .. " is not Completed (" .. tostring(task.state) .. ")")
+  guard.check(
+    task.state == "Completed" or (req.task and task.state == nil),
+    "Task " .. id .. " is not Completed (" .. tostring(task.state) .. ")"
+  )
   guard.check(req.challenger ~= task.worker, "The worker of task " .. id .. " cannot challenge its own result")
   -- A direct request's counts are in its receipt only: its referees check the Position.
-  guard.check(task.outputTokens == nil or req.position <= task.outputTokens,
-    "Position " .. req.position .. " is above Output-Tokens " .. tostring(task.outputTokens))
+  guard.check(
+    task.outputTokens == nil or req.position <= task.outputTokens,
+    "Position " .. req.position .. " is above Output-Tokens " .. tostring(task.outputTokens)
+  )
   local fee = task.fee
   local least = disputes.leastBond(p, fee)
   if least == p.challengeBond then
     guard.check(amount.le(least, req.bond), "Bond " .. req.bond .. " is below Challenge-Bond " .. p.challengeBond)
   else
-    guard.check(amount.le(least, req.bond), "Bond " .. req.bond .. " is below " .. least
-      .. ": Referee-Count x Referee-Fee + the Fee " .. fee .. " of task " .. id)
+    guard.check(
+      amount.le(least, req.bond),
+      "Bond " .. req.bond .. " is below " .. least .. ": Referee-Count x Referee-Fee + the Fee " .. fee .. " of task " .. id
+    )
   end
   if not req.perCall then
     local available = ledger.balance(state.balances, req.challenger)
@@ -106,34 +119,65 @@ function challenges.open(state, req, now)
   -- challenge, but not judge.
   local exclude = { [task.worker] = true, [req.challenger] = true, [task.requester] = true }
   local candidates = disputes.referees(state.workers, task.model, exclude, now)
-  guard.check(#candidates >= p.refereeCount, "Only " .. #candidates .. " eligible referees for model " .. task.modelName
-    .. "; Referee-Count is " .. p.refereeCount)
+  guard.check(
+    #candidates >= p.refereeCount,
+    "Only " .. #candidates .. " eligible referees for model " .. task.modelName .. "; Referee-Count is " .. p.refereeCount
+  )
 
   if not req.perCall then ledger.debit(state.balances, req.challenger, req.bond) end
   if req.task then
-    if state.tasks[id] == nil then tasks.adopt(state, task) else state.tasks[id] = task end
+    if state.tasks[id] == nil then
+      tasks.adopt(state, task)
+    else
+      state.tasks[id] = task
+    end
     channels.markChallenged(state, task)
   end
   local seedDeadline = now + p.seedTimeout
   local d = {
-    id = req.id, challenger = req.challenger, bond = req.bond, perCall = req.perCall, reference = req.reference,
-    position = req.position, evidenceTx = req.evidenceTx, challengedAt = now,
-    stage = "Seeding", seedCommit = req.seedCommit, seedDeadline = seedDeadline,
-    revealDeadline = seedDeadline + p.revealTimeout, candidates = disputes.snapshot(candidates),
+    id = req.id,
+    challenger = req.challenger,
+    bond = req.bond,
+    perCall = req.perCall,
+    reference = req.reference,
+    position = req.position,
+    evidenceTx = req.evidenceTx,
+    challengedAt = now,
+    stage = "Seeding",
+    seedCommit = req.seedCommit,
+    seedDeadline = seedDeadline,
+    revealDeadline = seedDeadline + p.revealTimeout,
+    candidates = disputes.snapshot(candidates),
     -- The Reveal-Deadline until the committee is drawn, then the Referee-Deadline.
     deadline = seedDeadline + p.revealTimeout,
-    committee = {}, refereeCount = p.refereeCount, quorum = disputes.quorum(p.refereeCount), votes = {},
-    refereeFee = p.refereeFee, refereeTimeout = p.refereeTimeout, challengerShare = p.challengerShare,
-    slashAmount = p.slashAmount, auditRate = p.auditRate,
+    committee = {},
+    refereeCount = p.refereeCount,
+    quorum = disputes.quorum(p.refereeCount),
+    votes = {},
+    refereeFee = p.refereeFee,
+    refereeTimeout = p.refereeTimeout,
+    challengerShare = p.challengerShare,
+    slashAmount = p.slashAmount,
+    auditRate = p.auditRate,
   }
   task.dispute = d
   tasks.move(state, task, "Challenged")
 
   local function accepted(target, reference)
-    return { Target = target, Action = "Challenge-Accepted", ["Task-Id"] = id, ["Challenge-Id"] = d.id,
-      Worker = task.worker, Challenger = d.challenger, Bond = d.bond, ["Seed-Commit"] = d.seedCommit,
-      ["Seed-Deadline"] = tostring(d.seedDeadline), ["Reveal-Deadline"] = tostring(d.revealDeadline),
-      Quorum = tostring(d.quorum), ["X-Reference"] = reference }
+    return {
+      Target = target,
+      Action = "Challenge-Accepted",
+      ["Task-Id"] = id,
+      ["Challenge-Id"] = d.id,
+      Worker = task.worker,
+      Challenger = d.challenger,
+      Bond = d.bond,
+      ["Seed-Commit"] = d.seedCommit,
+      ["Seed-Deadline"] = tostring(d.seedDeadline),
+      ["Reveal-Deadline"] = tostring(d.revealDeadline),
+      Quorum = tostring(d.quorum),
+      ["X-Reference"] = reference,
+    }
   end
   local out = { accepted(task.worker), accepted(task.requester, task.reference) }
   return d, out, accepted(nil, nil)
@@ -158,8 +202,15 @@ function challenges.seed(state, id, challengeId, worker, seed, now)
   guard.check(now <= d.seedDeadline, "Seed-Deadline " .. d.seedDeadline .. " of task " .. id .. " has passed")
   d.workerSeed, d.seededAt = seed, now
   local function seeded(target, action, reference)
-    return { Target = target, Action = action, ["Task-Id"] = id, ["Challenge-Id"] = d.id, Seed = seed,
-      ["Reveal-Deadline"] = tostring(d.revealDeadline), ["X-Reference"] = reference }
+    return {
+      Target = target,
+      Action = action,
+      ["Task-Id"] = id,
+      ["Challenge-Id"] = d.id,
+      Seed = seed,
+      ["Reveal-Deadline"] = tostring(d.revealDeadline),
+      ["X-Reference"] = reference,
+    }
   end
   return { seeded(d.challenger, "Dispute-Seeded", d.reference) }, seeded(nil, "Dispute-Seed-Notice")
 end
@@ -174,8 +225,10 @@ function challenges.reveal(state, id, challengeId, challenger, secret, now)
   local task, d = seeding(state, id, challengeId)
   guard.check(challenger == d.challenger, "Only the challenger of task " .. id .. " reveals its secret")
   guard.check(now <= d.revealDeadline, "Reveal-Deadline " .. d.revealDeadline .. " of task " .. id .. " has passed")
-  guard.check(d.workerSeed ~= nil or now > d.seedDeadline,
-    "The worker of task " .. id .. " may seed until Seed-Deadline " .. d.seedDeadline .. ": reveal after its Dispute-Seed or then")
+  guard.check(
+    d.workerSeed ~= nil or now > d.seedDeadline,
+    "The worker of task " .. id .. " may seed until Seed-Deadline " .. d.seedDeadline .. ": reveal after its Dispute-Seed or then"
+  )
   guard.check(disputes.sha256(secret) == d.seedCommit, "Secret does not match the Seed-Commit of challenge " .. d.id)
   local drawSeed = disputes.drawSeed(secret, d.workerSeed, d.id)
   local committee = disputes.drawCommittee(disputes.fromSnapshot(d.candidates), d.refereeCount, drawSeed .. ":referee")
@@ -187,21 +240,47 @@ function challenges.reveal(state, id, challengeId, challenger, secret, now)
   local out = {}
   for _, referee in ipairs(d.committee) do
     out[#out + 1] = {
-      Target = referee, Action = "Referee-Request", ["Task-Id"] = id, ["Challenge-Id"] = d.id,
-      Worker = task.worker, Challenger = d.challenger, Model = task.model, ["Model-SHA256"] = task.modelSha256,
-      ["Receipt-Tx"] = task.receiptTx, ["Receipt-Hash"] = task.receiptHash,
-      ["Input-Tokens"] = optionalText(task.inputTokens), ["Output-Tokens"] = optionalText(task.outputTokens),
-      Position = tostring(d.position), ["Evidence-Tx"] = d.evidenceTx, Deadline = tostring(d.deadline),
-      ["Max-Tokens"] = optionalText(task.maxTokens), Temperature = task.temperature, ["Top-K"] = optionalText(task.topK),
-      ["Top-P"] = task.topP, Seed = optionalText(task.seed), Format = task.format,
-      Channel = task.channel, Fee = task.direct and task.fee or nil,
-      ["Prompt-Message"] = task.promptMessage, ["Prompt-Tx"] = task.promptTx, Data = task.output,
+      Target = referee,
+      Action = "Referee-Request",
+      ["Task-Id"] = id,
+      ["Challenge-Id"] = d.id,
+      Worker = task.worker,
+      Challenger = d.challenger,
+      Model = task.model,
+      ["Model-SHA256"] = task.modelSha256,
+      ["Receipt-Tx"] = task.receiptTx,
+      ["Receipt-Hash"] = task.receiptHash,
+      ["Input-Tokens"] = optionalText(task.inputTokens),
+      ["Output-Tokens"] = optionalText(task.outputTokens),
+      Position = tostring(d.position),
+      ["Evidence-Tx"] = d.evidenceTx,
+      Deadline = tostring(d.deadline),
+      ["Max-Tokens"] = optionalText(task.maxTokens),
+      Temperature = task.temperature,
+      ["Top-K"] = optionalText(task.topK),
+      ["Top-P"] = task.topP,
+      Seed = optionalText(task.seed),
+      Format = task.format,
+      Channel = task.channel,
+      Fee = task.direct and task.fee or nil,
+      ["Prompt-Message"] = task.promptMessage,
+      ["Prompt-Tx"] = task.promptTx,
+      Data = task.output,
     }
   end
   local function drawn(target, action, reference)
-    return { Target = target, Action = action, ["Task-Id"] = id, ["Challenge-Id"] = d.id,
-      Referees = table.concat(d.committee, ","), Quorum = tostring(d.quorum), ["Referee-Deadline"] = tostring(d.deadline),
-      ["Draw-Seed"] = d.drawSeed, ["Worker-Seed"] = d.workerSeed, ["X-Reference"] = reference }
+    return {
+      Target = target,
+      Action = action,
+      ["Task-Id"] = id,
+      ["Challenge-Id"] = d.id,
+      Referees = table.concat(d.committee, ","),
+      Quorum = tostring(d.quorum),
+      ["Referee-Deadline"] = tostring(d.deadline),
+      ["Draw-Seed"] = d.drawSeed,
+      ["Worker-Seed"] = d.workerSeed,
+      ["X-Reference"] = reference,
+    }
   end
   out[#out + 1] = drawn(task.worker, "Committee-Drawn")
   out[#out + 1] = drawn(task.requester, "Committee-Drawn", task.reference)
@@ -227,8 +306,16 @@ local function lapse(state, task, now)
   task.challengeDeadline = deadline
   tasks.move(state, task, "Completed")
   local function lapsed(target, reference)
-    return { Target = target, Action = "Challenge-Lapsed", ["Task-Id"] = task.id, ["Challenge-Id"] = d.id, Bond = d.bond,
-      ["Reveal-Deadline"] = tostring(d.revealDeadline), ["Challenge-Deadline"] = tostring(deadline), ["X-Reference"] = reference }
+    return {
+      Target = target,
+      Action = "Challenge-Lapsed",
+      ["Task-Id"] = task.id,
+      ["Challenge-Id"] = d.id,
+      Bond = d.bond,
+      ["Reveal-Deadline"] = tostring(d.revealDeadline),
+      ["Challenge-Deadline"] = tostring(deadline),
+      ["X-Reference"] = reference,
+    }
   end
   return { lapsed(d.challenger, d.reference), lapsed(task.worker), lapsed(task.requester, task.reference) }
 end
@@ -246,42 +333,78 @@ local function resolve(state, task, verdict, final, now, out)
   if verdict == "Invalid" then
     local reason = "Result judged invalid by the referees"
     local refund = task.locked
-    if task.direct then refund = refundDirect(state, task, d) else tasks.payBack(state, task, refund, out, reason) end
+    if task.direct then
+      refund = refundDirect(state, task, d)
+    else
+      tasks.payBack(state, task, refund, out, reason)
+    end
     payChallenger(state, task, d, d.bond, out, "Bond", "Challenge upheld: bond returned")
     task.refund, task.error, task.refundedAt = refund, reason, now
     tasks.move(state, task, "Invalidated")
     d.slashRequested = disputes.slashQuantity(d.slashAmount, task.fee, d.auditRate)
-    out[#out + 1] = { Target = state.params.registry, Action = "Slash", Worker = task.worker,
-      Quantity = d.slashRequested, ["Task-Id"] = task.id, Recipient = state.self }
-    out[#out + 1] = { Target = task.requester, Action = "Infer-Refunded", ["Task-Id"] = task.id, Error = reason,
-      Refund = refund, ["X-Reference"] = task.reference }
+    out[#out + 1] = {
+      Target = state.params.registry,
+      Action = "Slash",
+      Worker = task.worker,
+      Quantity = d.slashRequested,
+      ["Task-Id"] = task.id,
+      Recipient = state.self,
+    }
+    out[#out + 1] = {
+      Target = task.requester,
+      Action = "Infer-Refunded",
+      ["Task-Id"] = task.id,
+      Error = reason,
+      Refund = refund,
+      ["X-Reference"] = task.reference,
+    }
     details.Refund = refund
   else
     if verdict == "Valid" then
       local split = disputes.bondSplit(d.bond, #majority, d.refereeFee)
-      for _, referee in ipairs(majority) do ledger.credit(state.balances, referee, split.referee) end
+      for _, referee in ipairs(majority) do
+        ledger.credit(state.balances, referee, split.referee)
+      end
       if not amount.isZero(split.worker) then ledger.credit(state.balances, task.worker, split.worker) end
       d.refereePay, d.workerShare = split.referee, split.worker
       details["Referee-Fee"], details["Worker-Share"] = split.referee, split.worker
     else
       payChallenger(state, task, d, d.bond, out, "Bond", "Challenge undecided: bond returned")
     end
-    for _, m in ipairs(tasks.settle(state, task, now)) do out[#out + 1] = m end
+    for _, m in ipairs(tasks.settle(state, task, now)) do
+      out[#out + 1] = m
+    end
   end
 
-  for _, referee in ipairs(struck) do out[#out + 1] = tasks.recordOutcome(state, referee, "Strike", task) end
+  for _, referee in ipairs(struck) do
+    out[#out + 1] = tasks.recordOutcome(state, referee, "Strike", task)
+  end
   local function resolved(target, reference)
-    local m = { Target = target, Action = "Challenge-Resolved", ["Task-Id"] = task.id, ["Challenge-Id"] = d.id,
-      Verdict = verdict, Resolution = d.resolution, ["Valid-Votes"] = tostring(valid),
-      ["Invalid-Votes"] = tostring(invalid), Majority = table.concat(majority, ","), Struck = table.concat(struck, ","),
-      Bond = d.bond, ["X-Reference"] = reference }
-    for k, v in pairs(details) do m[k] = v end
+    local m = {
+      Target = target,
+      Action = "Challenge-Resolved",
+      ["Task-Id"] = task.id,
+      ["Challenge-Id"] = d.id,
+      Verdict = verdict,
+      Resolution = d.resolution,
+      ["Valid-Votes"] = tostring(valid),
+      ["Invalid-Votes"] = tostring(invalid),
+      Majority = table.concat(majority, ","),
+      Struck = table.concat(struck, ","),
+      Bond = d.bond,
+      ["X-Reference"] = reference,
+    }
+    for k, v in pairs(details) do
+      m[k] = v
+    end
     return m
   end
   out[#out + 1] = resolved(d.challenger, d.reference)
   out[#out + 1] = resolved(task.worker)
   out[#out + 1] = resolved(task.requester, task.reference)
-  for _, referee in ipairs(d.committee) do out[#out + 1] = resolved(referee) end
+  for _, referee in ipairs(d.committee) do
+    out[#out + 1] = resolved(referee)
+  end
   return out
 end
 
@@ -297,8 +420,16 @@ function challenges.vote(state, id, referee, verdict, reportTx, now)
   guard.check(now <= d.deadline, "Referee-Deadline " .. d.deadline .. " of task " .. id .. " has passed")
   d.votes[referee] = { verdict = verdict, reportTx = reportTx, at = now }
   local decided, valid, invalid = disputes.tally(d.committee, d.votes, false)
-  local out = { { Target = referee, Action = "Referee-Verdict-Notice", ["Task-Id"] = id, Verdict = verdict,
-    ["Valid-Votes"] = tostring(valid), ["Invalid-Votes"] = tostring(invalid) } }
+  local out = {
+    {
+      Target = referee,
+      Action = "Referee-Verdict-Notice",
+      ["Task-Id"] = id,
+      Verdict = verdict,
+      ["Valid-Votes"] = tostring(valid),
+      ["Invalid-Votes"] = tostring(invalid),
+    },
+  }
   if decided then resolve(state, task, decided, false, now, out) end
   return out
 end
@@ -330,13 +461,24 @@ local function distribute(state, task, qty, now)
   if not amount.isZero(split.treasury) then ledger.credit(state.balances, state.self, split.treasury) end
   d.proceeds, d.reward, d.refereePay, d.treasury, d.distributedAt = qty, split.reward, split.referee, split.treasury, now
   local function notice(target, reference)
-    return { Target = target, Action = "Slash-Distributed", ["Task-Id"] = task.id, ["Challenge-Id"] = d.id,
-      Proceeds = qty, Reward = split.reward, ["Referee-Fee"] = split.referee, Treasury = split.treasury,
-      Refund = task.direct and refund or nil, ["X-Reference"] = reference }
+    return {
+      Target = target,
+      Action = "Slash-Distributed",
+      ["Task-Id"] = task.id,
+      ["Challenge-Id"] = d.id,
+      Proceeds = qty,
+      Reward = split.reward,
+      ["Referee-Fee"] = split.referee,
+      Treasury = split.treasury,
+      Refund = task.direct and refund or nil,
+      ["X-Reference"] = reference,
+    }
   end
   out[#out + 1] = notice(d.challenger, d.reference)
   if task.direct then out[#out + 1] = notice(task.requester) end
-  for _, referee in ipairs(d.majority) do out[#out + 1] = notice(referee) end
+  for _, referee in ipairs(d.majority) do
+    out[#out + 1] = notice(referee)
+  end
   return out
 end
 

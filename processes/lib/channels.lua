@@ -30,8 +30,7 @@ channels.STATES = { "Open", "Closing", "Closed" }
 --- The channel parameters of a `Configure` message, over the current ones.
 function channels.configure(params, msg)
   return {
-    channelRefundLock = input.integer(msg, "Channel-Refund-Lock",
-      { default = params.channelRefundLock, min = 1, max = MAX_LOCK }),
+    channelRefundLock = input.integer(msg, "Channel-Refund-Lock", { default = params.channelRefundLock, min = 1, max = MAX_LOCK }),
   }
 end
 
@@ -54,14 +53,19 @@ end
 local function eligibleWorker(state, address, model)
   local worker = state.workers[address]
   guard.check(worker ~= nil and worker.eligible, "Worker " .. tostring(address) .. " is not an eligible registered worker")
-  if model then
-    guard.check(selection.serves(worker, model.id), "Worker " .. address .. " does not serve model " .. model.name)
-  end
+  if model then guard.check(selection.serves(worker, model.id), "Worker " .. address .. " does not serve model " .. model.name) end
 end
 
 local function opened(c, target, qty)
-  return { Target = target, Action = "Channel-Opened", Channel = c.id, Worker = c.worker, Model = c.model,
-    Deposited = c.deposited, Quantity = qty }
+  return {
+    Target = target,
+    Action = "Channel-Opened",
+    Channel = c.id,
+    Worker = c.worker,
+    Model = c.model,
+    Deposited = c.deposited,
+    Quantity = qty,
+  }
 end
 
 --- An `Open-Channel` (`req`: id of the opening message, owner, quantity,
@@ -75,8 +79,10 @@ function channels.open(state, req, now)
     guard.check(c.owner == req.owner, "Channel " .. c.id .. " is not yours")
     guard.check(c.state == "Open", "Channel " .. c.id .. " is not Open (" .. c.state .. ")")
     guard.check(req.worker == nil or req.worker == c.worker, "Channel " .. c.id .. " is with worker " .. c.worker)
-    guard.check(req.model == nil or req.model == c.model or req.model == c.modelName,
-      "Channel " .. c.id .. " is for " .. (c.modelName and "model " .. c.modelName or "no model"))
+    guard.check(
+      req.model == nil or req.model == c.model or req.model == c.modelName,
+      "Channel " .. c.id .. " is for " .. (c.modelName and "model " .. c.modelName or "no model")
+    )
     eligibleWorker(state, c.worker, c.model and state.models[c.model])
   else
     guard.check(state.channels[req.id] == nil, "Channel " .. req.id .. " exists")
@@ -85,9 +91,21 @@ function channels.open(state, req, now)
     eligibleWorker(state, req.worker, model)
     -- The model's owner and fee as they are now: a later change to the model
     -- does not move what this channel's vouchers pay to whom.
-    c = { id = req.id, owner = req.owner, worker = req.worker, model = model and model.id,
-      modelName = model and model.name, modelOwner = model and model.owner, ownerFeeBps = model and model.ownerFee or 0,
-      deposited = "0", paid = "0", nonce = 0, redemptions = 0, state = "Open", openedAt = now }
+    c = {
+      id = req.id,
+      owner = req.owner,
+      worker = req.worker,
+      model = model and model.id,
+      modelName = model and model.name,
+      modelOwner = model and model.owner,
+      ownerFeeBps = model and model.ownerFee or 0,
+      deposited = "0",
+      paid = "0",
+      nonce = 0,
+      redemptions = 0,
+      state = "Open",
+      openedAt = now,
+    }
   end
   if req.fromDeposit then ledger.debit(state.balances, req.owner, req.quantity, "available balance") end
 
@@ -121,9 +139,17 @@ function channels.redeem(state, v, signer, now)
   c.redemptions = c.redemptions + 1
 
   local function redeemed(target)
-    return { Target = target, Action = "Voucher-Redeemed", Channel = c.id, Amount = pay, Cumulative = c.paid,
-      Nonce = tostring(c.nonce), ["Receipts-Root"] = c.receiptsRoot, ["Worker-Share"] = workerShare,
-      ["Owner-Share"] = ownerShare }
+    return {
+      Target = target,
+      Action = "Voucher-Redeemed",
+      Channel = c.id,
+      Amount = pay,
+      Cumulative = c.paid,
+      Nonce = tostring(c.nonce),
+      ["Receipts-Root"] = c.receiptsRoot,
+      ["Worker-Share"] = workerShare,
+      ["Owner-Share"] = ownerShare,
+    }
   end
   return { redeemed(c.worker), redeemed(c.owner) }
 end
@@ -147,11 +173,15 @@ function channels.directTask(state, req, now)
     -- A request whose challenge lapsed is Completed again, within the window
     -- the lapse gave it: challenged again with this challenge's Batch-Tx and
     -- Fee (a copy, which challenges.open stores in its place once accepted).
-    guard.check(existing.direct and existing.channel == c.id and existing.receiptHash == req.receiptHash
-      and existing.state == "Completed", "Request " .. req.requestId .. " is already challenged")
+    guard.check(
+      existing.direct and existing.channel == c.id and existing.receiptHash == req.receiptHash and existing.state == "Completed",
+      "Request " .. req.requestId .. " is already challenged"
+    )
     guard.check(amount.le(req.fee, c.paid), "Fee " .. req.fee .. " is above what channel " .. c.id .. " has paid, " .. c.paid)
     local again = {}
-    for k, v in pairs(existing) do again[k] = v end
+    for k, v in pairs(existing) do
+      again[k] = v
+    end
     again.fee, again.receiptTx = req.fee, req.batchTx
     return again
   end
@@ -163,13 +193,28 @@ function channels.directTask(state, req, now)
   guard.check(amount.le(req.fee, c.paid), "Fee " .. req.fee .. " is above what channel " .. c.id .. " has paid, " .. c.paid)
   guard.check(state.tasks[req.requestId] == nil, "Request " .. req.requestId .. " is already challenged")
   local challenged = c.challenged or {}
-  guard.check(challenged[req.receiptHash] == nil,
-    "Receipt " .. req.receiptHash .. " is already challenged (request " .. tostring(challenged[req.receiptHash]) .. ")")
+  guard.check(
+    challenged[req.receiptHash] == nil,
+    "Receipt " .. req.receiptHash .. " is already challenged (request " .. tostring(challenged[req.receiptHash]) .. ")"
+  )
   return {
-    id = req.requestId, direct = true, channel = c.id, requester = c.owner, worker = c.worker,
-    model = model.id, modelName = model.name, modelSha256 = model.sha256,
-    fee = req.fee, locked = "0", receiptHash = req.receiptHash, receiptTx = req.batchTx,
-    createdAt = now, completedAt = now, challengeDeadline = deadline, attempt = 0, held = {},
+    id = req.requestId,
+    direct = true,
+    channel = c.id,
+    requester = c.owner,
+    worker = c.worker,
+    model = model.id,
+    modelName = model.name,
+    modelSha256 = model.sha256,
+    fee = req.fee,
+    locked = "0",
+    receiptHash = req.receiptHash,
+    receiptTx = req.batchTx,
+    createdAt = now,
+    completedAt = now,
+    challengeDeadline = deadline,
+    attempt = 0,
+    held = {},
   }
 end
 
@@ -218,8 +263,14 @@ function channels.close(state, id, from, now, closedNow)
   c.state = "Closing"
   c.closesAt = now + state.params.channelRefundLock
   local function closing(target)
-    return { Target = target, Action = "Channel-Closing", Channel = c.id, ["Closes-At"] = tostring(c.closesAt),
-      Deposited = c.deposited, Paid = c.paid }
+    return {
+      Target = target,
+      Action = "Channel-Closing",
+      Channel = c.id,
+      ["Closes-At"] = tostring(c.closesAt),
+      Deposited = c.deposited,
+      Paid = c.paid,
+    }
   end
   return { closing(c.worker) }, closing(nil)
 end
@@ -231,16 +282,19 @@ function channels.list(state, filter, limit)
   for i = #state.channelOrder, 1, -1 do
     if #list >= limit then break end
     local c = state.channels[state.channelOrder[i]]
-    if (filter.owner == nil or c.owner == filter.owner) and (filter.worker == nil or c.worker == filter.worker)
-        and (filter.state == nil or c.state == filter.state) then
+    if
+      (filter.owner == nil or c.owner == filter.owner)
+      and (filter.worker == nil or c.worker == filter.worker)
+      and (filter.state == nil or c.state == filter.state)
+    then
       list[#list + 1] = c
     end
   end
   return list
 end
 
-local RECORD_FIELDS = { "id", "owner", "worker", "model", "deposited", "paid", "nonce", "receiptsRoot",
-  "redemptions", "state", "openedAt", "closesAt" }
+local RECORD_FIELDS =
+  { "id", "owner", "worker", "model", "deposited", "paid", "nonce", "receiptsRoot", "redemptions", "state", "openedAt", "closesAt" }
 
 --- The ChannelRecord JSON. Written field by field: aos json drops nil fields,
 --- where the record has an explicit null, and writes numbers with 14
@@ -250,9 +304,13 @@ function channels.encode(c)
   for i, field in ipairs(RECORD_FIELDS) do
     local v = c[field]
     local text
-    if v == nil then text = "null"
-    elseif math.type(v) == "integer" then text = string.format("%d", v)
-    else text = json.encode(v) end
+    if v == nil then
+      text = "null"
+    elseif math.type(v) == "integer" then
+      text = string.format("%d", v)
+    else
+      text = json.encode(v)
+    end
     parts[i] = json.encode(field) .. ":" .. text
   end
   return "{" .. table.concat(parts, ",") .. "}"
@@ -260,7 +318,9 @@ end
 
 function channels.encodeList(list)
   local parts = {}
-  for i, c in ipairs(list) do parts[i] = channels.encode(c) end
+  for i, c in ipairs(list) do
+    parts[i] = channels.encode(c)
+  end
   return "[" .. table.concat(parts, ",") .. "]"
 end
 

@@ -39,8 +39,16 @@ function WeaveLM.configure(opts)
 end
 
 -- The Infer parameters and the tags the escrow reads them from (docs/protocol.md).
-local PARAMS = { Model = "Model", MaxTokens = "Max-Tokens", Temperature = "Temperature", TopK = "Top-K",
-  TopP = "Top-P", Seed = "Seed", Format = "Format", PromptTx = "Prompt-Tx" }
+local PARAMS = {
+  Model = "Model",
+  MaxTokens = "Max-Tokens",
+  Temperature = "Temperature",
+  TopK = "Top-K",
+  TopP = "Top-P",
+  Seed = "Seed",
+  Format = "Format",
+  PromptTx = "Prompt-Tx",
+}
 
 -- A direct Infer paid from the escrow deposit, or a token Transfer to the
 -- escrow with the parameters as X- tags: tokens forward X- tags but not Data,
@@ -48,7 +56,9 @@ local PARAMS = { Model = "Model", MaxTokens = "Max-Tokens", Temperature = "Tempe
 local function inferMessage(opts, reference)
   local prefix = opts.PayPerCall and "X-" or ""
   local msg = { ["X-Reference"] = reference }
-  for field, tag in pairs(PARAMS) do msg[prefix .. tag] = str(opts[field]) end
+  for field, tag in pairs(PARAMS) do
+    msg[prefix .. tag] = str(opts[field])
+  end
   if opts.PayPerCall then
     msg.Target, msg.Action, msg.Recipient, msg.Quantity = state.token, "Transfer", state.escrow, str(opts.MaxFee)
     msg["X-Action"] = "Infer"
@@ -79,8 +89,14 @@ function WeaveLM.infer(opts, callback, onAccepted)
   -- ao.id makes the reference unique beyond this process, e.g. in the escrow's task records.
   local reference = ao.id .. "-" .. state.calls
   Send(inferMessage(opts, reference))
-  state.pending[reference] = { Reference = reference, Seq = state.calls, Model = opts.Model,
-    PayPerCall = opts.PayPerCall == true, callback = callback, onAccepted = onAccepted }
+  state.pending[reference] = {
+    Reference = reference,
+    Seq = state.calls,
+    Model = opts.Model,
+    PayPerCall = opts.PayPerCall == true,
+    callback = callback,
+    onAccepted = onAccepted,
+  }
   return reference
 end
 
@@ -89,22 +105,33 @@ end
 function WeaveLM.deposit(quantity)
   need(state.escrow ~= nil and state.token ~= nil, "deposit needs WeaveLM.configure({ Escrow = ..., Token = ... })")
   need(quantity ~= nil, "deposit needs a quantity")
-  Send({ Target = state.token, Action = "Transfer", Recipient = state.escrow, Quantity = str(quantity),
-    ["X-Action"] = "Deposit" })
+  Send({ Target = state.token, Action = "Transfer", Recipient = state.escrow, Quantity = str(quantity), ["X-Action"] = "Deposit" })
 end
 
 -- A pending call without its callbacks: what introspection and onAccepted see.
 local function view(call)
-  return { Reference = call.Reference, Model = call.Model, PayPerCall = call.PayPerCall, TaskId = call.TaskId,
-    Worker = call.Worker, Deadline = call.Deadline }
+  return {
+    Reference = call.Reference,
+    Model = call.Model,
+    PayPerCall = call.PayPerCall,
+    TaskId = call.TaskId,
+    Worker = call.Worker,
+    Deadline = call.Deadline,
+  }
 end
 
 --- The calls awaiting their result, oldest first.
 function WeaveLM.pending()
   local list = {}
-  for _, call in pairs(state.pending) do list[#list + 1] = call end
-  table.sort(list, function(a, b) return a.Seq < b.Seq end)
-  for i, call in ipairs(list) do list[i] = view(call) end
+  for _, call in pairs(state.pending) do
+    list[#list + 1] = call
+  end
+  table.sort(list, function(a, b)
+    return a.Seq < b.Seq
+  end)
+  for i, call in ipairs(list) do
+    list[i] = view(call)
+  end
   return list
 end
 
@@ -114,8 +141,7 @@ end
 -- on every AO stack.
 local function replyFrom(party, action)
   return function(msg)
-    return msg.Action == action and msg.From ~= nil and msg.From == state[party]
-      and state.pending[msg.Tags["X-Reference"]] ~= nil
+    return msg.Action == action and msg.From ~= nil and msg.From == state[party] and state.pending[msg.Tags["X-Reference"]] ~= nil
   end
 end
 
@@ -145,9 +171,18 @@ end)
 
 Handlers.add("weavelm.client.Infer-Result", replyFrom("escrow", "Infer-Result"), function(msg)
   local t = msg.Tags
-  finish(msg, { ok = true, Output = msg.Data, TaskId = t["Task-Id"], Worker = t.Worker, Fee = t.Fee,
-    ReceiptTx = t["Receipt-Tx"], ReceiptHash = t["Receipt-Hash"], InputTokens = tonumber(t["Input-Tokens"]),
-    OutputTokens = tonumber(t["Output-Tokens"]), ChallengeDeadline = tonumber(t["Challenge-Deadline"]) })
+  finish(msg, {
+    ok = true,
+    Output = msg.Data,
+    TaskId = t["Task-Id"],
+    Worker = t.Worker,
+    Fee = t.Fee,
+    ReceiptTx = t["Receipt-Tx"],
+    ReceiptHash = t["Receipt-Hash"],
+    InputTokens = tonumber(t["Input-Tokens"]),
+    OutputTokens = tonumber(t["Output-Tokens"]),
+    ChallengeDeadline = tonumber(t["Challenge-Deadline"]),
+  })
 end)
 
 Handlers.add("weavelm.client.Infer-Error", replyFrom("escrow", "Infer-Error"), function(msg)

@@ -58,8 +58,10 @@ function disputes.configure(params, msg)
     auditRate = input.integer(msg, "Audit-Rate", { default = params.auditRate, min = 1, max = selection.PPM }),
   }
   local committeeFees = amount.mulDiv(updated.refereeFee, updated.refereeCount, 1)
-  guard.check(amount.le(committeeFees, updated.challengeBond),
-    "Challenge-Bond " .. updated.challengeBond .. " is below Referee-Count x Referee-Fee " .. committeeFees)
+  guard.check(
+    amount.le(committeeFees, updated.challengeBond),
+    "Challenge-Bond " .. updated.challengeBond .. " is below Referee-Count x Referee-Fee " .. committeeFees
+  )
   return updated
 end
 
@@ -105,8 +107,11 @@ function disputes.snapshot(candidates)
   local out = {}
   for i, c in ipairs(candidates) do
     local w = c.worker
-    out[i] = { address = w.address, stake = w.stake, reputation = { completed = w.reputation.completed,
-      strikes = w.reputation.strikes, slashed = w.reputation.slashed } }
+    out[i] = {
+      address = w.address,
+      stake = w.stake,
+      reputation = { completed = w.reputation.completed, strikes = w.reputation.strikes, slashed = w.reputation.slashed },
+    }
   end
   return out
 end
@@ -114,7 +119,9 @@ end
 --- Candidates for `drawCommittee` from a snapshot.
 function disputes.fromSnapshot(snapshot)
   local out = {}
-  for i, w in ipairs(snapshot) do out[i] = { worker = w } end
+  for i, w in ipairs(snapshot) do
+    out[i] = { worker = w }
+  end
   return out
 end
 
@@ -145,7 +152,9 @@ end
 function disputes.drawCommittee(candidates, k, seedText)
   guard.check(#candidates >= k, "Only " .. #candidates .. " eligible referees; Referee-Count is " .. k)
   local pool = {}
-  for i, c in ipairs(candidates) do pool[i] = c end
+  for i, c in ipairs(candidates) do
+    pool[i] = c
+  end
   local committee = {}
   for i = 1, k do
     local pick = selection.draw(pool, seedText .. ":" .. i)
@@ -179,7 +188,13 @@ function disputes.tally(committee, votes, final)
   elseif invalid >= quorum then
     verdict = "Invalid"
   elseif final then
-    if valid > invalid then verdict = "Valid" elseif invalid > valid then verdict = "Invalid" else verdict = "Undecided" end
+    if valid > invalid then
+      verdict = "Valid"
+    elseif invalid > valid then
+      verdict = "Invalid"
+    else
+      verdict = "Undecided"
+    end
   end
   return verdict, valid, invalid
 end
@@ -195,7 +210,11 @@ function disputes.judge(committee, votes, verdict, final)
     if vote == nil then
       if final then struck[#struck + 1] = address end
     elseif verdict ~= "Undecided" then
-      if vote.verdict == verdict then majority[#majority + 1] = address else struck[#struck + 1] = address end
+      if vote.verdict == verdict then
+        majority[#majority + 1] = address
+      else
+        struck[#struck + 1] = address
+      end
     end
   end
   return majority, struck

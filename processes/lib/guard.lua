@@ -7,9 +7,7 @@ local guard = {}
 --- The action a message stands for: a token Credit-Notice stands for the
 --- `X-Action` it forwards (Deposit, Stake, Infer...).
 function guard.action(msg)
-  if msg.Action == "Credit-Notice" and msg.Tags["X-Action"] then
-    return msg.Tags["X-Action"]
-  end
+  if msg.Action == "Credit-Notice" and msg.Tags["X-Action"] then return msg.Tags["X-Action"] end
   return msg.Action
 end
 

@@ -18,7 +18,11 @@ function ledger.debit(balances, who, qty, what)
   local have = ledger.balance(balances, who)
   guard.check(amount.le(qty, have), "Insufficient " .. (what or "balance") .. ": have " .. have .. ", need " .. tostring(qty))
   local left = amount.sub(have, qty)
-  if amount.isZero(left) then balances[who] = nil else balances[who] = left end
+  if amount.isZero(left) then
+    balances[who] = nil
+  else
+    balances[who] = left
+  end
 end
 
 function ledger.move(balances, from, to, qty, what)

@@ -36,7 +36,9 @@ function mailbox.defaultPublishing(processTags)
   -- {name, value} pairs is accepted too, as other loaders give.
   for key, value in pairs(processTags or {}) do
     local name, v = key, value
-    if type(value) == "table" then name, v = value.name, value.value end
+    if type(value) == "table" then
+      name, v = value.name, value.value
+    end
     if type(name) == "string" and name:lower() == "variant" then return v == "ao.N.1" and "on" or "off" end
   end
   return "off"
@@ -50,7 +52,9 @@ end
 --- The published key of `recipient`'s mailbox: HyperBEAM lowercases cache
 --- keys, so the address travels as the hex of its bytes.
 function mailbox.inboxKey(recipient)
-  return "inbox-" .. recipient:gsub(".", function(c) return string.format("%02x", c:byte()) end)
+  return "inbox-" .. recipient:gsub(".", function(c)
+    return string.format("%02x", c:byte())
+  end)
 end
 
 --- A message as ao.send takes it (tags at the root or in `Tags`, as a map or a
@@ -61,7 +65,11 @@ function mailbox.entry(msg)
     if not NOT_TAGS[k] then tags[k] = tostring(v) end
   end
   for k, v in pairs(msg.Tags or {}) do
-    if type(v) == "table" then tags[v.name] = tostring(v.value) else tags[k] = tostring(v) end
+    if type(v) == "table" then
+      tags[v.name] = tostring(v.value)
+    else
+      tags[k] = tostring(v)
+    end
   end
   return { target = msg.Target, tags = tags, data = msg.Data or "" }
 end
@@ -99,7 +107,9 @@ end
 -- here field by field and tags in sorted order.
 local function encodeTags(tags)
   local parts = {}
-  for i, name in ipairs(order.keys(tags)) do parts[i] = json.encode(name) .. ":" .. json.encode(tags[name]) end
+  for i, name in ipairs(order.keys(tags)) do
+    parts[i] = json.encode(name) .. ":" .. json.encode(tags[name])
+  end
   return "{" .. table.concat(parts, ",") .. "}"
 end
 
@@ -107,8 +117,8 @@ end
 function mailbox.encode(box)
   local entries = {}
   for i, e in ipairs(box.messages) do
-    entries[i] = string.format('{"seq":%d,"target":%s,"tags":%s,"data":%s}', e.seq, json.encode(e.target),
-      encodeTags(e.tags), json.encode(e.data))
+    entries[i] =
+      string.format('{"seq":%d,"target":%s,"tags":%s,"data":%s}', e.seq, json.encode(e.target), encodeTags(e.tags), json.encode(e.data))
   end
   return string.format('{"next":%d,"messages":[%s]}', box.next, table.concat(entries, ","))
 end
@@ -118,7 +128,9 @@ end
 function mailbox.patch(boxes, changed)
   if next(changed) == nil then return nil end
   local cache = {}
-  for key in pairs(changed) do cache[key] = mailbox.encode(boxes[key]) end
+  for key in pairs(changed) do
+    cache[key] = mailbox.encode(boxes[key])
+  end
   return cache
 end
 

@@ -61,8 +61,12 @@ end
 --- Every model, by Name: a fixed order, since `pairs` promises none.
 function models.list(byId)
   local out = {}
-  for _, m in pairs(byId) do out[#out + 1] = m end
-  table.sort(out, function(a, b) return a.name < b.name end)
+  for _, m in pairs(byId) do
+    out[#out + 1] = m
+  end
+  table.sort(out, function(a, b)
+    return a.name < b.name
+  end)
   return out
 end
 

@@ -5,7 +5,9 @@ local order = {}
 --- The keys of `t`, sorted.
 function order.keys(t)
   local keys = {}
-  for k in pairs(t) do keys[#keys + 1] = k end
+  for k in pairs(t) do
+    keys[#keys + 1] = k
+  end
   table.sort(keys)
   return keys
 end

@@ -4,7 +4,7 @@
 -- cost, not busy), and a draw among them weighted by stake and reputation.
 -- The draw is seeded by a string derived from the task id so that every CU,
 -- and any client, computes the same worker.
-local bint = require('.bint')(256)
+local bint = require(".bint")(256)
 local order = require("weavelm.order")
 local amount = require("weavelm.amount")
 local fees = require("weavelm.fees")
@@ -36,7 +36,6 @@ local function countField(record, name, what)
   guard.check(math.type(v) == "integer" and v >= 0, what .. "." .. name .. " must be a non-negative integer")
   return v
 end
-
 
 --- Validates a `Sync-Worker` record and keeps the fields selection uses.
 function selection.workerRecord(r)
@@ -114,8 +113,7 @@ function selection.candidates(workers, task, active, now)
   local serving, affordable, staked, free, cheapest = 0, 0, 0, {}, nil
   for _, address in ipairs(order.keys(workers)) do
     local w = workers[address]
-    if selection.serves(w, task.model.id) and w.eligible and now - w.lastHeartbeat <= w.heartbeatTimeout
-        and not task.exclude[address] then
+    if selection.serves(w, task.model.id) and w.eligible and now - w.lastHeartbeat <= w.heartbeatTimeout and not task.exclude[address] then
       serving = serving + 1
       local quote = fees.quote(w.priceOutput, task.maxTokens, task.model.ownerFee)
       if cheapest == nil or amount.lt(quote, cheapest) then cheapest = quote end
@@ -131,8 +129,12 @@ function selection.candidates(workers, task, active, now)
   if serving == 0 then return nil, "No available worker serves model " .. task.model.name end
   if affordable == 0 then return nil, "Max-Fee " .. task.maxFee .. " is below the cheapest quote " .. cheapest end
   if staked == 0 then
-    return nil, "No worker serving model " .. task.model.name .. " within Max-Fee stakes the slash its quote needs at Audit-Rate "
-      .. task.auditRate .. " ppm"
+    return nil,
+      "No worker serving model "
+        .. task.model.name
+        .. " within Max-Fee stakes the slash its quote needs at Audit-Rate "
+        .. task.auditRate
+        .. " ppm"
   end
   if #free == 0 then return nil, "Every worker serving model " .. task.model.name .. " within Max-Fee is busy" end
   return free
@@ -149,7 +151,9 @@ end
 
 local function fnv1a(text)
   local h = 2166136261
-  for i = 1, #text do h = ((h ~ text:byte(i)) * 16777619) & 0xFFFFFFFF end
+  for i = 1, #text do
+    h = ((h ~ text:byte(i)) * 16777619) & 0xFFFFFFFF
+  end
   return h
 end
 
@@ -158,7 +162,9 @@ end
 --- total weight of real stakes, and always pick the first workers.
 function selection.seed(text)
   local seed = bint.zero()
-  for i = 1, 7 do seed = seed * 4294967296 + fnv1a(text .. "#" .. i) end
+  for i = 1, 7 do
+    seed = seed * 4294967296 + fnv1a(text .. "#" .. i)
+  end
   return seed
 end
 
@@ -171,9 +177,7 @@ function selection.draw(candidates, seedText)
     total = total + weights[i]
   end
   local seed = selection.seed(seedText)
-  if total == bint.zero() then
-    return candidates[1 + bint.tointeger(bint.umod(seed, bint(#candidates)))]
-  end
+  if total == bint.zero() then return candidates[1 + bint.tointeger(bint.umod(seed, bint(#candidates)))] end
   local r = bint.umod(seed, total)
   for i, w in ipairs(weights) do
     if bint.ult(r, w) then return candidates[i] end

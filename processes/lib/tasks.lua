@@ -47,8 +47,12 @@ end
 --- every CU, and `pairs` order is not guaranteed to be.
 function tasks.openTasks(state)
   local list = {}
-  for id in pairs(state.open) do list[#list + 1] = state.tasks[id] end
-  table.sort(list, function(a, b) return a.seq < b.seq end)
+  for id in pairs(state.open) do
+    list[#list + 1] = state.tasks[id]
+  end
+  table.sort(list, function(a, b)
+    return a.seq < b.seq
+  end)
   return list
 end
 
@@ -75,9 +79,15 @@ end
 
 local function selectionTask(task)
   local exclude = {}
-  for _, address in ipairs(task.held) do exclude[address] = true end
-  return { model = { id = task.model, name = task.modelName, ownerFee = task.ownerFeeBps },
-    maxTokens = task.maxTokens, maxFee = task.maxFee, exclude = exclude }
+  for _, address in ipairs(task.held) do
+    exclude[address] = true
+  end
+  return {
+    model = { id = task.model, name = task.modelName, ownerFee = task.ownerFeeBps },
+    maxTokens = task.maxTokens,
+    maxFee = task.maxFee,
+    exclude = exclude,
+  }
 end
 
 local function pickWorker(state, task, now)
@@ -125,8 +135,15 @@ end
 local function payBack(state, task, qty, out, reason)
   if amount.isZero(qty) then return end
   if task.perCall then
-    out[#out + 1] = { Target = state.params.token, Action = "Transfer", Recipient = task.requester, Quantity = qty,
-      ["X-Task-Id"] = task.id, ["X-Refund-Reason"] = reason, ["X-Reference"] = task.reference }
+    out[#out + 1] = {
+      Target = state.params.token,
+      Action = "Transfer",
+      Recipient = task.requester,
+      Quantity = qty,
+      ["X-Task-Id"] = task.id,
+      ["X-Refund-Reason"] = reason,
+      ["X-Reference"] = task.reference,
+    }
   else
     ledger.credit(state.balances, task.requester, qty)
   end
@@ -134,8 +151,7 @@ end
 tasks.payBack = payBack
 
 local function recordOutcome(state, worker, outcome, task)
-  return { Target = state.params.registry, Action = "Record-Outcome", Worker = worker, Outcome = outcome,
-    ["Task-Id"] = task.id }
+  return { Target = state.params.registry, Action = "Record-Outcome", Worker = worker, Outcome = outcome, ["Task-Id"] = task.id }
 end
 tasks.recordOutcome = recordOutcome
 
@@ -148,12 +164,29 @@ function tasks.create(state, req, now)
     guard.check(amount.le(req.maxFee, available), "Max-Fee " .. req.maxFee .. " is above the available balance " .. available)
   end
   local task = {
-    id = req.id, requester = req.requester, reference = req.reference, perCall = req.perCall,
-    model = req.model.id, modelName = req.model.name, modelSha256 = req.model.sha256,
-    modelOwner = req.model.owner, ownerFeeBps = req.model.ownerFee,
-    maxTokens = req.maxTokens, temperature = req.temperature, topK = req.topK, topP = req.topP, seed = req.seed,
-    format = req.format, prompt = req.prompt, promptTx = req.promptTx, promptMessage = req.id,
-    maxFee = req.maxFee, locked = req.locked, createdAt = now, attempt = 0, held = {},
+    id = req.id,
+    requester = req.requester,
+    reference = req.reference,
+    perCall = req.perCall,
+    model = req.model.id,
+    modelName = req.model.name,
+    modelSha256 = req.model.sha256,
+    modelOwner = req.model.owner,
+    ownerFeeBps = req.model.ownerFee,
+    maxTokens = req.maxTokens,
+    temperature = req.temperature,
+    topK = req.topK,
+    topP = req.topP,
+    seed = req.seed,
+    format = req.format,
+    prompt = req.prompt,
+    promptTx = req.promptTx,
+    promptMessage = req.id,
+    maxFee = req.maxFee,
+    locked = req.locked,
+    createdAt = now,
+    attempt = 0,
+    held = {},
   }
   local pick, reason = pickWorker(state, task, now)
   guard.check(pick, reason)
@@ -183,8 +216,14 @@ local function refund(state, task, reason, now, out)
   task.refundedAt = now
   task.prompt = nil
   move(state, task, "Refunded")
-  out[#out + 1] = { Target = task.requester, Action = "Infer-Refunded", ["Task-Id"] = task.id, Error = reason,
-    Refund = task.locked, ["X-Reference"] = task.reference }
+  out[#out + 1] = {
+    Target = task.requester,
+    Action = "Infer-Refunded",
+    ["Task-Id"] = task.id,
+    Error = reason,
+    Refund = task.locked,
+    ["X-Reference"] = task.reference,
+  }
 end
 
 -- The assigned worker gave the task up: another worker gets it while attempts
@@ -213,11 +252,15 @@ end
 function tasks.complete(state, id, worker, result, now)
   local task = tasks.get(state, id)
   checkAssigned(task, worker)
-  guard.check(result.outputTokens <= task.maxTokens,
-    "Output-Tokens " .. result.outputTokens .. " is above Max-Tokens " .. task.maxTokens)
+  guard.check(result.outputTokens <= task.maxTokens, "Output-Tokens " .. result.outputTokens .. " is above Max-Tokens " .. task.maxTokens)
 
-  local fee = fees.split({ input = task.priceInput, output = task.priceOutput }, task.ownerFeeBps,
-    result.inputTokens, result.outputTokens, task.maxFee)
+  local fee = fees.split(
+    { input = task.priceInput, output = task.priceOutput },
+    task.ownerFeeBps,
+    result.inputTokens,
+    result.outputTokens,
+    task.maxFee
+  )
   task.inputTokens = result.inputTokens
   task.outputTokens = result.outputTokens
   task.receiptTx = result.receiptTx
@@ -229,13 +272,28 @@ function tasks.complete(state, id, worker, result, now)
   task.prompt = nil
   move(state, task, "Completed")
   return {
-    { Target = worker, Action = "Task-Result-Notice", ["Task-Id"] = id, Fee = fee.total, ["Worker-Fee"] = fee.worker,
-      ["Challenge-Deadline"] = tostring(task.challengeDeadline) },
-    { Target = task.requester, Action = "Infer-Result", ["Task-Id"] = id, Worker = worker, Fee = fee.total,
-      ["Receipt-Tx"] = result.receiptTx, ["Receipt-Hash"] = result.receiptHash,
-      ["Input-Tokens"] = tostring(result.inputTokens), ["Output-Tokens"] = tostring(result.outputTokens),
-      ["Challenge-Deadline"] = tostring(task.challengeDeadline), ["X-Reference"] = task.reference,
-      Data = result.output },
+    {
+      Target = worker,
+      Action = "Task-Result-Notice",
+      ["Task-Id"] = id,
+      Fee = fee.total,
+      ["Worker-Fee"] = fee.worker,
+      ["Challenge-Deadline"] = tostring(task.challengeDeadline),
+    },
+    {
+      Target = task.requester,
+      Action = "Infer-Result",
+      ["Task-Id"] = id,
+      Worker = worker,
+      Fee = fee.total,
+      ["Receipt-Tx"] = result.receiptTx,
+      ["Receipt-Hash"] = result.receiptHash,
+      ["Input-Tokens"] = tostring(result.inputTokens),
+      ["Output-Tokens"] = tostring(result.outputTokens),
+      ["Challenge-Deadline"] = tostring(task.challengeDeadline),
+      ["X-Reference"] = task.reference,
+      Data = result.output,
+    },
   }
 end
 
@@ -263,8 +321,16 @@ function tasks.settle(state, task, now)
   task.settledAt = now
   move(state, task, "Settled")
   local function notice(target, reference)
-    return { Target = target, Action = "Task-Settled", ["Task-Id"] = task.id, Fee = task.fee,
-      ["Worker-Fee"] = task.workerFee, ["Owner-Fee"] = task.ownerFee, Refund = refunded, ["X-Reference"] = reference }
+    return {
+      Target = target,
+      Action = "Task-Settled",
+      ["Task-Id"] = task.id,
+      Fee = task.fee,
+      ["Worker-Fee"] = task.workerFee,
+      ["Owner-Fee"] = task.ownerFee,
+      Refund = refunded,
+      ["X-Reference"] = reference,
+    }
   end
   out[#out + 1] = notice(task.worker)
   out[#out + 1] = notice(task.requester, task.reference)
@@ -276,9 +342,7 @@ end
 --- has passed; revokes it from a silent worker past its deadline (with a strike)
 --- and reassigns or refunds it. Returns the messages (none if nothing was due).
 function tasks.upkeep(state, task, now)
-  if task.state == "Completed" and now > task.challengeDeadline then
-    return tasks.settle(state, task, now)
-  end
+  if task.state == "Completed" and now > task.challengeDeadline then return tasks.settle(state, task, now) end
   if task.state == "Assigned" and now > task.deadline then
     local silent = task.worker
     local out = {
@@ -300,12 +364,22 @@ function tasks.checkSettle(state, id, settledNow)
   guard.check(task.state ~= "Assigned", "Task " .. id .. " has no result yet")
   guard.check(task.state ~= "Invalidated", "Task " .. id .. " was judged invalid and refunded")
   if task.state == "Challenged" and task.dispute.stage == "Seeding" then
-    guard.fail("Task " .. id .. " is challenged; its committee is drawn when the challenger reveals its secret (Reveal-Deadline "
-      .. tostring(task.dispute.revealDeadline) .. ")")
+    guard.fail(
+      "Task "
+        .. id
+        .. " is challenged; its committee is drawn when the challenger reveals its secret (Reveal-Deadline "
+        .. tostring(task.dispute.revealDeadline)
+        .. ")"
+    )
   end
-  guard.check(task.state ~= "Challenged",
-    "Task " .. id .. " is challenged; it settles when its referees decide (Referee-Deadline "
-      .. tostring(task.dispute and task.dispute.deadline) .. ")")
+  guard.check(
+    task.state ~= "Challenged",
+    "Task "
+      .. id
+      .. " is challenged; it settles when its referees decide (Referee-Deadline "
+      .. tostring(task.dispute and task.dispute.deadline)
+      .. ")"
+  )
   guard.fail("Challenge window of task " .. id .. " is open until Challenge-Deadline " .. task.challengeDeadline)
 end
 

@@ -22,7 +22,6 @@ local function optionalId(msg, name, current)
   return input.id(msg, name)
 end
 
-
 --- Applies a Configure message to `params`, returning the new parameters.
 --- Stakes are held in the configured token, so it cannot change under them.
 function workers.configure(params, msg, stakes)
@@ -55,7 +54,9 @@ end
 --- Reads the terms a worker offers. `partial` (Update-Worker) takes whichever
 --- tags are present; otherwise (Register-Worker) all but Endpoint are required.
 function workers.parseTerms(msg, knownModels, partial)
-  local function wanted(name) return not partial or input.optional(msg, name) ~= nil end
+  local function wanted(name)
+    return not partial or input.optional(msg, name) ~= nil
+  end
   local terms = {}
   if wanted("Models") then terms.models = parseModels(input.required(msg, "Models"), knownModels) end
   if wanted("Price-Input") then terms.priceInput = tostring(amount.parse(msg.Tags["Price-Input"], "Price-Input")) end
@@ -64,8 +65,10 @@ function workers.parseTerms(msg, knownModels, partial)
   if wanted("Hardware") then terms.hardware = input.text(msg, "Hardware", 256) end
   local endpoint = input.optional(msg, "Endpoint")
   if endpoint then
-    guard.check(#endpoint <= 256 and endpoint:match("^https?://[^%s%c]+$") ~= nil,
-      "Endpoint must be an http(s) URL of at most 256 characters")
+    guard.check(
+      #endpoint <= 256 and endpoint:match("^https?://[^%s%c]+$") ~= nil,
+      "Endpoint must be an http(s) URL of at most 256 characters"
+    )
     terms.endpoint = endpoint
   end
   return terms
@@ -104,14 +107,18 @@ function workers.register(registry, stakes, params, address, terms, now)
     lastHeartbeat = now,
     reputation = { completed = 0, strikes = 0, slashed = 0 },
   }
-  for k, v in pairs(terms) do w[k] = v end
+  for k, v in pairs(terms) do
+    w[k] = v
+  end
   registry[address] = w
   return w
 end
 
 function workers.update(registry, address, terms)
   local w = registered(registry, address)
-  for k, v in pairs(terms) do w[k] = v end
+  for k, v in pairs(terms) do
+    w[k] = v
+  end
   return w
 end
 
@@ -230,7 +237,9 @@ function workers.list(registry, stakes, params, modelId)
   local out = {}
   for _, address in ipairs(order.keys(registry)) do
     local serves = modelId == nil
-    for _, id in ipairs(registry[address].models) do serves = serves or id == modelId end
+    for _, id in ipairs(registry[address].models) do
+      serves = serves or id == modelId
+    end
     if serves then out[#out + 1] = workers.view(registry, stakes, params, address) end
   end
   return out

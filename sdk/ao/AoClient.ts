@@ -24,7 +24,7 @@ export class AoProcessError extends WeaveLMError {
     public readonly process: string
     public readonly action: string
 
-    public constructor(message: string, {process, action}: {process: string, action: string}) {
+    public constructor(message: string, {process, action}: {process: string; action: string}) {
         super(message)
         this.name = "AoProcessError"
         this.process = process
@@ -54,7 +54,19 @@ export class AoClient {
         this.address = address
     }
 
-    public async spawn({module, scheduler, authority, tags, data}: {module: string, scheduler: string, authority: string, tags: Tag[], data?: string}) {
+    public async spawn({
+        module,
+        scheduler,
+        authority,
+        tags,
+        data
+    }: {
+        module: string
+        scheduler: string
+        authority: string
+        tags: Tag[]
+        data?: string
+    }) {
         return await this.transport.spawn({module, scheduler, authority, tags, data: data ?? "1984"})
     }
 

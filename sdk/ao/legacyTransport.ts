@@ -38,7 +38,9 @@ export function legacyTransport({ports, mus, signer, address}: LegacyTransportOp
             let lastFailure = ""
             for (const mu of mus) {
                 const response = await fetch(mu, {
-                    method: "POST", headers: {"Content-Type": "application/octet-stream", Accept: "application/json"}, body: new Uint8Array(item)
+                    method: "POST",
+                    headers: {"Content-Type": "application/octet-stream", Accept: "application/json"},
+                    body: new Uint8Array(item)
                 }).catch((error: unknown) => {
                     lastFailure = `${mu}: ${error instanceof Error ? error.message : String(error)}`
                     return undefined
@@ -91,7 +93,8 @@ export function legacyTransport({ports, mus, signer, address}: LegacyTransportOp
 
     async function askProcess(process: string, key: string): Promise<string | undefined> {
         const result = await transport.dryrun({process, tags: tagsFromRecord({Action: "Published", Key: key})})
-        const reply = (result.Messages ?? []).map((m) => ({tags: recordFromTags(m.Tags), data: m.Data}))
+        const reply = (result.Messages ?? [])
+            .map((m) => ({tags: recordFromTags(m.Tags), data: m.Data}))
             .find((m) => m.tags.Action === "Published-Response")
         return typeof reply?.data === "string" ? reply.data : undefined
     }
@@ -109,7 +112,7 @@ interface PublishedReplica {
 function patchesIn(result: AoResult): Array<[string, string]> {
     const entries: Array<[string, string]> = []
     for (const message of result.Messages ?? []) {
-        const tags = message.Tags as Array<Tag | {name: string, value: unknown}>
+        const tags = message.Tags as Array<Tag | {name: string; value: unknown}>
         if (!tags.some((tag) => tag.name.toLowerCase() === "device" && tag.value === "patch@1.0")) continue
         const cache = tags.find((tag) => tag.name.toLowerCase() === "cache")?.value
         const values = typeof cache === "string" ? parseObject(cache) : cache

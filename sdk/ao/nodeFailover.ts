@@ -29,8 +29,11 @@ export class NodeRefusedError extends WeaveLMError {
  * or a 5xx moves on to the next node, since another node can serve the same
  * process; a 4xx is the network's answer and is thrown as `NodeRefusedError`.
  */
-export async function withFailover<T>(nodes: readonly string[], call: (node: string) => Promise<Response>,
-    read: (response: Response, node: string) => Promise<T>): Promise<T> {
+export async function withFailover<T>(
+    nodes: readonly string[],
+    call: (node: string) => Promise<Response>,
+    read: (response: Response, node: string) => Promise<T>
+): Promise<T> {
     let lastFailure = "no node configured"
     for (const node of nodes) {
         let response: Response
@@ -44,14 +47,15 @@ export async function withFailover<T>(nodes: readonly string[], call: (node: str
             lastFailure = `${node}: HTTP ${response.status} ${(await response.text().catch(() => "")).slice(0, 200)}`
             continue
         }
-        if (response.status >= 400 && response.status !== 404) throw new NodeRefusedError(node, response.status, await response.text().catch(() => ""))
+        if (response.status >= 400 && response.status !== 404)
+            throw new NodeRefusedError(node, response.status, await response.text().catch(() => ""))
         return await read(response, node)
     }
     throw new NodesUnreachableError(nodes, lastFailure)
 }
 
 function describeFailure(error: unknown): string {
-    const cause = (error as {cause?: {code?: string, cause?: {code?: string}}} | undefined)?.cause
+    const cause = (error as {cause?: {code?: string; cause?: {code?: string}}} | undefined)?.cause
     const code = cause?.code ?? cause?.cause?.code
     const message = error instanceof Error ? error.message : String(error)
     return code != null ? `${message} (${code})` : message

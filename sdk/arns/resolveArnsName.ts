@@ -14,7 +14,7 @@ export class ArnsError extends WeaveLMError {
 export type ArnsReader = ArNSNameResolver
 
 /** A dry run as aoconnect's `dryrun` takes it: the only AO call a name lookup makes. */
-export type ArnsDryrun = (args: {process: string, tags: Tag[]}) => Promise<AoResult>
+export type ArnsDryrun = (args: {process: string; tags: Tag[]}) => Promise<AoResult>
 
 export interface ArioReaderOptions {
     /** Compute unit the ARIO and ANT processes are read through. Defaults to `https://cu.ardrive.io`, as `ARIO.mainnet()`. */
@@ -24,7 +24,6 @@ export interface ArioReaderOptions {
     /** Answers the lookups' dry runs instead of the compute unit (recorded responses in tests). Defaults to aoconnect's. */
     dryrun?: ArnsDryrun
 }
-
 
 const TX_ID = /^[A-Za-z0-9_-]{43}$/
 // A base name (1-51 of a-z 0-9 -, no dash at either end), optionally behind an undername and `_`.
@@ -81,9 +80,11 @@ export async function resolveArnsName(name: string, {ario}: {ario: ArnsReader}):
         resolved = await ario.resolveArNSName({name: normalized})
     } catch (error) {
         const reason = error instanceof Error ? error.message : String(error)
-        throw new ArnsError(/not found/i.test(reason)
-            ? `The ArNS name "${normalized}" is not registered (${reason})`
-            : `Could not resolve the ArNS name "${normalized}": ${reason}`)
+        throw new ArnsError(
+            /not found/i.test(reason)
+                ? `The ArNS name "${normalized}" is not registered (${reason})`
+                : `Could not resolve the ArNS name "${normalized}": ${reason}`
+        )
     }
     if (typeof resolved.txId !== "string" || !TX_ID.test(resolved.txId))
         throw new ArnsError(`The ArNS name "${normalized}" points at ${JSON.stringify(resolved.txId)}, which is not a transaction id`)

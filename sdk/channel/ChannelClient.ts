@@ -2,7 +2,15 @@ import {randomUUID} from "node:crypto"
 import {z} from "zod"
 import {AoProcessError, type AoClient, type ProcessReply} from "../ao/index.ts"
 import {awaitReply, inboxKey, mailboxCursor} from "../escrow/mailbox.ts"
-import {ChannelClosingSchema, ChannelRecordSchema, VoucherRedeemedSchema, type ChannelClosing, type ChannelRecord, type ChannelState, type VoucherRedemption} from "./schemas.ts"
+import {
+    ChannelClosingSchema,
+    ChannelRecordSchema,
+    VoucherRedeemedSchema,
+    type ChannelClosing,
+    type ChannelRecord,
+    type ChannelState,
+    type VoucherRedemption
+} from "./schemas.ts"
 import type {SignedVoucher} from "./voucher.ts"
 
 export interface ChannelClientOptions {
@@ -18,7 +26,10 @@ export interface ChannelClientOptions {
 export class VoucherRedemptionError extends Error {
     public override readonly name = "VoucherRedemptionError"
 
-    public constructor(message: string, public readonly messageId: string) {
+    public constructor(
+        message: string,
+        public readonly messageId: string
+    ) {
         super(message)
     }
 }
@@ -42,7 +53,7 @@ export class ChannelClient {
      * (`X-Action=Open-Channel`) and resolves with the new channel. A refusal (`Open-Channel-Error`,
      * the tokens come back) throws `AoProcessError`.
      */
-    public async open({worker, quantity, model}: {worker: string, quantity: string, model?: string}): Promise<ChannelRecord> {
+    public async open({worker, quantity, model}: {worker: string; quantity: string; model?: string}): Promise<ChannelRecord> {
         const opened = await this.#transfer(quantity, {"X-Worker": worker, "X-Model": model})
         return await this.#required(opened.tags.Channel!)
     }
@@ -74,10 +85,16 @@ export class ChannelClient {
     }
 
     /** Channels, newest first, filtered by owner, worker and state (all optional). */
-    public async channels(filter: {owner?: string, worker?: string, state?: ChannelState, limit?: number} = {}): Promise<ChannelRecord[]> {
-        return z.array(ChannelRecordSchema).parse(await this.#ao.readJson(this.escrow, {
-            Action: "Channels", Owner: filter.owner, Worker: filter.worker, State: filter.state, Limit: filter.limit
-        }))
+    public async channels(filter: {owner?: string; worker?: string; state?: ChannelState; limit?: number} = {}): Promise<ChannelRecord[]> {
+        return z.array(ChannelRecordSchema).parse(
+            await this.#ao.readJson(this.escrow, {
+                Action: "Channels",
+                Owner: filter.owner,
+                Worker: filter.worker,
+                State: filter.state,
+                Limit: filter.limit
+            })
+        )
     }
 
     /**
@@ -90,7 +107,8 @@ export class ChannelClient {
         const refusal = emitted.find((m) => m.tags.Action === "Redeem-Voucher-Error")
         if (refusal != null) throw new VoucherRedemptionError(refusal.tags.Error ?? "Redeem-Voucher-Error", voucher.id)
         const redeemed = emitted.find((m) => m.tags.Action === "Voucher-Redeemed")
-        if (redeemed == null) throw new AoProcessError(`The escrow did not answer voucher ${voucher.id}`, {process: this.escrow, action: "Redeem-Voucher"})
+        if (redeemed == null)
+            throw new AoProcessError(`The escrow did not answer voucher ${voucher.id}`, {process: this.escrow, action: "Redeem-Voucher"})
         return {...VoucherRedeemedSchema.parse(redeemed.tags), messageId: voucher.id}
     }
 
@@ -102,16 +120,28 @@ export class ChannelClient {
         const reference = randomUUID()
         const from = await mailboxCursor(this.#ao, this.escrow, inboxKey(this.#ao.address))
         await this.#ao.send(this.token, {
-            Action: "Transfer", Recipient: this.escrow, Quantity: quantity, "X-Action": "Open-Channel", "X-Reference": reference, ...tags
+            Action: "Transfer",
+            Recipient: this.escrow,
+            Quantity: quantity,
+            "X-Action": "Open-Channel",
+            "X-Reference": reference,
+            ...tags
         })
         const reply = await awaitReply({
-            ao: this.#ao, process: this.escrow, from, signal: AbortSignal.timeout(this.#replyTimeoutMs),
-            match: (m) => m.tags["X-Reference"] === reference && (m.tags.Action === "Channel-Opened" || m.tags.Action === "Open-Channel-Error")
+            ao: this.#ao,
+            process: this.escrow,
+            from,
+            signal: AbortSignal.timeout(this.#replyTimeoutMs),
+            match: (m) =>
+                m.tags["X-Reference"] === reference && (m.tags.Action === "Channel-Opened" || m.tags.Action === "Open-Channel-Error")
         })
         if (reply?.tags.Action === "Open-Channel-Error")
             throw new AoProcessError(reply.tags.Error ?? "Open-Channel-Error", {process: this.escrow, action: "Open-Channel-Error"})
         if (reply != null) return reply
-        throw new AoProcessError(`The escrow did not answer the Open-Channel transfer within ${this.#replyTimeoutMs} ms`, {process: this.escrow, action: "Open-Channel"})
+        throw new AoProcessError(`The escrow did not answer the Open-Channel transfer within ${this.#replyTimeoutMs} ms`, {
+            process: this.escrow,
+            action: "Open-Channel"
+        })
     }
 
     async #required(id: string): Promise<ChannelRecord> {

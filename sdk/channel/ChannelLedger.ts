@@ -7,7 +7,11 @@ export type VoucherRefusalCode = "stale_nonce" | "insufficient_voucher" | "chann
 export class VoucherRefusedError extends Error {
     public override readonly name = "VoucherRefusedError"
 
-    public constructor(message: string, public readonly code: VoucherRefusalCode, public readonly required?: bigint) {
+    public constructor(
+        message: string,
+        public readonly code: VoucherRefusalCode,
+        public readonly required?: bigint
+    ) {
         super(message)
     }
 }
@@ -46,7 +50,7 @@ export class ChannelLedger {
     #nonce: number
     #signedMax = 0n
     readonly #inFlight = new Map<number, bigint>()
-    readonly #receipts: Array<{nonce: number, hash: string}> = []
+    readonly #receipts: Array<{nonce: number; hash: string}> = []
 
     public constructor({channel, deposited, paid = 0n, nonce = 0, completed = 0n}: ChannelLedgerOptions) {
         this.channel = channel
@@ -107,10 +111,14 @@ export class ChannelLedger {
      * fee bound `bound`, which is counted in flight from now on. Throws `VoucherRefusedError`
      * (`channel_exhausted`) when the deposit cannot cover it.
      */
-    public reserve(bound: bigint): {nonce: number, cumulative: bigint, receiptsRoot: string} {
+    public reserve(bound: bigint): {nonce: number; cumulative: bigint; receiptsRoot: string} {
         const cumulative = this.required(bound)
         if (cumulative > this.#deposited)
-            throw new VoucherRefusedError(`Channel ${this.channel} holds ${this.#deposited}; this request needs a voucher of ${cumulative}`, "channel_exhausted", cumulative)
+            throw new VoucherRefusedError(
+                `Channel ${this.channel} holds ${this.#deposited}; this request needs a voucher of ${cumulative}`,
+                "channel_exhausted",
+                cumulative
+            )
         const root = this.receiptsRoot()
         this.#nonce += 1
         this.#inFlight.set(this.#nonce, bound)
@@ -123,24 +131,31 @@ export class ChannelLedger {
      * `VoucherRefusedError` — a nonce not above every earlier one, a deposit that cannot cover
      * the request or the voucher, or a Cumulative below `required(bound)`.
      */
-    public admit({nonce, cumulative}: {nonce: number, cumulative: string | bigint}, bound: bigint): void {
+    public admit({nonce, cumulative}: {nonce: number; cumulative: string | bigint}, bound: bigint): void {
         const amount = BigInt(cumulative)
-        if (nonce <= this.#nonce)
-            throw new VoucherRefusedError(`Stale voucher: nonce ${nonce} is not above ${this.#nonce}`, "stale_nonce")
+        if (nonce <= this.#nonce) throw new VoucherRefusedError(`Stale voucher: nonce ${nonce} is not above ${this.#nonce}`, "stale_nonce")
         const required = this.required(bound)
         if (required > this.#deposited)
-            throw new VoucherRefusedError(`Channel ${this.channel} holds ${this.#deposited}; this request needs a voucher of ${required}`, "channel_exhausted", required)
+            throw new VoucherRefusedError(
+                `Channel ${this.channel} holds ${this.#deposited}; this request needs a voucher of ${required}`,
+                "channel_exhausted",
+                required
+            )
         if (amount > this.#deposited)
             throw new VoucherRefusedError(`Voucher over-spends the channel: ${amount} > ${this.#deposited}`, "channel_exhausted", required)
         if (amount < required)
-            throw new VoucherRefusedError(`The voucher's Cumulative ${amount} is below the ${required} this request needs`, "insufficient_voucher", required)
+            throw new VoucherRefusedError(
+                `The voucher's Cumulative ${amount} is below the ${required} this request needs`,
+                "insufficient_voucher",
+                required
+            )
         this.#nonce = nonce
         this.#inFlight.set(nonce, bound)
         if (amount > this.#signedMax) this.#signedMax = amount
     }
 
     /** A request finished: its bound leaves the in-flight sum, its fee joins `owed`. Returns `owed`. */
-    public complete(nonce: number, {fee, receiptHash}: {fee: bigint, receiptHash: string}): bigint {
+    public complete(nonce: number, {fee, receiptHash}: {fee: bigint; receiptHash: string}): bigint {
         if (!this.#inFlight.delete(nonce)) throw new RangeError(`No request with nonce ${nonce} is in flight on channel ${this.channel}`)
         this.#completed += fee
         const at = this.#receipts.findIndex((receipt) => receipt.nonce > nonce)

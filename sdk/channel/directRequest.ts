@@ -38,7 +38,10 @@ const DEFAULT_TOP_K = 40
 export class InvalidRequestError extends Error {
     public override readonly name = "InvalidRequestError"
 
-    public constructor(message: string, public readonly param: string | null = null) {
+    public constructor(
+        message: string,
+        public readonly param: string | null = null
+    ) {
         super(message)
     }
 }
@@ -78,7 +81,10 @@ export function parseDirectRequest(endpoint: CompletionEndpoint, body: unknown):
     if (!parsed.success) {
         const issue = parsed.error.issues[0]!
         const param = issue.path.join(".")
-        throw new InvalidRequestError(param === "" ? `The body must be a JSON object: ${issue.message}` : `${param}: ${issue.message}`, param || null)
+        throw new InvalidRequestError(
+            param === "" ? `The body must be a JSON object: ${issue.message}` : `${param}: ${issue.message}`,
+            param || null
+        )
     }
     const fields = parsed.data
     let prompt: string

@@ -17,7 +17,14 @@ export function receiptsRoot(receiptHashes: readonly string[]): string {
     while (level.length > 1) {
         const next: Buffer[] = []
         for (let i = 0; i < level.length; i += 2)
-            next.push(i + 1 < level.length ? createHash("sha256").update(level[i]!).update(level[i + 1]!).digest() : level[i]!)
+            next.push(
+                i + 1 < level.length
+                    ? createHash("sha256")
+                          .update(level[i]!)
+                          .update(level[i + 1]!)
+                          .digest()
+                    : level[i]!
+            )
         level = next
     }
     return level[0]!.toString("hex")

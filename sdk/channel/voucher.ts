@@ -34,12 +34,14 @@ export interface SignedVoucher {
  * `create` callback that builds the unsigned item for its public key and returns the bytes to sign.
  */
 export type DataItemSigner = (
-    create: (signing: {type?: number, publicKey: Uint8Array | string, alg?: string}) => Promise<Uint8Array>,
+    create: (signing: {type?: number; publicKey: Uint8Array | string; alg?: string}) => Promise<Uint8Array>,
     kind: "ans104"
-) => Promise<{signature: Uint8Array | string} | {id: string, raw: Uint8Array}>
+) => Promise<{signature: Uint8Array | string} | {id: string; raw: Uint8Array}>
 
-export type SignVoucherRequest = Omit<VoucherFields, "cumulative"> & {cumulative: string | bigint} &
-    ({wallet: ArweaveJwk, signer?: never} | {signer: DataItemSigner, wallet?: never})
+export type SignVoucherRequest = Omit<VoucherFields, "cumulative"> & {cumulative: string | bigint} & (
+        | {wallet: ArweaveJwk; signer?: never}
+        | {signer: DataItemSigner; wallet?: never}
+    )
 
 /** A voucher that cannot be used: malformed, forged, addressed elsewhere or not a Redeem-Voucher. */
 export class InvalidVoucherError extends Error {
@@ -54,7 +56,12 @@ const INTEGER = /^(0|[1-9][0-9]{0,37})$/
 /** The escrow refuses larger nonces (docs/protocol.md, "Vouchers"): a worker must not accept one it cannot redeem. */
 const MAX_NONCE = 999_999_999_999_999
 const HEX_DIGEST = /^[0-9a-f]{64}$/
-const FIXED_TAGS = [["Data-Protocol", "ao"], ["Variant", "ao.TN.1"], ["Type", "Message"], ["Action", "Redeem-Voucher"]] as const
+const FIXED_TAGS = [
+    ["Data-Protocol", "ao"],
+    ["Variant", "ao.TN.1"],
+    ["Type", "Message"],
+    ["Action", "Redeem-Voucher"]
+] as const
 const FIELD_TAGS = ["Channel", "Cumulative", "Nonce", "Receipts-Root"] as const
 /** Every tag of a voucher, in the order signVoucher writes them; a voucher has these and no others. */
 const TAG_NAMES: readonly string[] = [...FIXED_TAGS.map(([name]) => name), ...FIELD_TAGS]
@@ -68,7 +75,10 @@ const walletSigners = new WeakMap<ArweaveJwk, DataItemSigner>()
  * arbundles, the stack `message()` itself uses. Whoever holds the result can post `raw` to a MU.
  */
 export async function signVoucher(request: SignVoucherRequest): Promise<SignedVoucher> {
-    const fields = checkFields({...request, cumulative: String(request.cumulative)}, (problem) => new RangeError(`Cannot sign the voucher: ${problem}`))
+    const fields = checkFields(
+        {...request, cumulative: String(request.cumulative)},
+        (problem) => new RangeError(`Cannot sign the voucher: ${problem}`)
+    )
     const signer = request.signer ?? signerOf(request.wallet!)
     const tags = voucherTags(fields)
     let unsigned: Uint8Array | undefined
@@ -76,8 +86,11 @@ export async function signVoucher(request: SignVoucherRequest): Promise<SignedVo
         const meta = SIG_CONFIG[type as SignatureConfig]
         if (meta == null) throw new Error(`Unknown signature type ${type}`)
         const owner = typeof publicKey === "string" ? Buffer.from(publicKey, "base64url") : Buffer.from(publicKey)
-        const item = createData(DATA, {signatureType: type, ownerLength: meta.pubLength, signatureLength: meta.sigLength, publicKey: owner} as never,
-            {target: fields.escrow, tags})
+        const item = createData(
+            DATA,
+            {signatureType: type, ownerLength: meta.pubLength, signatureLength: meta.sigLength, publicKey: owner} as never,
+            {target: fields.escrow, tags}
+        )
         unsigned = item.getRaw()
         return await item.getSignatureData()
     }, "ans104")
@@ -124,7 +137,8 @@ async function readVoucher(raw: Uint8Array): Promise<SignedVoucher> {
     } catch {
         throw new InvalidVoucherError("The voucher is not an ANS-104 data item")
     }
-    if (item.signatureType !== SignatureConfig.ARWEAVE) throw new InvalidVoucherError("The voucher must be signed with an Arweave (RSA) key")
+    if (item.signatureType !== SignatureConfig.ARWEAVE)
+        throw new InvalidVoucherError("The voucher must be signed with an Arweave (RSA) key")
     // The RSA check first, as arweave-js does it but without its console warning on every forgery;
     // arbundles' own verify then adds its structural checks.
     let signed: boolean
@@ -134,7 +148,7 @@ async function readVoucher(raw: Uint8Array): Promise<SignedVoucher> {
     } catch {
         signed = false
     }
-    if (!signed || !await DataItem.verify(bytes)) throw new InvalidVoucherError("The voucher's signature does not verify")
+    if (!signed || !(await DataItem.verify(bytes))) throw new InvalidVoucherError("The voucher's signature does not verify")
     if (Buffer.from(item.rawData).toString("utf8") !== DATA) throw new InvalidVoucherError(`The voucher's data must be "${DATA}"`)
 
     const tags = new Map<string, string>()
@@ -144,17 +158,20 @@ async function readVoucher(raw: Uint8Array): Promise<SignedVoucher> {
         tags.set(name, value)
     }
     for (const [name, value] of FIXED_TAGS)
-        if (tags.get(name) !== value) throw new InvalidVoucherError(`The voucher's ${name} must be ${value}, not ${tags.get(name) ?? "missing"}`)
-    for (const name of FIELD_TAGS)
-        if (!tags.has(name)) throw new InvalidVoucherError(`The voucher lacks the tag ${name}`)
+        if (tags.get(name) !== value)
+            throw new InvalidVoucherError(`The voucher's ${name} must be ${value}, not ${tags.get(name) ?? "missing"}`)
+    for (const name of FIELD_TAGS) if (!tags.has(name)) throw new InvalidVoucherError(`The voucher lacks the tag ${name}`)
     const nonce = tags.get("Nonce")!
-    const fields = checkFields({
-        escrow: item.target,
-        channel: tags.get("Channel")!,
-        cumulative: tags.get("Cumulative")!,
-        nonce: INTEGER.test(nonce) ? Number(nonce) : NaN,
-        receiptsRoot: tags.get("Receipts-Root")!
-    }, (problem) => new InvalidVoucherError(`The voucher's ${problem}`))
+    const fields = checkFields(
+        {
+            escrow: item.target,
+            channel: tags.get("Channel")!,
+            cumulative: tags.get("Cumulative")!,
+            nonce: INTEGER.test(nonce) ? Number(nonce) : NaN,
+            receiptsRoot: tags.get("Receipts-Root")!
+        },
+        (problem) => new InvalidVoucherError(`The voucher's ${problem}`)
+    )
     return {id: item.id, raw: Uint8Array.from(bytes), owner: createHash("sha256").update(item.rawOwner).digest("base64url"), fields}
 }
 
@@ -165,7 +182,13 @@ function checkFields(fields: VoucherFields, fail: (problem: string) => Error): V
     if (!Number.isSafeInteger(fields.nonce) || fields.nonce < 0 || fields.nonce > MAX_NONCE)
         throw fail(`Nonce must be an integer from 0 to ${MAX_NONCE}, not ${fields.nonce}`)
     if (!HEX_DIGEST.test(fields.receiptsRoot)) throw fail(`Receipts-Root must be 64 lowercase hex characters, not "${fields.receiptsRoot}"`)
-    return {escrow: fields.escrow, channel: fields.channel, cumulative: fields.cumulative, nonce: fields.nonce, receiptsRoot: fields.receiptsRoot}
+    return {
+        escrow: fields.escrow,
+        channel: fields.channel,
+        cumulative: fields.cumulative,
+        nonce: fields.nonce,
+        receiptsRoot: fields.receiptsRoot
+    }
 }
 
 function voucherTags(fields: VoucherFields) {

@@ -15,7 +15,7 @@ export interface InferOptions {
     /** Model-Id or registered name. */
     model: string
     /** Prompt text, or chat messages (sent with `format: "chat"`). */
-    prompt: string | Array<{role: "system" | "user" | "assistant", content: string}>
+    prompt: string | Array<{role: "system" | "user" | "assistant"; content: string}>
     /** Defaults to `256`. */
     maxTokens?: number
     /** `0` is greedy. Defaults to `0`. */
@@ -64,14 +64,28 @@ export class WeaveLM {
         const format = options.format ?? (typeof options.prompt === "string" ? "text" : "chat")
         const prompt = typeof options.prompt === "string" ? options.prompt : JSON.stringify(options.prompt)
         const maxTokens = options.maxTokens ?? 256
-        const maxFee = options.maxFee ?? await this.quote(options.model, prompt, maxTokens)
-        const result = await this.escrow.infer({
-            model: options.model, prompt, format, maxTokens, maxFee,
-            temperature: options.temperature, seed: options.seed, topK: options.topK, topP: options.topP
-        }, {signal: options.signal, onAccepted: options.onAccepted})
+        const maxFee = options.maxFee ?? (await this.quote(options.model, prompt, maxTokens))
+        const result = await this.escrow.infer(
+            {
+                model: options.model,
+                prompt,
+                format,
+                maxTokens,
+                maxFee,
+                temperature: options.temperature,
+                seed: options.seed,
+                topK: options.topK,
+                topP: options.topP
+            },
+            {signal: options.signal, onAccepted: options.onAccepted}
+        )
         return {
-            output: result.output, taskId: result.taskId, worker: result.worker, fee: result.fee,
-            receiptTx: result.receiptTx, challengeDeadline: result.challengeDeadline
+            output: result.output,
+            taskId: result.taskId,
+            worker: result.worker,
+            fee: result.fee,
+            receiptTx: result.receiptTx,
+            challengeDeadline: result.challengeDeadline
         }
     }
 
@@ -79,7 +93,12 @@ export class WeaveLM {
     public async quote(model: string, prompt: string, maxTokens: number): Promise<string> {
         const record = await this.registry.model(model)
         if (record == null) throw new Error(`No model "${model}" in the registry`)
-        const fee = quoteMaxFee({model: record, workers: await this.registry.workers(record.id), promptBytes: Buffer.byteLength(prompt), maxTokens})
+        const fee = quoteMaxFee({
+            model: record,
+            workers: await this.registry.workers(record.id),
+            promptBytes: Buffer.byteLength(prompt),
+            maxTokens
+        })
         if (fee == null) throw new Error(`No eligible worker serves model "${model}"`)
         return fee
     }
@@ -97,7 +116,7 @@ export class WeaveLM {
     }
 
     /** Token balance of the wallet and its escrow balance. */
-    public async balance(): Promise<{token: string, available: string, locked: string}> {
+    public async balance(): Promise<{token: string; available: string; locked: string}> {
         const [token, escrow] = await Promise.all([
             new TokenClient(this.connection.ao, this.escrow.token).balance(this.address),
             this.escrow.balance()

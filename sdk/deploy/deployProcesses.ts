@@ -7,10 +7,17 @@ import {spawnLuaProcess} from "./spawnLuaProcess.ts"
 
 /** Protocol parameters set with `Configure`; see docs/protocol.md for meanings and defaults. */
 export interface DeployParameters {
-    registry?: {"Min-Stake"?: string, "Unstake-Cooldown"?: string, "Heartbeat-Timeout"?: string}
+    registry?: {"Min-Stake"?: string; "Unstake-Cooldown"?: string; "Heartbeat-Timeout"?: string}
     escrow?: {
-        "Challenge-Window"?: string, "Task-Timeout"?: string, "Max-Attempts"?: string, "Challenge-Bond"?: string, "Referee-Count"?: string,
-        "Referee-Fee"?: string, "Referee-Timeout"?: string, "Slash-Amount"?: string, "Challenger-Share"?: string
+        "Challenge-Window"?: string
+        "Task-Timeout"?: string
+        "Max-Attempts"?: string
+        "Challenge-Bond"?: string
+        "Referee-Count"?: string
+        "Referee-Fee"?: string
+        "Referee-Timeout"?: string
+        "Slash-Amount"?: string
+        "Challenger-Share"?: string
         "Channel-Refund-Lock"?: string
     }
 }
@@ -38,10 +45,16 @@ export interface DeployResult {
  * changed (globals keep their state), leaves the rest alone, and configures
  * registry and escrow with each other's ids and the parameters.
  */
-export async function deployProcesses({client, network, previous, token, parameters = {}, onStep = () => {}}: DeployProcessesOptions): Promise<DeployResult> {
+export async function deployProcesses({
+    client,
+    network,
+    previous,
+    token,
+    parameters = {},
+    onStep = () => {}
+}: DeployProcessesOptions): Promise<DeployResult> {
     const bundles = {} as Record<ProcessName, LuaBundle>
-    for (const name of PROCESS_NAMES)
-        bundles[name] = await bundleLua(path.join(processesDir, `${name}.lua`))
+    for (const name of PROCESS_NAMES) bundles[name] = await bundleLua(path.join(processesDir, `${name}.lua`))
 
     const ids = {} as Record<ProcessName, string>
     const actions = {} as DeployResult["actions"]
@@ -58,8 +71,12 @@ export async function deployProcesses({client, network, previous, token, paramet
         if (existing == null) {
             onStep(`spawning ${name}`)
             ids[name] = await spawnLuaProcess({
-                client, module: network.module, scheduler: network.scheduler, authority: network.authority,
-                name: `weavelm-${name}`, bundle
+                client,
+                module: network.module,
+                scheduler: network.scheduler,
+                authority: network.authority,
+                name: `weavelm-${name}`,
+                bundle
             })
             actions[name] = "spawned"
         } else if (existing.codeHash !== bundle.hash) {
@@ -79,8 +96,7 @@ export async function deployProcesses({client, network, previous, token, paramet
         escrow: {...parameters.escrow, Token: ids.token, Registry: ids.registry}
     } as Record<"registry" | "escrow", Record<string, string>>
     for (const name of ["registry", "escrow"] as const) {
-        const unchanged = actions[name] === "unchanged" &&
-            JSON.stringify(previous?.parameters[name]) === JSON.stringify(configured[name])
+        const unchanged = actions[name] === "unchanged" && JSON.stringify(previous?.parameters[name]) === JSON.stringify(configured[name])
         if (unchanged) continue
         onStep(`configuring ${name}`)
         await client.send(ids[name], {Action: "Configure", ...configured[name]})

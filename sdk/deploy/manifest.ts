@@ -3,7 +3,7 @@ import path from "node:path"
 import {z} from "zod"
 
 export const PROCESS_NAMES = ["token", "registry", "escrow"] as const
-export type ProcessName = typeof PROCESS_NAMES[number]
+export type ProcessName = (typeof PROCESS_NAMES)[number]
 
 const ProcessEntrySchema = z.object({
     id: z.string(),

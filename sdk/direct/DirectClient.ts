@@ -47,7 +47,10 @@ export class DirectClient {
             throw new DirectRequestError(`No model "${options.model}" in the registry`, {status: 404, code: "model_not_found"})
         const roster = await WorkerRoster.read({...options, registry: registryClient, model})
         const channels = new WorkerChannels({
-            ...options, channels: new ChannelClient(connection.ao, {escrow, token}), wallet: connection.wallet, model
+            ...options,
+            channels: new ChannelClient(connection.ao, {escrow, token}),
+            wallet: connection.wallet,
+            model
         })
         const sender = new PaidSender({model, channels, roster, fetch: options.fetch ?? fetch})
         return new DirectClient(model, roster, channels, sender)
@@ -68,8 +71,11 @@ export class DirectClient {
      * when no worker could take it; a worker's own error answer (4xx) resolves
      * like any answer, with its status.
      */
-    public async request(endpoint: DirectEndpoint, body: Record<string, unknown>, {signal}: {signal?: AbortSignal} = {}):
-        Promise<DirectResponse> {
+    public async request(
+        endpoint: DirectEndpoint,
+        body: Record<string, unknown>,
+        {signal}: {signal?: AbortSignal} = {}
+    ): Promise<DirectResponse> {
         const forwarded = {...body, model: this.model.name}
         let parsed: DirectRequest
         try {
@@ -86,13 +92,18 @@ export class DirectClient {
             lastFailure = outcome.failure
             this._roster.markFailed(candidate.record.address, outcome.failure.message)
         }
-        throw lastFailure ??
+        throw (
+            lastFailure ??
             new DirectRequestError(`No worker serving ${this.model.name} has registered an HTTP endpoint`, {status: 503, code: "no_worker"})
+        )
     }
 
     /** A non-streamed completion's JSON body; throws `DirectRequestError` for an error answer. */
-    public async complete(endpoint: DirectEndpoint, body: Record<string, unknown>, options: {signal?: AbortSignal} = {}):
-        Promise<CompletionBody> {
+    public async complete(
+        endpoint: DirectEndpoint,
+        body: Record<string, unknown>,
+        options: {signal?: AbortSignal} = {}
+    ): Promise<CompletionBody> {
         const response = await this.request(endpoint, {...body, stream: false}, options)
         const chunks: Uint8Array[] = []
         for await (const chunk of response.body) chunks.push(chunk)
@@ -102,8 +113,11 @@ export class DirectClient {
     }
 
     /** A streamed completion's chunks, parsed, the final one with `usage` and the `weavelm` settlement included. */
-    public async *stream(endpoint: DirectEndpoint, body: Record<string, unknown>, options: {signal?: AbortSignal} = {}):
-        AsyncGenerator<CompletionBody> {
+    public async *stream(
+        endpoint: DirectEndpoint,
+        body: Record<string, unknown>,
+        options: {signal?: AbortSignal} = {}
+    ): AsyncGenerator<CompletionBody> {
         const response = await this.request(endpoint, {...body, stream: true}, options)
         for await (const {data} of readEventStream(response.body)) {
             if (data === "" || data === "[DONE]") continue
@@ -115,6 +129,6 @@ export class DirectClient {
 }
 
 function errorFromBody(status: number, body: Record<string, unknown>): DirectRequestError {
-    const error = (body.error ?? {}) as {message?: string, type?: string, code?: string}
+    const error = (body.error ?? {}) as {message?: string; type?: string; code?: string}
     return new DirectRequestError(error.message ?? `HTTP ${status}`, {status, type: error.type, code: error.code ?? "worker_error"})
 }

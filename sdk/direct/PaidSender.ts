@@ -39,8 +39,13 @@ export class PaidSender {
     }
 
     /** `payload` is `request`'s body as it is posted. */
-    public async send(candidate: WorkerCandidate, endpoint: DirectEndpoint, request: DirectRequest, payload: string, signal?: AbortSignal):
-        Promise<SendResult> {
+    public async send(
+        candidate: WorkerCandidate,
+        endpoint: DirectEndpoint,
+        request: DirectRequest,
+        payload: string,
+        signal?: AbortSignal
+    ): Promise<SendResult> {
         const {channels, roster} = this._options
         const worker = candidate.record.address
         let channel: WorkerChannel
@@ -52,15 +57,16 @@ export class PaidSender {
         const bound = requestFeeBound(feeTermsOf(candidate.record, this._options.model), request)
         const url = `${candidate.baseUrl}/${endpoint === "chat" ? "chat/completions" : "completions"}`
         const accept = request.stream ? "text/event-stream" : "application/json"
-        const post = (voucher: RequestVoucher) => this._options.fetch(url, {
-            method: "POST",
-            headers: {"content-type": "application/json", [VOUCHER_HEADER]: voucher.header, accept},
-            body: payload,
-            signal
-        })
+        const post = (voucher: RequestVoucher) =>
+            this._options.fetch(url, {
+                method: "POST",
+                headers: {"content-type": "application/json", [VOUCHER_HEADER]: voucher.header, accept},
+                body: payload,
+                signal
+            })
 
         for (let attempt = 0; ; attempt++) {
-            let voucher: {nonce: number, sent: Promise<Response>}
+            let voucher: {nonce: number; sent: Promise<Response>}
             try {
                 voucher = await channel.send(bound, post)
             } catch (error) {
@@ -88,7 +94,7 @@ export class PaidSender {
                 const answer = `HTTP ${response.status} ${text.slice(0, 200)}`
                 return failure(`Worker ${worker} failed: ${answer}`, {status: 502, code: "worker_failed"})
             }
-            if (attempt < VOUCHER_RETRIES && await reconcile(channel, response.status, text, bound)) continue
+            if (attempt < VOUCHER_RETRIES && (await reconcile(channel, response.status, text, bound))) continue
             if (response.status === 429 && roster.isAuto)
                 return failure(`Worker ${worker} is busy`, {status: 429, type: "rate_limit_error", code: "rate_limited"})
             return {response: refusal(worker, response, text)}
@@ -119,13 +125,15 @@ async function reconcile(channel: WorkerChannel, status: number, text: string, b
     return false
 }
 
-function parseError(text: string): {code?: string, required?: string} | null {
+function parseError(text: string): {code?: string; required?: string} | null {
     try {
-        const error = (JSON.parse(text) as {error?: {code?: unknown, required?: unknown}}).error
-        return error == null ? null : {
-            code: typeof error.code === "string" ? error.code : undefined,
-            required: typeof error.required === "string" || typeof error.required === "number" ? String(error.required) : undefined
-        }
+        const error = (JSON.parse(text) as {error?: {code?: unknown; required?: unknown}}).error
+        return error == null
+            ? null
+            : {
+                  code: typeof error.code === "string" ? error.code : undefined,
+                  required: typeof error.required === "string" || typeof error.required === "number" ? String(error.required) : undefined
+              }
     } catch {
         return null
     }
@@ -137,6 +145,6 @@ function failure(message: string, answer: ConstructorParameters<typeof DirectReq
 
 function messageOf(error: unknown): string {
     if (!(error instanceof Error)) return String(error)
-    const cause = (error as {cause?: {code?: string, message?: string}}).cause
+    const cause = (error as {cause?: {code?: string; message?: string}}).cause
     return cause?.code != null ? `${error.message} (${cause.code})` : error.message
 }

@@ -1,4 +1,11 @@
-import {ChannelLedger, encodeVoucherHeader, signVoucher, type ChannelClient, type ChannelRecord, type SignedVoucher} from "../channel/index.ts"
+import {
+    ChannelLedger,
+    encodeVoucherHeader,
+    signVoucher,
+    type ChannelClient,
+    type ChannelRecord,
+    type SignedVoucher
+} from "../channel/index.ts"
 import type {ArweaveJwk} from "../wallet/index.ts"
 
 /** A voucher ready to travel with one request. */
@@ -60,7 +67,7 @@ export class WorkerChannel {
      * with it before the next voucher is signed. Resolves once `send` started,
      * with what it returns still pending.
      */
-    public async send<T>(bound: bigint, send: (voucher: RequestVoucher) => Promise<T>): Promise<{nonce: number, sent: Promise<T>}> {
+    public async send<T>(bound: bigint, send: (voucher: RequestVoucher) => Promise<T>): Promise<{nonce: number; sent: Promise<T>}> {
         const turn = this._turn.then(async () => {
             await this._ensureFunds(bound)
             const prepared = this._takePrepared(bound)
@@ -79,7 +86,7 @@ export class WorkerChannel {
     }
 
     /** A request was answered: records its fee and receipt, and what the worker says is owed. */
-    public complete(nonce: number, {fee, receiptHash, cumulativeOwed}: {fee: bigint, receiptHash: string, cumulativeOwed: string}) {
+    public complete(nonce: number, {fee, receiptHash, cumulativeOwed}: {fee: bigint; receiptHash: string; cumulativeOwed: string}) {
         this.ledger.complete(nonce, {fee, receiptHash})
         this.ledger.acknowledgeOwed(cumulativeOwed)
         this._afterRequest(nonce)
@@ -108,12 +115,20 @@ export class WorkerChannel {
         const prepared = this._prepared
         this._prepared = undefined
         if (prepared == null || bound > prepared.bound || prepared.nonce !== this.ledger.nonce + 1) return undefined
-        if (this.ledger.required(prepared.bound) !== prepared.cumulative || this.ledger.receiptHashes.length !== prepared.receipts) return undefined
+        if (this.ledger.required(prepared.bound) !== prepared.cumulative || this.ledger.receiptHashes.length !== prepared.receipts)
+            return undefined
         return prepared
     }
 
     private _sign(nonce: number, cumulative: bigint, receiptsRoot: string): Promise<SignedVoucher> {
-        return signVoucher({wallet: this._options.wallet, escrow: this._options.channels.escrow, channel: this.id, cumulative, nonce, receiptsRoot})
+        return signVoucher({
+            wallet: this._options.wallet,
+            escrow: this._options.channels.escrow,
+            channel: this.id,
+            cumulative,
+            nonce,
+            receiptsRoot
+        })
     }
 
     private async _ensureFunds(bound: bigint) {

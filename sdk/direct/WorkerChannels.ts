@@ -57,7 +57,7 @@ export class WorkerChannels {
         return new WorkerChannel(record, {
             channels,
             wallet: this._options.wallet,
-            topUpFor: (required, deposited) => required - deposited > quantity ? required - deposited : quantity,
+            topUpFor: (required, deposited) => (required - deposited > quantity ? required - deposited : quantity),
             onTopUp: (topped) => onEvent?.({type: "channel.topped-up", worker, channel: topped.id, deposited: topped.deposited})
         })
     }

@@ -54,10 +54,15 @@ export class WorkerRoster {
 
     private _refreshInBackground() {
         if (this._refreshing != null || Date.now() - this._candidatesAt < (this._options.registryRefreshMs ?? 60_000)) return
-        this._refreshing = this._readCandidates().then((candidates) => {
-            if (candidates.length > 0) this._candidates = candidates
-            this._candidatesAt = Date.now()
-        }, () => {}).finally(() => this._refreshing = undefined)
+        this._refreshing = this._readCandidates()
+            .then(
+                (candidates) => {
+                    if (candidates.length > 0) this._candidates = candidates
+                    this._candidatesAt = Date.now()
+                },
+                () => {}
+            )
+            .finally(() => (this._refreshing = undefined))
     }
 
     /** The workers to send to: the one named, or the ranked workers serving the model. */
@@ -65,8 +70,7 @@ export class WorkerRoster {
         const {registry, model, worker: named} = this._options
         if (named == null || this.isAuto) return rankWorkers(await registry.workers(model.id), model, Date.now())
         const parsed = WorkerRecordSchema.safeParse(await registry.worker(named))
-        if (!parsed.success)
-            throw new DirectRequestError(`${named} is not a registered worker`, {status: 404, code: "worker_not_found"})
+        if (!parsed.success) throw new DirectRequestError(`${named} is not a registered worker`, {status: 404, code: "worker_not_found"})
         const record = parsed.data
         if (!record.models.includes(model.id))
             throw new DirectRequestError(`Worker ${named} does not serve ${model.name}`, {status: 404, code: "model_not_served"})

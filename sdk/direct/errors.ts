@@ -11,7 +11,7 @@ export class DirectRequestError extends WeaveLMError {
     public readonly type: string
     public readonly code: string
 
-    public constructor(message: string, {status, type, code}: {status: number, type?: string, code: string}) {
+    public constructor(message: string, {status, type, code}: {status: number; type?: string; code: string}) {
         super(message)
         this.status = status
         this.type = type ?? (status < 500 ? "invalid_request_error" : "server_error")

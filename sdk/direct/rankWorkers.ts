@@ -38,8 +38,9 @@ export function rankWorkers(workers: readonly WorkerRecord[], model: ModelRecord
         const reliability = (completed + 1) / (completed + 1 + 4 * strikes + 16 * slashed)
         candidates.push({record, baseUrl, score: fee / reliability})
     }
-    return candidates.sort((a, b) => a.score - b.score || compareStakes(b.record.stake, a.record.stake) ||
-        (a.record.address < b.record.address ? -1 : 1))
+    return candidates.sort(
+        (a, b) => a.score - b.score || compareStakes(b.record.stake, a.record.stake) || (a.record.address < b.record.address ? -1 : 1)
+    )
 }
 
 /** What `worker` charges for a request for `model`, the model owner's fee included. */

@@ -49,8 +49,11 @@ export async function relayAnswer(paid: PaidRequest, response: Response, options
 /** A refusal (4xx), passed on as it came. */
 export function refusal(worker: string, response: Response, text: string): DirectResponse {
     return {
-        status: response.status, headers: forwardedHeaders(response.headers), worker,
-        body: [Buffer.from(text, "utf8")], outcome: Promise.resolve(null)
+        status: response.status,
+        headers: forwardedHeaders(response.headers),
+        worker,
+        body: [Buffer.from(text, "utf8")],
+        outcome: Promise.resolve(null)
     }
 }
 
@@ -59,7 +62,7 @@ function relayStream(paid: PaidRequest, response: Response, {signal, onDropped}:
     const {worker, channel, nonce} = paid
     let resolveOutcome!: (outcome: RequestOutcome) => void
     let rejectOutcome!: (error: unknown) => void
-    const outcome = new Promise<RequestOutcome>((resolve, reject) => [resolveOutcome, rejectOutcome] = [resolve, reject])
+    const outcome = new Promise<RequestOutcome>((resolve, reject) => ([resolveOutcome, rejectOutcome] = [resolve, reject]))
     outcome.catch(() => {})
     async function* relay(): AsyncGenerator<Uint8Array> {
         const reader = new SseSettlementReader()

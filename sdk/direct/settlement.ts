@@ -47,7 +47,7 @@ export class SseSettlementReader {
     public push(bytes: Uint8Array) {
         for (const {data} of this._events.push(bytes)) {
             if (data === "[DONE]") this._done = true
-            else if (data.includes("\"weavelm\"")) this._settlement = settlementOf(JSON.parse(data)) ?? this._settlement
+            else if (data.includes('"weavelm"')) this._settlement = settlementOf(JSON.parse(data)) ?? this._settlement
         }
     }
 }

@@ -31,11 +31,11 @@ export interface CompletionBody {
     choices: Array<{
         index: number
         text?: string
-        message?: {role: string, content: string}
-        delta?: {role?: string, content?: string}
+        message?: {role: string; content: string}
+        delta?: {role?: string; content?: string}
         finish_reason?: string | null
     }>
-    usage?: {prompt_tokens: number, completion_tokens: number, total_tokens: number}
+    usage?: {prompt_tokens: number; completion_tokens: number; total_tokens: number}
     /** What the request cost and its receipt: on the body, or on the last chunk of a stream. */
     weavelm?: Settlement
     [field: string]: unknown
@@ -43,9 +43,9 @@ export interface CompletionBody {
 
 /** Something the client did that a person running it may want to see. */
 export type DirectEvent =
-    | {type: "channel.opened", worker: string, channel: string, deposited: string}
-    | {type: "channel.topped-up", worker: string, channel: string, deposited: string}
-    | {type: "worker.failed", worker: string, reason: string}
+    | {type: "channel.opened"; worker: string; channel: string; deposited: string}
+    | {type: "channel.topped-up"; worker: string; channel: string; deposited: string}
+    | {type: "worker.failed"; worker: string; reason: string}
 
 export interface DirectClientOptions {
     connection: NetworkConnection

@@ -75,33 +75,35 @@ export interface AnnouncedResult {
 }
 
 /** The escrow's parameters (docs/protocol.md, escrow "Parameters"), as its `Info` reports them. */
-export const EscrowParametersSchema = z.object({
-    "Challenge-Window": z.coerce.number(),
-    "Task-Timeout": z.coerce.number(),
-    "Max-Attempts": z.coerce.number(),
-    "Challenge-Bond": z.string(),
-    "Referee-Count": z.coerce.number(),
-    "Referee-Fee": z.string(),
-    "Referee-Timeout": z.coerce.number(),
-    "Slash-Amount": z.string(),
-    "Challenger-Share": z.coerce.number(),
-    "Seed-Timeout": z.coerce.number(),
-    "Reveal-Timeout": z.coerce.number(),
-    "Audit-Rate": z.coerce.number()
-}).transform((tags) => ({
-    challengeWindow: tags["Challenge-Window"],
-    taskTimeout: tags["Task-Timeout"],
-    maxAttempts: tags["Max-Attempts"],
-    challengeBond: tags["Challenge-Bond"],
-    refereeCount: tags["Referee-Count"],
-    refereeFee: tags["Referee-Fee"],
-    refereeTimeout: tags["Referee-Timeout"],
-    slashAmount: tags["Slash-Amount"],
-    challengerShare: tags["Challenger-Share"],
-    seedTimeout: tags["Seed-Timeout"],
-    revealTimeout: tags["Reveal-Timeout"],
-    auditRate: tags["Audit-Rate"]
-}))
+export const EscrowParametersSchema = z
+    .object({
+        "Challenge-Window": z.coerce.number(),
+        "Task-Timeout": z.coerce.number(),
+        "Max-Attempts": z.coerce.number(),
+        "Challenge-Bond": z.string(),
+        "Referee-Count": z.coerce.number(),
+        "Referee-Fee": z.string(),
+        "Referee-Timeout": z.coerce.number(),
+        "Slash-Amount": z.string(),
+        "Challenger-Share": z.coerce.number(),
+        "Seed-Timeout": z.coerce.number(),
+        "Reveal-Timeout": z.coerce.number(),
+        "Audit-Rate": z.coerce.number()
+    })
+    .transform((tags) => ({
+        challengeWindow: tags["Challenge-Window"],
+        taskTimeout: tags["Task-Timeout"],
+        maxAttempts: tags["Max-Attempts"],
+        challengeBond: tags["Challenge-Bond"],
+        refereeCount: tags["Referee-Count"],
+        refereeFee: tags["Referee-Fee"],
+        refereeTimeout: tags["Referee-Timeout"],
+        slashAmount: tags["Slash-Amount"],
+        challengerShare: tags["Challenger-Share"],
+        seedTimeout: tags["Seed-Timeout"],
+        revealTimeout: tags["Reveal-Timeout"],
+        auditRate: tags["Audit-Rate"]
+    }))
 export type EscrowParameters = z.output<typeof EscrowParametersSchema>
 
 /**
@@ -173,7 +175,7 @@ export interface ChallengeAccepted extends ChallengeCommitted {
 export interface ChallengeResolution {
     taskId: string
     challengeId: string
-    verdict: typeof DISPUTE_VERDICTS[number]
+    verdict: (typeof DISPUTE_VERDICTS)[number]
     resolution: "Quorum" | "Deadline"
     validVotes: number
     invalidVotes: number
@@ -186,7 +188,7 @@ export interface ChallengeResolution {
     /** Invalid: what the requester got back. */
     refund?: string
     /** Invalid: how the slash proceeds were shared out. */
-    slash?: {proceeds: string, reward: string, refereeFee: string, treasury: string}
+    slash?: {proceeds: string; reward: string; refereeFee: string; treasury: string}
 }
 
 const ChallengeAcceptedTagsSchema = z.object({
@@ -254,7 +256,7 @@ export class EscrowClient {
     public readonly process: string
     public readonly token: string
 
-    public constructor(ao: AoClient, {escrow, token}: {escrow: string, token: string}, {secrets}: EscrowClientOptions = {}) {
+    public constructor(ao: AoClient, {escrow, token}: {escrow: string; token: string}, {secrets}: EscrowClientOptions = {}) {
         this._ao = ao
         this.process = escrow
         this.token = token
@@ -270,24 +272,28 @@ export class EscrowClient {
         return await this._ao.send(this.process, {Action: "Withdraw", Quantity: quantity})
     }
 
-    public async balance(address = this._ao.address): Promise<{available: string, locked: string}> {
+    public async balance(address = this._ao.address): Promise<{available: string; locked: string}> {
         const reply = await this._ao.read(this.process, {Action: "Balance", Recipient: address})
         return {available: reply.tags.Balance ?? "0", locked: reply.tags.Locked ?? "0"}
     }
 
     /** Sends `Infer`, paid from the deposit; resolves when the escrow accepted it and chose a worker. */
     public async submit(request: InferRequest): Promise<InferAccepted> {
-        const {emitted} = await this._ao.send(this.process, {
-            Action: "Infer",
-            Model: request.model,
-            "Max-Tokens": request.maxTokens,
-            Temperature: request.temperature,
-            "Top-K": request.topK,
-            "Top-P": request.topP,
-            Seed: request.seed,
-            Format: request.format,
-            "Max-Fee": request.maxFee
-        }, request.prompt)
+        const {emitted} = await this._ao.send(
+            this.process,
+            {
+                Action: "Infer",
+                Model: request.model,
+                "Max-Tokens": request.maxTokens,
+                Temperature: request.temperature,
+                "Top-K": request.topK,
+                "Top-P": request.topP,
+                Seed: request.seed,
+                Format: request.format,
+                "Max-Fee": request.maxFee
+            },
+            request.prompt
+        )
         const accepted = emitted.find((m) => m.tags.Action === "Infer-Accepted")
         if (accepted == null) throw new AoProcessError(`The escrow did not accept the request`, {process: this.process, action: "Infer"})
         const tags = InferAcceptedTagsSchema.parse(accepted.tags)
@@ -295,7 +301,10 @@ export class EscrowClient {
     }
 
     /** Submits a request and waits for its `Infer-Result`. */
-    public async infer(request: InferRequest, {signal, onAccepted}: {signal?: AbortSignal, onAccepted?: (accepted: InferAccepted) => void} = {}): Promise<InferResult> {
+    public async infer(
+        request: InferRequest,
+        {signal, onAccepted}: {signal?: AbortSignal; onAccepted?: (accepted: InferAccepted) => void} = {}
+    ): Promise<InferResult> {
         const from = await this.inboxCursor()
         const accepted = await this.submit(request)
         onAccepted?.(accepted)
@@ -307,23 +316,46 @@ export class EscrowClient {
      * publishes them (docs/protocol.md, "Published state"); `onGap` hears of any that left the
      * published ring unread. What a worker follows for its assignments and referee requests.
      */
-    public inbox({from, signal, pollMs, onGap}: {from?: number, signal?: AbortSignal, pollMs?: number,
-        onGap?: (missed: {from: number, to: number}) => void | Promise<void>} = {}): AsyncGenerator<MailboxMessage> {
+    public inbox({
+        from,
+        signal,
+        pollMs,
+        onGap
+    }: {
+        from?: number
+        signal?: AbortSignal
+        pollMs?: number
+        onGap?: (missed: {from: number; to: number}) => void | Promise<void>
+    } = {}): AsyncGenerator<MailboxMessage> {
         return followMailbox({ao: this._ao, process: this.process, key: inboxKey(this._ao.address), from, signal, pollMs, onGap})
     }
 
     /** A worker's answer to its task: the output, its token counts and the receipt stored on Arweave. */
-    public async submitResult(result: {taskId: string, output: string, inputTokens: number, outputTokens: number, receiptTx: string,
-        receiptHash: string}) {
-        return await this._ao.send(this.process, {
-            "Action": "Task-Result", "Task-Id": result.taskId, "Input-Tokens": result.inputTokens, "Output-Tokens": result.outputTokens,
-            "Receipt-Tx": result.receiptTx, "Receipt-Hash": result.receiptHash
-        }, result.output)
+    public async submitResult(result: {
+        taskId: string
+        output: string
+        inputTokens: number
+        outputTokens: number
+        receiptTx: string
+        receiptHash: string
+    }) {
+        return await this._ao.send(
+            this.process,
+            {
+                Action: "Task-Result",
+                "Task-Id": result.taskId,
+                "Input-Tokens": result.inputTokens,
+                "Output-Tokens": result.outputTokens,
+                "Receipt-Tx": result.receiptTx,
+                "Receipt-Hash": result.receiptHash
+            },
+            result.output
+        )
     }
 
     /** A worker hands its task back, so the escrow can reassign it at once instead of at the deadline. */
     public async reportFailure(taskId: string, reason: string) {
-        return await this._ao.send(this.process, {"Action": "Task-Failed", "Task-Id": taskId, "Error": reason})
+        return await this._ao.send(this.process, {Action: "Task-Failed", "Task-Id": taskId, Error: reason})
     }
 
     /** The number of the latest message the escrow addressed to this wallet: wait for replies after it. */
@@ -341,14 +373,21 @@ export class EscrowClient {
      * inbox after `from` (default: whatever the inbox still holds). When messages left the inbox
      * before they were read, the task itself says whether the answer was among them.
      */
-    public async waitForResult(taskId: string, {from = 0, signal}: {from?: number, signal?: AbortSignal} = {}): Promise<InferResult> {
+    public async waitForResult(taskId: string, {from = 0, signal}: {from?: number; signal?: AbortSignal} = {}): Promise<InferResult> {
         let answeredEarlier: InferResult | undefined
         const onGap = async () => {
             const task = await this.task(taskId)
             if (task?.state === "Refunded") throw new TaskRefundedError(taskId, "the refund left the inbox unread")
             if (task?.receiptTx != null) answeredEarlier = resultOfTask(task)
         }
-        for await (const message of followMailbox({ao: this._ao, process: this.process, key: inboxKey(this._ao.address), from, signal, onGap})) {
+        for await (const message of followMailbox({
+            ao: this._ao,
+            process: this.process,
+            key: inboxKey(this._ao.address),
+            from,
+            signal,
+            onGap
+        })) {
             if (answeredEarlier != null) return answeredEarlier
             if (message.tags["Task-Id"] !== taskId) continue
             if (message.tags.Action === "Infer-Refunded") throw new TaskRefundedError(taskId, message.tags.Error ?? "no reason given")
@@ -361,7 +400,15 @@ export class EscrowClient {
      * Every result the escrow announces after `from` (undefined: from now), whoever asked: its
      * published results feed. What a watchtower follows.
      */
-    public async *results({from, signal, pollMs}: {from?: number, signal?: AbortSignal, pollMs?: number} = {}): AsyncGenerator<AnnouncedResult> {
+    public async *results({
+        from,
+        signal,
+        pollMs
+    }: {
+        from?: number
+        signal?: AbortSignal
+        pollMs?: number
+    } = {}): AsyncGenerator<AnnouncedResult> {
         for await (const message of followMailbox({ao: this._ao, process: this.process, key: RESULTS_FEED, from, signal, pollMs})) {
             if (message.tags.Action !== "Infer-Result") continue
             const {taskId, worker, receiptTx, receiptHash, outputTokens, challengeDeadline} = resultOfMessage(message)
@@ -379,10 +426,16 @@ export class EscrowClient {
         }
     }
 
-    public async tasks(filter: {requester?: string, worker?: string, state?: string, limit?: number} = {}): Promise<TaskRecord[]> {
-        return z.array(TaskRecordSchema).parse(await this._ao.readJson(this.process, {
-            Action: "Tasks", Requester: filter.requester, Worker: filter.worker, State: filter.state, Limit: filter.limit
-        }))
+    public async tasks(filter: {requester?: string; worker?: string; state?: string; limit?: number} = {}): Promise<TaskRecord[]> {
+        return z.array(TaskRecordSchema).parse(
+            await this._ao.readJson(this.process, {
+                Action: "Tasks",
+                Requester: filter.requester,
+                Worker: filter.worker,
+                State: filter.state,
+                Limit: filter.limit
+            })
+        )
     }
 
     /** Asks the escrow to settle every task whose challenge window has passed, or the one named. */
@@ -418,8 +471,10 @@ export class EscrowClient {
      * reveal not happen (the process stopped), `revealChallenge` finishes it from the store before
      * Reveal-Deadline; after it the challenge lapses and the bond goes to the treasury.
      */
-    public async challenge(request: ChallengeRequest, {signal, onCommitted}: {signal?: AbortSignal,
-        onCommitted?: (committed: ChallengeCommitted) => void} = {}): Promise<ChallengeAccepted> {
+    public async challenge(
+        request: ChallengeRequest,
+        {signal, onCommitted}: {signal?: AbortSignal; onCommitted?: (committed: ChallengeCommitted) => void} = {}
+    ): Promise<ChallengeAccepted> {
         const committed = await this.commitChallenge(request, {signal})
         onCommitted?.(committed)
         return await this.revealChallenge(committed, {signal})
@@ -429,7 +484,7 @@ export class EscrowClient {
     public async commitChallenge(request: ChallengeRequest, {signal}: {signal?: AbortSignal} = {}): Promise<ChallengeCommitted> {
         const tags = challengeTags(request)
         const taskId = request.taskId ?? request.direct!.requestId
-        const bond = request.bond ?? await this.leastBond(request)
+        const bond = request.bond ?? (await this.leastBond(request))
         const {secret, seedCommit} = newChallengeSecret()
         // Kept before it is committed to: a crash after the Challenge must not lose it.
         const kept = {seedCommit, secret, escrow: this.process, taskId, createdAt: Date.now()}
@@ -454,23 +509,37 @@ export class EscrowClient {
      * or its Challenge-Id (after a restart; the secret must be in this client's store). A
      * challenge whose committee is drawn already resolves with it.
      */
-    public async revealChallenge(challenge: ChallengeCommitted | string, {signal}: {signal?: AbortSignal} = {}): Promise<ChallengeAccepted> {
+    public async revealChallenge(
+        challenge: ChallengeCommitted | string,
+        {signal}: {signal?: AbortSignal} = {}
+    ): Promise<ChallengeAccepted> {
         const found = typeof challenge === "string" ? await this._findChallenge(challenge) : {committed: challenge, task: null}
         const {committed} = found
         const drawn = found.task?.dispute == null ? null : acceptedFromRecord(found.task, committed)
         if (drawn != null) return drawn
         const kept = await this._secrets.get(committed.seedCommit)
-        if (kept == null) throw new Error(`No secret is kept here for challenge ${committed.challengeId} (Seed-Commit ${committed.seedCommit}): ` +
-            "only the store of the client that challenged can reveal it")
+        if (kept == null)
+            throw new Error(
+                `No secret is kept here for challenge ${committed.challengeId} (Seed-Commit ${committed.seedCommit}): ` +
+                    "only the store of the client that challenged can reveal it"
+            )
         await this._awaitWorkerSeed(committed, signal)
         if (Date.now() > committed.revealDeadline)
-            throw new Error(`Challenge ${committed.challengeId} lapsed: its Reveal-Deadline ${new Date(committed.revealDeadline).toISOString()} passed`)
+            throw new Error(
+                `Challenge ${committed.challengeId} lapsed: its Reveal-Deadline ${new Date(committed.revealDeadline).toISOString()} passed`
+            )
         const {emitted} = await this._ao.send(this.process, {
-            "Action": "Reveal-Seed", "Task-Id": committed.taskId, "Challenge-Id": committed.challengeId, "Secret": kept.secret
+            Action: "Reveal-Seed",
+            "Task-Id": committed.taskId,
+            "Challenge-Id": committed.challengeId,
+            Secret: kept.secret
         })
         const notice = emitted.find((m) => m.tags.Action === "Reveal-Seed-Notice" && m.target === this._ao.address)
-        if (notice == null) throw new AoProcessError(`The escrow did not draw the committee of challenge ${committed.challengeId}`,
-            {process: this.process, action: "Reveal-Seed"})
+        if (notice == null)
+            throw new AoProcessError(`The escrow did not draw the committee of challenge ${committed.challengeId}`, {
+                process: this.process,
+                action: "Reveal-Seed"
+            })
         await this._secrets.delete(committed.seedCommit)
         return {...committed, ...parseRevealSeedNotice(notice)}
     }
@@ -479,9 +548,9 @@ export class EscrowClient {
      * A worker's part of the committee's seed for a challenge of its result: 32 random bytes it sends
      * as `Dispute-Seed` before Seed-Deadline. Resolves with the seed sent.
      */
-    public async seedDispute({taskId, challengeId}: {taskId: string, challengeId: string}): Promise<string> {
+    public async seedDispute({taskId, challengeId}: {taskId: string; challengeId: string}): Promise<string> {
         const seed = randomBytes(32).toString("hex")
-        await this._ao.send(this.process, {"Action": "Dispute-Seed", "Task-Id": taskId, "Challenge-Id": challengeId, "Seed": seed})
+        await this._ao.send(this.process, {Action: "Dispute-Seed", "Task-Id": taskId, "Challenge-Id": challengeId, Seed: seed})
         return seed
     }
 
@@ -490,12 +559,17 @@ export class EscrowClient {
         return (await this._secrets.list()).filter((kept) => kept.escrow === this.process)
     }
 
-    private async _sendChallenge(tags: Record<string, string | number>, bond: string, bondFrom: ChallengeRequest["bondFrom"],
-        signal: AbortSignal | undefined): Promise<ProcessReply> {
+    private async _sendChallenge(
+        tags: Record<string, string | number>,
+        bond: string,
+        bondFrom: ChallengeRequest["bondFrom"],
+        signal: AbortSignal | undefined
+    ): Promise<ProcessReply> {
         if (bondFrom === "deposit") {
             const {emitted} = await this._ao.send(this.process, {Action: "Challenge", ...tags, Bond: bond})
             const accepted = emitted.find((m) => m.tags.Action === "Challenge-Accepted" && m.target === this._ao.address)
-            if (accepted == null) throw new AoProcessError("The escrow did not accept the challenge", {process: this.process, action: "Challenge"})
+            if (accepted == null)
+                throw new AoProcessError("The escrow did not accept the challenge", {process: this.process, action: "Challenge"})
             return accepted
         }
         // The escrow answers the token's Credit-Notice, not us: the answer is found in our inbox by X-Reference.
@@ -504,25 +578,36 @@ export class EscrowClient {
         await new TokenClient(this._ao, this.token).transfer(this.process, bond, {Action: "Challenge", ...tags, Reference: reference})
         const timeout = AbortSignal.timeout(CHALLENGE_REPLY_TIMEOUT_MS)
         const message = await awaitReply({
-            ao: this._ao, process: this.process, from, signal: anySignal(signal, timeout),
-            match: (m) => m.tags["X-Reference"] === reference && (m.tags.Action === "Challenge-Accepted" || m.tags.Action === "Challenge-Error")
+            ao: this._ao,
+            process: this.process,
+            from,
+            signal: anySignal(signal, timeout),
+            match: (m) =>
+                m.tags["X-Reference"] === reference && (m.tags.Action === "Challenge-Accepted" || m.tags.Action === "Challenge-Error")
         })
         if (message?.tags.Action === "Challenge-Error")
             throw new AoProcessError(message.tags.Error ?? "Challenge-Error", {process: this.process, action: "Challenge-Error"})
         if (message != null) return message
-        throw new Error(`The escrow did not answer the challenge of ${tags["Task-Id"] == null ? `request ${tags["Request-Id"]}` : `task ${tags["Task-Id"]}`}${timeout.aborted ? ` within ${CHALLENGE_REPLY_TIMEOUT_MS / 1000} s` : ""}`)
+        throw new Error(
+            `The escrow did not answer the challenge of ${tags["Task-Id"] == null ? `request ${tags["Request-Id"]}` : `task ${tags["Task-Id"]}`}${timeout.aborted ? ` within ${CHALLENGE_REPLY_TIMEOUT_MS / 1000} s` : ""}`
+        )
     }
 
     /** A challenge by its id: from the secret kept for it, else among the escrow's challenged tasks. */
-    private async _findChallenge(challengeId: string): Promise<{committed: ChallengeCommitted, task: TaskRecord}> {
+    private async _findChallenge(challengeId: string): Promise<{committed: ChallengeCommitted; task: TaskRecord}> {
         const kept = (await this.keptChallenges()).find((secret) => secret.challengeId === challengeId)
-        const task = kept != null ? await this.task(kept.taskId)
-            : (await this.tasks({state: "Challenged", limit: 1000})).find((t) => t.dispute?.id === challengeId) ?? null
+        const task =
+            kept != null
+                ? await this.task(kept.taskId)
+                : ((await this.tasks({state: "Challenged", limit: 1000})).find((t) => t.dispute?.id === challengeId) ?? null)
         const dispute = task?.dispute
         if (task == null || dispute?.id !== challengeId) {
             const lapsed = task?.lapsed?.some((d) => d.id === challengeId) === true
-            throw new Error(lapsed ? `Challenge ${challengeId} lapsed: it was not revealed by its Reveal-Deadline`
-                : `No open challenge ${challengeId} at escrow ${this.process}`)
+            throw new Error(
+                lapsed
+                    ? `Challenge ${challengeId} lapsed: it was not revealed by its Reveal-Deadline`
+                    : `No open challenge ${challengeId} at escrow ${this.process}`
+            )
         }
         return {task, committed: committedFromRecord(task, dispute)}
     }
@@ -539,8 +624,13 @@ export class EscrowClient {
         try {
             await Promise.race([
                 sleep(committed.seedDeadline + REVEAL_MARGIN_MS - Date.now(), until),
-                awaitReply({ao: this._ao, process: this.process, from, signal: until,
-                    match: (m) => m.tags.Action === "Dispute-Seeded" && m.tags["Challenge-Id"] === committed.challengeId})
+                awaitReply({
+                    ao: this._ao,
+                    process: this.process,
+                    from,
+                    signal: until,
+                    match: (m) => m.tags.Action === "Dispute-Seeded" && m.tags["Challenge-Id"] === committed.challengeId
+                })
             ])
         } finally {
             waiting.abort()
@@ -555,15 +645,24 @@ export class EscrowClient {
      * Referee-Deadline has passed it sends `Settle` now and then: the escrow decides expired
      * disputes only when a message arrives.
      */
-    public async waitForResolution(accepted: Pick<ChallengeAccepted, "taskId" | "challengeId" | "refereeDeadline">,
-        {from = 0, signal}: {from?: number, signal?: AbortSignal} = {}): Promise<ChallengeResolution> {
-        const mine = (m: ProcessReply) => m.tags["Challenge-Id"] === accepted.challengeId &&
+    public async waitForResolution(
+        accepted: Pick<ChallengeAccepted, "taskId" | "challengeId" | "refereeDeadline">,
+        {from = 0, signal}: {from?: number; signal?: AbortSignal} = {}
+    ): Promise<ChallengeResolution> {
+        const mine = (m: ProcessReply) =>
+            m.tags["Challenge-Id"] === accepted.challengeId &&
             (m.tags.Action === "Challenge-Resolved" || m.tags.Action === "Slash-Distributed")
         const stopNudging = new AbortController()
         const nudging = this._nudgeAfter(accepted.refereeDeadline, anySignal(signal, stopNudging.signal))
         let resolution: ChallengeResolution | undefined
         try {
-            for await (const message of followMailbox({ao: this._ao, process: this.process, key: inboxKey(this._ao.address), from, signal})) {
+            for await (const message of followMailbox({
+                ao: this._ao,
+                process: this.process,
+                key: inboxKey(this._ao.address),
+                from,
+                signal
+            })) {
                 if (!mine(message)) continue
                 if (message.tags.Action === "Challenge-Resolved") {
                     resolution = parseChallengeResolved(message)
@@ -571,7 +670,12 @@ export class EscrowClient {
                     if (resolution.verdict !== "Invalid") return resolution
                 } else {
                     const slash = SlashDistributedTagsSchema.parse(message.tags)
-                    const shared = {proceeds: slash.Proceeds, reward: slash.Reward, refereeFee: slash["Referee-Fee"], treasury: slash.Treasury}
+                    const shared = {
+                        proceeds: slash.Proceeds,
+                        reward: slash.Reward,
+                        refereeFee: slash["Referee-Fee"],
+                        treasury: slash.Treasury
+                    }
                     if (resolution != null) return {...resolution, slash: shared}
                 }
             }
@@ -583,10 +687,27 @@ export class EscrowClient {
     }
 
     /** A referee's vote on a challenged task; resolves with the votes counted so far. */
-    public async vote({taskId, verdict, reportTx}: {taskId: string, verdict: "Valid" | "Invalid", reportTx: string}): Promise<{validVotes: number, invalidVotes: number}> {
-        const {emitted} = await this._ao.send(this.process, {Action: "Referee-Verdict", "Task-Id": taskId, Verdict: verdict, "Report-Tx": reportTx})
+    public async vote({
+        taskId,
+        verdict,
+        reportTx
+    }: {
+        taskId: string
+        verdict: "Valid" | "Invalid"
+        reportTx: string
+    }): Promise<{validVotes: number; invalidVotes: number}> {
+        const {emitted} = await this._ao.send(this.process, {
+            Action: "Referee-Verdict",
+            "Task-Id": taskId,
+            Verdict: verdict,
+            "Report-Tx": reportTx
+        })
         const notice = emitted.find((m) => m.tags.Action === "Referee-Verdict-Notice")
-        if (notice == null) throw new AoProcessError(`The escrow did not count the verdict on task ${taskId}`, {process: this.process, action: "Referee-Verdict"})
+        if (notice == null)
+            throw new AoProcessError(`The escrow did not count the verdict on task ${taskId}`, {
+                process: this.process,
+                action: "Referee-Verdict"
+            })
         return {validVotes: Number(notice.tags["Valid-Votes"]), invalidVotes: Number(notice.tags["Invalid-Votes"])}
     }
 
@@ -600,12 +721,12 @@ export class EscrowClient {
     }
 }
 
-const InferAcceptedTagsSchema = z.object({"Task-Id": z.string(), "Worker": z.string(), "Deadline": z.coerce.number()})
+const InferAcceptedTagsSchema = z.object({"Task-Id": z.string(), Worker: z.string(), Deadline: z.coerce.number()})
 
 const InferResultTagsSchema = z.object({
     "Task-Id": z.string(),
-    "Worker": z.string(),
-    "Fee": z.string(),
+    Worker: z.string(),
+    Fee: z.string(),
     "Receipt-Tx": z.string(),
     "Receipt-Hash": z.string(),
     "Input-Tokens": z.coerce.number(),
@@ -616,16 +737,28 @@ const InferResultTagsSchema = z.object({
 function resultOfMessage(message: MailboxMessage): InferResult {
     const tags = InferResultTagsSchema.parse(message.tags)
     return {
-        taskId: tags["Task-Id"], output: message.data, worker: tags.Worker, fee: tags.Fee, receiptTx: tags["Receipt-Tx"],
-        receiptHash: tags["Receipt-Hash"], inputTokens: tags["Input-Tokens"], outputTokens: tags["Output-Tokens"],
+        taskId: tags["Task-Id"],
+        output: message.data,
+        worker: tags.Worker,
+        fee: tags.Fee,
+        receiptTx: tags["Receipt-Tx"],
+        receiptHash: tags["Receipt-Hash"],
+        inputTokens: tags["Input-Tokens"],
+        outputTokens: tags["Output-Tokens"],
         challengeDeadline: tags["Challenge-Deadline"]
     }
 }
 
 function resultOfTask(task: TaskRecord): InferResult {
     return {
-        taskId: task.id, output: task.output ?? "", worker: task.worker ?? "", fee: task.fee ?? "0", receiptTx: task.receiptTx ?? "",
-        receiptHash: task.receiptHash ?? "", inputTokens: task.inputTokens ?? 0, outputTokens: task.outputTokens ?? 0,
+        taskId: task.id,
+        output: task.output ?? "",
+        worker: task.worker ?? "",
+        fee: task.fee ?? "0",
+        receiptTx: task.receiptTx ?? "",
+        receiptHash: task.receiptHash ?? "",
+        inputTokens: task.inputTokens ?? 0,
+        outputTokens: task.outputTokens ?? 0,
         challengeDeadline: task.challengeDeadline ?? 0
     }
 }
@@ -633,21 +766,40 @@ function resultOfTask(task: TaskRecord): InferResult {
 function parseChallengeAccepted(message: ProcessReply): ChallengeCommitted {
     const tags = ChallengeAcceptedTagsSchema.parse(message.tags)
     return {
-        taskId: tags["Task-Id"], challengeId: tags["Challenge-Id"], worker: tags.Worker, challenger: tags.Challenger, bond: tags.Bond,
-        seedCommit: tags["Seed-Commit"], seedDeadline: tags["Seed-Deadline"], revealDeadline: tags["Reveal-Deadline"], quorum: tags.Quorum
+        taskId: tags["Task-Id"],
+        challengeId: tags["Challenge-Id"],
+        worker: tags.Worker,
+        challenger: tags.Challenger,
+        bond: tags.Bond,
+        seedCommit: tags["Seed-Commit"],
+        seedDeadline: tags["Seed-Deadline"],
+        revealDeadline: tags["Reveal-Deadline"],
+        quorum: tags.Quorum
     }
 }
 
 function parseRevealSeedNotice(message: ProcessReply) {
     const tags = RevealSeedNoticeTagsSchema.parse(message.tags)
-    return {referees: addresses(tags.Referees), quorum: tags.Quorum, refereeDeadline: tags["Referee-Deadline"], drawSeed: tags["Draw-Seed"],
-        workerSeed: tags["Worker-Seed"] ?? null}
+    return {
+        referees: addresses(tags.Referees),
+        quorum: tags.Quorum,
+        refereeDeadline: tags["Referee-Deadline"],
+        drawSeed: tags["Draw-Seed"],
+        workerSeed: tags["Worker-Seed"] ?? null
+    }
 }
 
 function committedFromRecord(task: TaskRecord, dispute: DisputeRecord): ChallengeCommitted {
     return {
-        taskId: task.id, challengeId: dispute.id, worker: task.worker ?? "", challenger: dispute.challenger, bond: dispute.bond,
-        seedCommit: dispute.seedCommit ?? "", seedDeadline: dispute.seedDeadline ?? 0, revealDeadline: dispute.revealDeadline ?? 0, quorum: dispute.quorum
+        taskId: task.id,
+        challengeId: dispute.id,
+        worker: task.worker ?? "",
+        challenger: dispute.challenger,
+        bond: dispute.bond,
+        seedCommit: dispute.seedCommit ?? "",
+        seedDeadline: dispute.seedDeadline ?? 0,
+        revealDeadline: dispute.revealDeadline ?? 0,
+        quorum: dispute.quorum
     }
 }
 
@@ -655,15 +807,26 @@ function committedFromRecord(task: TaskRecord, dispute: DisputeRecord): Challeng
 function acceptedFromRecord(task: TaskRecord, committed: ChallengeCommitted): ChallengeAccepted | null {
     const dispute = task.dispute
     if (dispute == null || dispute.id !== committed.challengeId || dispute.stage === "Seeding" || dispute.drawSeed == null) return null
-    return {...committed, referees: dispute.committee, refereeDeadline: dispute.deadline, workerSeed: dispute.workerSeed ?? null,
-        drawSeed: dispute.drawSeed}
+    return {
+        ...committed,
+        referees: dispute.committee,
+        refereeDeadline: dispute.deadline,
+        workerSeed: dispute.workerSeed ?? null,
+        drawSeed: dispute.drawSeed
+    }
 }
 
 function parseChallengeResolved(message: ProcessReply): ChallengeResolution {
     const tags = ChallengeResolvedTagsSchema.parse(message.tags)
     return {
-        taskId: tags["Task-Id"], challengeId: tags["Challenge-Id"], verdict: tags.Verdict, resolution: tags.Resolution,
-        validVotes: tags["Valid-Votes"], invalidVotes: tags["Invalid-Votes"], majority: addresses(tags.Majority), struck: addresses(tags.Struck),
+        taskId: tags["Task-Id"],
+        challengeId: tags["Challenge-Id"],
+        verdict: tags.Verdict,
+        resolution: tags.Resolution,
+        validVotes: tags["Valid-Votes"],
+        invalidVotes: tags["Invalid-Votes"],
+        majority: addresses(tags.Majority),
+        struck: addresses(tags.Struck),
         bond: tags.Bond,
         ...(tags["Referee-Fee"] == null ? {} : {refereeFee: tags["Referee-Fee"]}),
         ...(tags["Worker-Share"] == null ? {} : {workerShare: tags["Worker-Share"]}),
@@ -674,7 +837,6 @@ function parseChallengeResolved(message: ProcessReply): ChallengeResolution {
 function anySignal(...signals: Array<AbortSignal | undefined>): AbortSignal {
     return AbortSignal.any(signals.filter((s): s is AbortSignal => s != null))
 }
-
 
 /** A Challenge's tags (the escrow reads them as `X-` tags from a bond's transfer): a task's, or a direct request's. */
 function challengeTags(request: ChallengeRequest): Record<string, string | number> {

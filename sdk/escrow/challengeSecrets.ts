@@ -33,7 +33,7 @@ export interface ChallengeSecretStore {
 }
 
 /** A new secret (32 random bytes, hex) and its Seed-Commit. */
-export function newChallengeSecret(): {secret: string, seedCommit: string} {
+export function newChallengeSecret(): {secret: string; seedCommit: string} {
     const secret = randomBytes(32).toString("hex")
     return {secret, seedCommit: seedCommitOf(secret)}
 }
@@ -91,7 +91,9 @@ export class FileChallengeSecrets implements ChallengeSecretStore {
 
     public async list() {
         const names = await readdir(this.dir).catch(() => [] as string[])
-        const secrets = await Promise.all(names.filter((name) => /^[0-9a-f]{64}\.json$/.test(name)).map((name) => this.get(name.slice(0, 64))))
+        const secrets = await Promise.all(
+            names.filter((name) => /^[0-9a-f]{64}\.json$/.test(name)).map((name) => this.get(name.slice(0, 64)))
+        )
         return secrets.filter((secret): secret is ChallengeSecret => secret != null)
     }
 

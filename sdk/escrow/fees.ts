@@ -18,10 +18,13 @@ export interface FeeTerms {
  * the Max-Fee cap): the worker's share rounded up, the owner's share on it
  * rounded down. The one copy of this formula in TypeScript.
  */
-export function taskFee({priceInput, priceOutput, ownerFeeBps}: FeeTerms, {inputTokens, outputTokens}: {inputTokens: number, outputTokens: number}) {
+export function taskFee(
+    {priceInput, priceOutput, ownerFeeBps}: FeeTerms,
+    {inputTokens, outputTokens}: {inputTokens: number; outputTokens: number}
+) {
     const units = BigInt(priceInput) * BigInt(inputTokens) + BigInt(priceOutput) * BigInt(outputTokens)
     const worker = (units + PRICE_UNIT - 1n) / PRICE_UNIT
-    const owner = worker * BigInt(ownerFeeBps) / BASIS_POINTS
+    const owner = (worker * BigInt(ownerFeeBps)) / BASIS_POINTS
     return {worker, owner, total: worker + owner}
 }
 
@@ -47,7 +50,7 @@ export function deterrentSlash(fee: string | bigint, auditRate: number): bigint 
 }
 
 /** What an Invalid verdict asks the registry to slash: the deterrent slash, a numeric Slash-Amount as its floor; `all`: everything. */
-export function slashQuantity({slashAmount, auditRate}: {slashAmount: string, auditRate: number}, fee: string | bigint): bigint | "all" {
+export function slashQuantity({slashAmount, auditRate}: {slashAmount: string; auditRate: number}, fee: string | bigint): bigint | "all" {
     if (slashAmount === "all") return "all"
     const deterrent = deterrentSlash(fee, auditRate)
     return BigInt(slashAmount) > deterrent ? BigInt(slashAmount) : deterrent
@@ -57,8 +60,10 @@ export function slashQuantity({slashAmount, auditRate}: {slashAmount: string, au
  * The least bond a challenge of a result of `fee` puts up: a full committee's fees plus the fee,
  * and never below Challenge-Bond.
  */
-export function leastBond({challengeBond, refereeCount, refereeFee}: {challengeBond: string, refereeCount: number, refereeFee: string},
-    fee: string | bigint): bigint {
+export function leastBond(
+    {challengeBond, refereeCount, refereeFee}: {challengeBond: string; refereeCount: number; refereeFee: string},
+    fee: string | bigint
+): bigint {
     const least = BigInt(refereeFee) * BigInt(refereeCount) + BigInt(fee)
     return least > BigInt(challengeBond) ? least : BigInt(challengeBond)
 }

@@ -1,7 +1,16 @@
 export {EscrowClient, EscrowParametersSchema, TaskRefundedError} from "./EscrowClient.ts"
 export type {
-    AnnouncedResult, ChallengeAccepted, ChallengeCommitted, ChallengeRequest, ChallengeResolution, DirectChallengeTarget, EscrowClientOptions,
-    EscrowParameters, InferAccepted, InferRequest, InferResult
+    AnnouncedResult,
+    ChallengeAccepted,
+    ChallengeCommitted,
+    ChallengeRequest,
+    ChallengeResolution,
+    DirectChallengeTarget,
+    EscrowClientOptions,
+    EscrowParameters,
+    InferAccepted,
+    InferRequest,
+    InferResult
 } from "./EscrowClient.ts"
 export {ChallengeSecretSchema, FileChallengeSecrets, MemoryChallengeSecrets, newChallengeSecret, seedCommitOf} from "./challengeSecrets.ts"
 export type {ChallengeSecret, ChallengeSecretStore} from "./challengeSecrets.ts"

@@ -14,12 +14,14 @@ export function inboxKey(address: string): string {
 
 const MailboxSchema = z.object({
     next: z.number().int().min(1),
-    messages: z.array(z.object({
-        seq: z.number().int().min(1),
-        target: z.string(),
-        tags: z.record(z.string(), z.string()).catch({}),
-        data: z.string().optional().default("")
-    }))
+    messages: z.array(
+        z.object({
+            seq: z.number().int().min(1),
+            target: z.string(),
+            tags: z.record(z.string(), z.string()).catch({}),
+            data: z.string().optional().default("")
+        })
+    )
 })
 
 /** One published message, numbered within its key without gaps. */
@@ -42,7 +44,7 @@ export interface FollowMailboxOptions {
      * Called when messages fell out of the published ring before they were read: the reader
      * must re-read what it needs by the escrow's reads (`Task`, `Tasks`, `Channels`).
      */
-    onGap?: (missed: {from: number, to: number}) => void | Promise<void>
+    onGap?: (missed: {from: number; to: number}) => void | Promise<void>
     signal?: AbortSignal
 }
 
@@ -58,9 +60,16 @@ export async function mailboxCursor(ao: AoClient, process: string, key: string):
  * the transport's replica. Persist `message.seq` to resume without missing any.
  */
 export async function* followMailbox({
-    ao, process, key, from, pollMs = 500, maxFailures = 20, onGap, signal
+    ao,
+    process,
+    key,
+    from,
+    pollMs = 500,
+    maxFailures = 20,
+    onGap,
+    signal
 }: FollowMailboxOptions): AsyncGenerator<MailboxMessage> {
-    let cursor = from ?? await mailboxCursor(ao, process, key)
+    let cursor = from ?? (await mailboxCursor(ao, process, key))
     let failures = 0
     while (signal?.aborted !== true) {
         let mailbox: z.infer<typeof MailboxSchema> | undefined

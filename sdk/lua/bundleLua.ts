@@ -29,7 +29,7 @@ export interface BundleLuaOptions {
  * earlier version so a re-Eval upgrades the code while globals keep the state.
  */
 export async function bundleLua(entryFile: string, {libDir = path.join(processesDir, "lib")}: BundleLuaOptions = {}): Promise<LuaBundle> {
-    const ordered: Array<{name: string, source: string}> = []
+    const ordered: Array<{name: string; source: string}> = []
     const visiting = new Set<string>()
     const done = new Set<string>()
 
@@ -50,9 +50,7 @@ export async function bundleLua(entryFile: string, {libDir = path.join(processes
     const entry = await readFile(entryFile, "utf8")
     for (const dep of requiredModules(entry)) await visit(dep)
 
-    const parts = ordered.map(({name, source}) =>
-        `package.loaded[${JSON.stringify(name)}] = (function()\n${source}\nend)()\n`
-    )
+    const parts = ordered.map(({name, source}) => `package.loaded[${JSON.stringify(name)}] = (function()\n${source}\nend)()\n`)
     const source = parts.join("\n") + "\n" + entry
     return {source, hash: createHash("sha256").update(source).digest("hex"), modules: ordered.map((m) => m.name)}
 }

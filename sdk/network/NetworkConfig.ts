@@ -4,8 +4,9 @@ const processId = z.string().regex(/^[A-Za-z0-9_-]{43}$/, "must be a 43-characte
 const address = z.string().regex(/^[A-Za-z0-9_-]{43}$/, "must be a 43-character address")
 
 /** One URL, or several separated by commas: tried in order on connection errors and 5xx answers. */
-const urlList = z.string().refine((value) => value.split(",").every((url) => z.url().safeParse(url.trim()).success),
-    "must be a URL, or URLs separated by commas")
+const urlList = z
+    .string()
+    .refine((value) => value.split(",").every((url) => z.url().safeParse(url.trim()).success), "must be a URL, or URLs separated by commas")
 
 /** The processes weavelm runs on a network. */
 export const ProcessIdsSchema = z.object({
@@ -91,5 +92,8 @@ export const LEGACY_NETWORK: LegacyNetwork = {
 
 /** The URLs of a comma-separated list, in order. */
 export function splitUrls(list: string): string[] {
-    return list.split(",").map((url) => url.trim()).filter((url) => url !== "")
+    return list
+        .split(",")
+        .map((url) => url.trim())
+        .filter((url) => url !== "")
 }

@@ -31,21 +31,31 @@ export function connectNetwork(config: NetworkConfig, wallet: ArweaveJwk): Netwo
         protocol: gateway.protocol.replace(":", "")
     })
     return {
-        config, ao, arweave, wallet, address,
+        config,
+        ao,
+        arweave,
+        wallet,
+        address,
         // Mainnet takes signed data items through a bundler; legacy posts L1 transactions through the gateway.
-        storage: (stateDir, {retry} = {}) => config.mode === "mainnet"
-            ? new BundlerStorage({bundler: config.bundler, gateway: config.gateway, wallet, stateDir, retry})
-            : new ArweaveChunkedStorage({arweave, wallet, stateDir, retry})
+        storage: (stateDir, {retry} = {}) =>
+            config.mode === "mainnet"
+                ? new BundlerStorage({bundler: config.bundler, gateway: config.gateway, wallet, stateDir, retry})
+                : new ArweaveChunkedStorage({arweave, wallet, stateDir, retry})
     }
 }
 
 function transportFor(config: NetworkConfig, wallet: ArweaveJwk, address: string): AoTransport {
-    if (config.mode === "mainnet")
-        return mainnetTransport({nodes: splitUrls(config.node), scheduler: config.scheduler, wallet})
+    if (config.mode === "mainnet") return mainnetTransport({nodes: splitUrls(config.node), scheduler: config.scheduler, wallet})
     const mus = splitUrls(config.mu)
     const cus = splitUrls(config.cu)
-    const ports = mus.map((mu, i) => connect({
-        MODE: "legacy", MU_URL: mu, CU_URL: cus[Math.min(i, cus.length - 1)]!, GATEWAY_URL: config.gateway
-    }) as unknown as AoPort)
+    const ports = mus.map(
+        (mu, i) =>
+            connect({
+                MODE: "legacy",
+                MU_URL: mu,
+                CU_URL: cus[Math.min(i, cus.length - 1)]!,
+                GATEWAY_URL: config.gateway
+            }) as unknown as AoPort
+    )
     return legacyTransport({ports, mus, signer: createDataItemSigner(wallet as never), address})
 }

@@ -1,7 +1,14 @@
 export {connectNetwork} from "./connectNetwork.ts"
 export type {NetworkConnection} from "./connectNetwork.ts"
 export {
-    AOS_MODULE, LEGACY_NETWORK, LegacyNetworkSchema, MAINNET_NETWORK, MainnetNetworkSchema, NetworkConfigSchema, ProcessIdsSchema, splitUrls
+    AOS_MODULE,
+    LEGACY_NETWORK,
+    LegacyNetworkSchema,
+    MAINNET_NETWORK,
+    MainnetNetworkSchema,
+    NetworkConfigSchema,
+    ProcessIdsSchema,
+    splitUrls
 } from "./NetworkConfig.ts"
 export type {LegacyNetwork, MainnetNetwork, NetworkConfig, ProcessIds} from "./NetworkConfig.ts"
 export {DEFAULT_DEVNET_DIR} from "./defaults.ts"

@@ -5,7 +5,6 @@ import {WeaveLMError} from "../errors/index.ts"
 import {DEFAULT_DEVNET_DIR} from "./defaults.ts"
 import {LEGACY_NETWORK, MAINNET_NETWORK, NetworkConfigSchema, type NetworkConfig} from "./NetworkConfig.ts"
 
-
 /** The network named cannot be loaded; the message says what to do. */
 export class NetworkError extends WeaveLMError {
     public override readonly name = "NetworkError"
@@ -48,27 +47,25 @@ const MODE_FIELDS = {mainnet: ["node", "bundler"], legacy: ["mu", "cu"]} as cons
  * file are taken from the deployment manifest (`weavelm.deploy.<name>.json`)
  * in the working directory or beside it.
  */
-export async function resolveNetwork(spec: string, {cwd = process.cwd(), overrides = {}}: ResolveNetworkOptions = {}): Promise<NetworkConfig> {
+export async function resolveNetwork(
+    spec: string,
+    {cwd = process.cwd(), overrides = {}}: ResolveNetworkOptions = {}
+): Promise<NetworkConfig> {
     const config = await loadNetwork(spec, cwd)
     return validated(withOverrides(config, overrides), `Network "${config.name}" with the given overrides`)
 }
 
 async function loadNetwork(spec: string, cwd: string): Promise<NetworkConfig> {
-    if (spec === "mainnet")
-        return await withManifests({...MAINNET_NETWORK}, {besideFile: null, cwd})
-    if (spec === "legacy")
-        return await withManifests({...LEGACY_NETWORK}, {besideFile: null, cwd})
+    if (spec === "mainnet") return await withManifests({...MAINNET_NETWORK}, {besideFile: null, cwd})
+    if (spec === "legacy") return await withManifests({...LEGACY_NETWORK}, {besideFile: null, cwd})
 
-    const file = spec === "devnet"
-        ? path.resolve(cwd, DEFAULT_DEVNET_DIR, "network.json")
-        : path.resolve(cwd, spec)
+    const file = spec === "devnet" ? path.resolve(cwd, DEFAULT_DEVNET_DIR, "network.json") : path.resolve(cwd, spec)
 
     let raw: string
     try {
         raw = await readFile(file, "utf8")
     } catch {
-        if (spec === "devnet")
-            throw new NetworkError(`No devnet found at ${path.dirname(file)}: start one with \`weavelm devnet\``)
+        if (spec === "devnet") throw new NetworkError(`No devnet found at ${path.dirname(file)}: start one with \`weavelm devnet\``)
         throw new NetworkError(`Unknown network "${spec}": not devnet, mainnet, legacy, or a readable network file`)
     }
     const config = validated(parseJson(raw, file), `Network file ${file}`)
@@ -80,7 +77,7 @@ async function loadNetwork(spec: string, cwd: string): Promise<NetworkConfig> {
  * Process ids, last source winning: a manifest beside the network file, the
  * file's own ids, then the manifest of the user's latest `weavelm deploy` here.
  */
-async function withManifests(config: NetworkConfig, {besideFile, cwd}: {besideFile: string | null, cwd: string}): Promise<NetworkConfig> {
+async function withManifests(config: NetworkConfig, {besideFile, cwd}: {besideFile: string | null; cwd: string}): Promise<NetworkConfig> {
     const beside = besideFile == null ? null : await readManifest(besideFile, config.name)
     const deployedHere = path.resolve(cwd) === besideFile ? null : await readManifest(cwd, config.name)
     return {...config, processes: {...beside?.processes, ...config.processes, ...deployedHere?.processes}}
@@ -92,8 +89,10 @@ function withOverrides(config: NetworkConfig, overrides: NetworkOverrides): unkn
     const foreign = config.mode === "mainnet" ? MODE_FIELDS.legacy : MODE_FIELDS.mainnet
     for (const [field] of given) {
         if ((foreign as readonly string[]).includes(field))
-            throw new NetworkError(`--${field} (${NETWORK_OVERRIDE_VARIABLES[field]}) applies to ${config.mode === "mainnet" ? "legacy" : "mainnet"} networks; ` +
-                `"${config.name}" is a ${config.mode} network`)
+            throw new NetworkError(
+                `--${field} (${NETWORK_OVERRIDE_VARIABLES[field]}) applies to ${config.mode === "mainnet" ? "legacy" : "mainnet"} networks; ` +
+                    `"${config.name}" is a ${config.mode} network`
+            )
     }
     return {...config, ...Object.fromEntries(given)}
 }
@@ -104,7 +103,9 @@ function validated(value: unknown, what: string): NetworkConfig {
     if (parsed.success) return parsed.data
     const problems = parsed.error.issues.map((issue) => {
         const field = issue.path.join(".")
-        return field === "" ? issue.message : `${field}: ${issue.code === "invalid_type" && issue.input === undefined ? "missing" : issue.message}`
+        return field === ""
+            ? issue.message
+            : `${field}: ${issue.code === "invalid_type" && issue.input === undefined ? "missing" : issue.message}`
     })
     throw new NetworkError(`${what} is invalid: ${problems.join("; ")}`)
 }

@@ -77,7 +77,7 @@ export const ReceiptSchema = z.object({
 export type Receipt = z.infer<typeof ReceiptSchema>
 
 /** The stored form of a receipt and its Receipt-Hash. */
-export function encodeReceipt(receipt: Receipt): {bytes: Buffer, hash: string} {
+export function encodeReceipt(receipt: Receipt): {bytes: Buffer; hash: string} {
     const bytes = Buffer.from(JSON.stringify(receipt), "utf8")
     return {bytes, hash: hashReceiptBytes(bytes)}
 }

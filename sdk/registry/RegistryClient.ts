@@ -1,7 +1,14 @@
 import {z} from "zod"
 import {AoProcessError, type AoClient, type SentMessage} from "../ao/index.ts"
 import {TokenClient} from "../token/index.ts"
-import {ModelRecordSchema, StakerRecordSchema, WorkerRecordSchema, type ModelRecord, type StakerRecord, type WorkerRecord} from "./schemas.ts"
+import {
+    ModelRecordSchema,
+    StakerRecordSchema,
+    WorkerRecordSchema,
+    type ModelRecord,
+    type StakerRecord,
+    type WorkerRecord
+} from "./schemas.ts"
 
 /** What `Register-Model` takes; see docs/protocol.md. */
 export interface ModelRegistration {
@@ -33,8 +40,8 @@ export interface WorkerTerms {
 }
 
 const RegistryInfoSchema = z.object({
-    "Token": z.string().optional(),
-    "Escrow": z.string().optional(),
+    Token: z.string().optional(),
+    Escrow: z.string().optional(),
     "Min-Stake": z.string(),
     "Unstake-Cooldown": z.coerce.number(),
     "Heartbeat-Timeout": z.coerce.number()
@@ -65,12 +72,12 @@ export class RegistryClient {
      */
     public async registerWorker(terms: WorkerTerms): Promise<"registered" | "updated"> {
         const tags = {
-            "Models": terms.models.join(","),
+            Models: terms.models.join(","),
             "Price-Input": terms.priceInput,
             "Price-Output": terms.priceOutput,
             "Max-Concurrency": terms.maxConcurrency,
-            "Hardware": terms.hardware,
-            "Endpoint": terms.endpoint
+            Hardware: terms.hardware,
+            Endpoint: terms.endpoint
         }
         try {
             await this._ao.send(this.process, {Action: "Register-Worker", ...tags})
@@ -92,9 +99,10 @@ export class RegistryClient {
     }
 
     /** Starts the cooldown of `quantity` of the stake (all of it when undefined); resolves with when it can be withdrawn. */
-    public async unstake(quantity?: string): Promise<{quantity: string, availableAt: number}> {
+    public async unstake(quantity?: string): Promise<{quantity: string; availableAt: number}> {
         const {emitted} = await this._ao.send(this.process, {Action: "Unstake", Quantity: quantity})
-        const notice = z.object({"Quantity": z.string(), "Available-At": z.coerce.number()})
+        const notice = z
+            .object({Quantity: z.string(), "Available-At": z.coerce.number()})
             .parse(emitted.find((m) => m.tags.Action === "Unstake-Notice")?.tags)
         return {quantity: notice.Quantity, availableAt: notice["Available-At"]}
     }
@@ -107,8 +115,11 @@ export class RegistryClient {
     public async parameters(): Promise<RegistryParameters> {
         const tags = RegistryInfoSchema.parse((await this._ao.read(this.process, {Action: "Info"})).tags)
         return {
-            token: tags.Token, escrow: tags.Escrow, minStake: tags["Min-Stake"],
-            unstakeCooldown: tags["Unstake-Cooldown"], heartbeatTimeout: tags["Heartbeat-Timeout"]
+            token: tags.Token,
+            escrow: tags.Escrow,
+            minStake: tags["Min-Stake"],
+            unstakeCooldown: tags["Unstake-Cooldown"],
+            heartbeatTimeout: tags["Heartbeat-Timeout"]
         }
     }
 
@@ -151,7 +162,9 @@ export class RegistryClient {
     /** A worker by address (or a staker not registered yet); null when unknown. */
     public async worker(address: string): Promise<WorkerRecord | StakerRecord | null> {
         try {
-            return StakerRecordSchema.or(WorkerRecordSchema).parse(await this._ao.readJson(this.process, {Action: "Worker", Address: address}))
+            return StakerRecordSchema.or(WorkerRecordSchema).parse(
+                await this._ao.readJson(this.process, {Action: "Worker", Address: address})
+            )
         } catch (error) {
             if (error instanceof AoProcessError && error.action === "Worker-Error") return null
             throw error

@@ -23,26 +23,30 @@ export const ReputationSchema = z.object({
 })
 
 /** A worker as the registry reports it. */
-export const WorkerRecordSchema = z.object({
-    address: z.string(),
-    models: z.array(z.string()).or(z.object({}).transform(() => [] as string[])),
-    priceInput: z.string(),
-    priceOutput: z.string(),
-    maxConcurrency: z.coerce.number(),
-    stake: z.string(),
-    eligible: z.boolean(),
-    lastHeartbeat: z.coerce.number(),
-    heartbeatTimeout: z.coerce.number(),
-    reputation: ReputationSchema,
-    hardware: z.string().optional(),
-    endpoint: z.string().optional()
-}).loose()
+export const WorkerRecordSchema = z
+    .object({
+        address: z.string(),
+        models: z.array(z.string()).or(z.object({}).transform(() => [] as string[])),
+        priceInput: z.string(),
+        priceOutput: z.string(),
+        maxConcurrency: z.coerce.number(),
+        stake: z.string(),
+        eligible: z.boolean(),
+        lastHeartbeat: z.coerce.number(),
+        heartbeatTimeout: z.coerce.number(),
+        reputation: ReputationSchema,
+        hardware: z.string().optional(),
+        endpoint: z.string().optional()
+    })
+    .loose()
 export type WorkerRecord = z.infer<typeof WorkerRecordSchema>
 
 /** Someone who staked but has not registered as a worker (yet). */
-export const StakerRecordSchema = z.object({
-    address: z.string(),
-    registered: z.literal(false),
-    stake: z.string()
-}).loose()
+export const StakerRecordSchema = z
+    .object({
+        address: z.string(),
+        registered: z.literal(false),
+        stake: z.string()
+    })
+    .loose()
 export type StakerRecord = z.infer<typeof StakerRecordSchema>

@@ -58,9 +58,10 @@ export class EventStreamParser {
     }
 
     private _dispatch(): ServerSentEvent | null {
-        const event = this._data.length === 0
-            ? null
-            : {type: this._type === "" ? "message" : this._type, data: this._data.join("\n"), lastEventId: this._lastEventId}
+        const event =
+            this._data.length === 0
+                ? null
+                : {type: this._type === "" ? "message" : this._type, data: this._data.join("\n"), lastEventId: this._lastEventId}
         this._type = ""
         this._data = []
         return event

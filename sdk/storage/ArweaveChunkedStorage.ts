@@ -47,7 +47,7 @@ export class ArweaveChunkedStorage implements StorageBackend {
     public async uploadFile({file, tags, onProgress = () => {}}: UploadRequest): Promise<UploadResult> {
         const layout = await chunkFile(file)
         const stateFile = path.join(this._stateDir, stateKey(layout, tags) + ".json")
-        const state = await readStateFile(stateFile, (value) => value as UploadState) ?? await this._newState(layout, tags)
+        const state = (await readStateFile(stateFile, (value) => value as UploadState)) ?? (await this._newState(layout, tags))
         await saveStateFile(stateFile, state)
         const transaction = this._arweave.transactions.fromRaw(state.transaction)
         transaction.chunks = {data_root: layout.dataRoot, chunks: layout.chunks, proofs: layout.proofs}
@@ -66,13 +66,17 @@ export class ArweaveChunkedStorage implements StorageBackend {
             const chunk = layout.chunks[index]!
             const proof = layout.proofs[index]!
             const bytes = await readChunk(file, chunk)
-            await this._post("chunk", {
-                data_root: transaction.data_root,
-                data_size: transaction.data_size,
-                data_path: bufferTob64Url(proof.proof),
-                offset: String(proof.offset),
-                chunk: bufferTob64Url(bytes)
-            }, `Uploading chunk ${index + 1} of ${layout.chunks.length}`)
+            await this._post(
+                "chunk",
+                {
+                    data_root: transaction.data_root,
+                    data_size: transaction.data_size,
+                    data_path: bufferTob64Url(proof.proof),
+                    offset: String(proof.offset),
+                    chunk: bufferTob64Url(bytes)
+                },
+                `Uploading chunk ${index + 1} of ${layout.chunks.length}`
+            )
             state.confirmedChunks = index + 1
             await saveStateFile(stateFile, state)
             onProgress({bytes: chunk.maxByteRange, total, resumedFrom})
@@ -86,20 +90,24 @@ export class ArweaveChunkedStorage implements StorageBackend {
         for (const tag of tags) transaction.addTag(tag.name, tag.value)
         await this._arweave.transactions.sign(transaction, this._wallet as never)
         const uploader = await this._arweave.transactions.getUploader(transaction)
-        while (!uploader.isComplete)
-            await withRetry("Uploading to the gateway", () => uploader.uploadChunk(), this._retry, isRejection)
+        while (!uploader.isComplete) await withRetry("Uploading to the gateway", () => uploader.uploadChunk(), this._retry, isRejection)
         return {id: transaction.id}
     }
 
     /** Builds and signs the header once; a resumed upload reuses it so its id stays the same. */
     private async _newState(layout: FileChunks, tags: Tag[]): Promise<UploadState> {
-        const [anchor, reward] = await withRetry("Asking the gateway for an anchor and a price", () => Promise.all([
-            this._arweave.transactions.getTransactionAnchor(),
-            this._arweave.transactions.getPrice(layout.size)
-        ]), this._retry)
+        const [anchor, reward] = await withRetry(
+            "Asking the gateway for an anchor and a price",
+            () => Promise.all([this._arweave.transactions.getTransactionAnchor(), this._arweave.transactions.getPrice(layout.size)]),
+            this._retry
+        )
         const transaction = this._arweave.transactions.fromRaw({
-            format: 2, owner: this._wallet.n, last_tx: anchor, reward,
-            data_size: String(layout.size), data_root: bufferTob64Url(layout.dataRoot)
+            format: 2,
+            owner: this._wallet.n,
+            last_tx: anchor,
+            reward,
+            data_size: String(layout.size),
+            data_root: bufferTob64Url(layout.dataRoot)
         })
         transaction.chunks = {data_root: layout.dataRoot, chunks: layout.chunks, proofs: layout.proofs}
         for (const tag of tags) transaction.addTag(tag.name, tag.value)
@@ -109,14 +117,20 @@ export class ArweaveChunkedStorage implements StorageBackend {
     }
 
     private async _post(endpoint: "tx" | "chunk", body: unknown, what: string) {
-        await withRetry(what, async () => {
-            const response = await this._arweave.api.post(endpoint, body)
-            if (response.status === 200 || response.status === 208) return
-            const error = new Error(`HTTP ${response.status} ${typeof response.data === "string" ? response.data : JSON.stringify(response.data)}`)
-            if (response.status >= 400 && response.status < 500 && response.status !== 429)
-                throw new GatewayError(`${what}: the gateway refused it (${error.message})`)
-            throw error
-        }, this._retry)
+        await withRetry(
+            what,
+            async () => {
+                const response = await this._arweave.api.post(endpoint, body)
+                if (response.status === 200 || response.status === 208) return
+                const error = new Error(
+                    `HTTP ${response.status} ${typeof response.data === "string" ? response.data : JSON.stringify(response.data)}`
+                )
+                if (response.status >= 400 && response.status < 500 && response.status !== 429)
+                    throw new GatewayError(`${what}: the gateway refused it (${error.message})`)
+                throw error
+            },
+            this._retry
+        )
     }
 }
 

@@ -52,7 +52,14 @@ export class BundlerStorage implements StorageBackend {
     private readonly _fetch: typeof fetch
 
     public constructor({
-        bundler, gateway, wallet, stateDir, retry = {}, chunkSize = 5 * MiB, concurrency = 4, fetch: http = fetch
+        bundler,
+        gateway,
+        wallet,
+        stateDir,
+        retry = {},
+        chunkSize = 5 * MiB,
+        concurrency = 4,
+        fetch: http = fetch
     }: BundlerStorageOptions) {
         for (const [name, value] of Object.entries({chunkSize, concurrency}))
             if (!Number.isSafeInteger(value) || value < 1) throw new RangeError(`${name} must be a positive integer, got ${value}`)
@@ -86,7 +93,7 @@ export class BundlerStorage implements StorageBackend {
     public async uploadFile({file, tags, onProgress = () => {}}: UploadRequest): Promise<UploadResult> {
         const digest = await digestFile(file)
         const stateFile = path.join(this._stateDir, this._stateKey(digest, tags) + ".json")
-        const state = await this._resumable(stateFile, digest) ?? await this._newState(digest, tags)
+        const state = (await this._resumable(stateFile, digest)) ?? (await this._newState(digest, tags))
         const chunksTotal = Math.ceil(state.itemSize / state.chunkSize)
         if (state.phase === "done") {
             onProgress({bytes: digest.size, total: digest.size, resumedFrom: digest.size})
@@ -94,16 +101,21 @@ export class BundlerStorage implements StorageBackend {
         }
         const upload = new ChunkedItemUpload({client: this._client, state, stateFile, concurrency: this._concurrency})
         await upload.save()
-        const chunksSent = this._items == null
-            ? await upload.run(file, digest.size, onProgress)
-            : await this._items.postFile(Buffer.from(state.header, "base64url"), file).then(() => {
-                onProgress({bytes: digest.size, total: digest.size, resumedFrom: 0})
-                return chunksTotal
-            })
+        const chunksSent =
+            this._items == null
+                ? await upload.run(file, digest.size, onProgress)
+                : await this._items.postFile(Buffer.from(state.header, "base64url"), file).then(() => {
+                      onProgress({bytes: digest.size, total: digest.size, resumedFrom: 0})
+                      return chunksTotal
+                  })
         // A bundler makes items readable at once: one the gateway does not serve after the retries is an error.
-        await withRetry(`Reading ${state.id} back from ${this._gateway}`, async () => {
-            if (!await this._served(state.id, digest.size)) throw new Error("HTTP 404")
-        }, this._retry)
+        await withRetry(
+            `Reading ${state.id} back from ${this._gateway}`,
+            async () => {
+                if (!(await this._served(state.id, digest.size))) throw new Error("HTTP 404")
+            },
+            this._retry
+        )
         state.phase = "done"
         await upload.save()
         return {id: state.id, chunksSent, chunksTotal}
@@ -126,8 +138,13 @@ export class BundlerStorage implements StorageBackend {
     private async _newState(digest: DataDigest, tags: Tag[]): Promise<UploadState> {
         const {id, header} = await signItemHeader(this._wallet, tags, digest)
         return {
-            id, header: header.toString("base64url"), itemSize: header.length + digest.size, chunkSize: this._chunkSize,
-            uploadId: null, confirmed: [], phase: "uploading"
+            id,
+            header: header.toString("base64url"),
+            itemSize: header.length + digest.size,
+            chunkSize: this._chunkSize,
+            uploadId: null,
+            confirmed: [],
+            phase: "uploading"
         }
     }
 

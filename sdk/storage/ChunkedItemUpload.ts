@@ -96,7 +96,7 @@ export class ChunkedItemUpload {
                 return
             }
             // Turbo stops listing an upload's chunks once finalize has taken it over.
-            if (held == null && await this._client.status(state.uploadId) != null) {
+            if (held == null && (await this._client.status(state.uploadId)) != null) {
                 state.phase = "finalizing"
                 return
             }

@@ -41,17 +41,24 @@ export class ItemEndpointClient {
     }
 
     private async _post(what: string, body: () => BodyInit) {
-        await withRetry(what, async () => {
-            const response = await this._fetch(this._url, {
-                method: "POST", headers: {"content-type": "application/octet-stream"}, body: body(), duplex: "half"
-            } as RequestInit)
-            const text = await response.text()
-            if (response.ok) return
-            const detail = `HTTP ${response.status}${text === "" ? "" : `: ${text.slice(0, 200)}`}`
-            if (response.status >= 400 && response.status < 500 && response.status !== 408 && response.status !== 429)
-                throw new GatewayError(`${what}: the bundler refused it (${detail})`)
-            throw new Error(detail)
-        }, this._retry)
+        await withRetry(
+            what,
+            async () => {
+                const response = await this._fetch(this._url, {
+                    method: "POST",
+                    headers: {"content-type": "application/octet-stream"},
+                    body: body(),
+                    duplex: "half"
+                } as RequestInit)
+                const text = await response.text()
+                if (response.ok) return
+                const detail = `HTTP ${response.status}${text === "" ? "" : `: ${text.slice(0, 200)}`}`
+                if (response.status >= 400 && response.status < 500 && response.status !== 408 && response.status !== 429)
+                    throw new GatewayError(`${what}: the bundler refused it (${detail})`)
+                throw new Error(detail)
+            },
+            this._retry
+        )
     }
 }
 

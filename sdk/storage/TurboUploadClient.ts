@@ -54,9 +54,10 @@ export class TurboUploadClient {
     }
 
     /** `GET /v1/chunks/arweave/-1/-1?chunkSize=N` opens a multi-part upload; the service may answer with another chunk size. */
-    public async createUpload(chunkSize: number): Promise<{id: string, chunkSize: number}> {
-        const response = await this._request("Opening a chunked upload", "GET", `/chunks/${TOKEN}/-1/-1?chunkSize=${chunkSize}`,
-            {headers: CHUNKING})
+    public async createUpload(chunkSize: number): Promise<{id: string; chunkSize: number}> {
+        const response = await this._request("Opening a chunked upload", "GET", `/chunks/${TOKEN}/-1/-1?chunkSize=${chunkSize}`, {
+            headers: CHUNKING
+        })
         const created = parse(NewUploadSchema, response.json)
         return {id: created.id, chunkSize: created.chunkSize ?? chunkSize}
     }
@@ -69,40 +70,57 @@ export class TurboUploadClient {
 
     /** `POST /v1/chunks/arweave/<upload>/<offset>`: one chunk of the item, at its byte offset. */
     public async postChunk(uploadId: string, offset: number, bytes: Uint8Array): Promise<void> {
-        await this._request(`Uploading the chunk at ${offset}`, "POST", `/chunks/${TOKEN}/${uploadId}/${offset}`,
-            {headers: {...OCTETS, ...CHUNKING}, body: bytes})
+        await this._request(`Uploading the chunk at ${offset}`, "POST", `/chunks/${TOKEN}/${uploadId}/${offset}`, {
+            headers: {...OCTETS, ...CHUNKING},
+            body: bytes
+        })
     }
 
     /** `POST /v1/chunks/arweave/<upload>/finalize`: the service assembles and verifies the item, then reports it by status. */
     public async finalize(uploadId: string): Promise<void> {
-        await this._request("Finalizing the chunked upload", "POST", `/chunks/${TOKEN}/${uploadId}/finalize`,
-            {headers: {...OCTETS, ...CHUNKING}, body: new Uint8Array(0)})
+        await this._request("Finalizing the chunked upload", "POST", `/chunks/${TOKEN}/${uploadId}/finalize`, {
+            headers: {...OCTETS, ...CHUNKING},
+            body: new Uint8Array(0)
+        })
     }
 
     /** `GET /v1/chunks/arweave/<upload>/status`; null when the service does not know the upload. */
     public async status(uploadId: string): Promise<UploadStatus | null> {
-        const response = await this._request("Asking for the upload's status", "GET", `/chunks/${TOKEN}/${uploadId}/status`,
-            {allow404: true})
+        const response = await this._request("Asking for the upload's status", "GET", `/chunks/${TOKEN}/${uploadId}/status`, {
+            allow404: true
+        })
         return response.status === 404 ? null : parse(UploadStatusSchema, response.json)
     }
 
     /** Sends one request, retried, and reads its whole answer so the connection can be reused. */
-    private async _request(what: string, method: "GET" | "POST", endpoint: string,
-        {headers = {}, body, allow404 = false}: {headers?: Record<string, string>, body?: Uint8Array, allow404?: boolean}
-    ): Promise<{status: number, json: unknown}> {
-        return await withRetry(what, async () => {
-            // Our bodies are never backed by a SharedArrayBuffer, the one case fetch's types rule out.
-            const response = await this._fetch(this._base + endpoint, {method, headers, body: body as Uint8Array<ArrayBuffer> | undefined})
-            const text = await response.text()
-            if (response.ok || (allow404 && response.status === 404)) {
-                const json = /json/.test(response.headers.get("content-type") ?? "") && text !== "" ? JSON.parse(text) as unknown : null
-                return {status: response.status, json}
-            }
-            const detail = `HTTP ${response.status}${text === "" ? "" : `: ${text.slice(0, 200)}`}`
-            if (response.status >= 400 && response.status < 500 && response.status !== 408 && response.status !== 429)
-                throw new GatewayError(`${what}: the bundler refused it (${detail})`)
-            throw new Error(detail)
-        }, this._retry)
+    private async _request(
+        what: string,
+        method: "GET" | "POST",
+        endpoint: string,
+        {headers = {}, body, allow404 = false}: {headers?: Record<string, string>; body?: Uint8Array; allow404?: boolean}
+    ): Promise<{status: number; json: unknown}> {
+        return await withRetry(
+            what,
+            async () => {
+                // Our bodies are never backed by a SharedArrayBuffer, the one case fetch's types rule out.
+                const response = await this._fetch(this._base + endpoint, {
+                    method,
+                    headers,
+                    body: body as Uint8Array<ArrayBuffer> | undefined
+                })
+                const text = await response.text()
+                if (response.ok || (allow404 && response.status === 404)) {
+                    const json =
+                        /json/.test(response.headers.get("content-type") ?? "") && text !== "" ? (JSON.parse(text) as unknown) : null
+                    return {status: response.status, json}
+                }
+                const detail = `HTTP ${response.status}${text === "" ? "" : `: ${text.slice(0, 200)}`}`
+                if (response.status >= 400 && response.status < 500 && response.status !== 408 && response.status !== 429)
+                    throw new GatewayError(`${what}: the bundler refused it (${detail})`)
+                throw new Error(detail)
+            },
+            this._retry
+        )
     }
 }
 

@@ -49,10 +49,19 @@ export function ownerAddress(owner: Uint8Array): string {
  * data. The data enters it only as its length and SHA-384, so a file of any size is signed
  * or verified after one streamed pass, never held in memory.
  */
-export function itemSignatureData(header: Pick<ItemHeader, "signatureType" | "owner" | "target" | "anchor" | "rawTags">,
-    data: DataDigest): Buffer {
-    const fields = [Buffer.from("dataitem"), Buffer.from("1"), Buffer.from(String(header.signatureType)),
-        header.owner, header.target, header.anchor, header.rawTags]
+export function itemSignatureData(
+    header: Pick<ItemHeader, "signatureType" | "owner" | "target" | "anchor" | "rawTags">,
+    data: DataDigest
+): Buffer {
+    const fields = [
+        Buffer.from("dataitem"),
+        Buffer.from("1"),
+        Buffer.from(String(header.signatureType)),
+        header.owner,
+        header.target,
+        header.anchor,
+        header.rawTags
+    ]
     let hash = sha384(Buffer.from(`list${fields.length + 1}`))
     for (const field of fields) hash = sha384(Buffer.concat([hash, blobHash(field.length, sha384(field))]))
     return sha384(Buffer.concat([hash, blobHash(data.size, data.sha384)]))
@@ -80,7 +89,7 @@ export function parseItemHeader(bytes: Buffer): ItemHeader {
         return field
     }
     const signatureType = take(2, "signature type").readUInt16LE(0)
-    const config = SIG_CONFIG[signatureType as SignatureConfig] as {sigLength: number, pubLength: number} | undefined
+    const config = SIG_CONFIG[signatureType as SignatureConfig] as {sigLength: number; pubLength: number} | undefined
     if (config == null || indexToType[signatureType] == null) throw new InvalidDataItemError(`Unknown signature type ${signatureType}`)
     const signature = take(config.sigLength, "signature")
     const owner = take(config.pubLength, "owner")
@@ -139,7 +148,8 @@ export async function verifyItemFile(file: string): Promise<ItemHeader & {dataSi
     }
     const header = parseItemHeader(prefix)
     const data = await digestFile(file, header.dataOffset)
-    if (!await verifyItemSignature(header, data)) throw new InvalidDataItemError(`The signature of data item ${header.id} does not verify`)
+    if (!(await verifyItemSignature(header, data)))
+        throw new InvalidDataItemError(`The signature of data item ${header.id} does not verify`)
     return {...header, dataSize: data.size}
 }
 

@@ -8,7 +8,7 @@ export interface FileChunks {
     /** Merkle root of the chunks: the transaction's `data_root`. */
     dataRoot: Uint8Array
     chunks: Chunk[]
-    proofs: Array<{offset: number, proof: Uint8Array}>
+    proofs: Array<{offset: number; proof: Uint8Array}>
 }
 
 /**

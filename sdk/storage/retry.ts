@@ -18,16 +18,19 @@ export class GatewayError extends WeaveLMError {
  * Runs `call` until it succeeds, waiting with exponential backoff between
  * attempts. `isPermanent` errors (a 404, a rejected chunk) are not retried.
  */
-export async function withRetry<T>(what: string, call: () => Promise<T>, {attempts = 5, initialDelayMs = 500}: RetryOptions = {},
-    isPermanent: (error: unknown) => boolean = (error) => error instanceof GatewayError): Promise<T> {
+export async function withRetry<T>(
+    what: string,
+    call: () => Promise<T>,
+    {attempts = 5, initialDelayMs = 500}: RetryOptions = {},
+    isPermanent: (error: unknown) => boolean = (error) => error instanceof GatewayError
+): Promise<T> {
     let delay = initialDelayMs
     for (let attempt = 1; ; attempt++) {
         try {
             return await call()
         } catch (error) {
             if (isPermanent(error)) throw error
-            if (attempt >= attempts)
-                throw new GatewayError(`${what} failed after ${attempts} attempts: ${describe(error)}`)
+            if (attempt >= attempts) throw new GatewayError(`${what} failed after ${attempts} attempts: ${describe(error)}`)
             await new Promise((resolve) => setTimeout(resolve, delay))
             delay *= 2
         }

@@ -28,7 +28,7 @@ export async function signItemHeader(wallet: ArweaveJwk, tags: Tag[], data: Data
 }
 
 /** Signs a small data item held in memory: receipts, prompts, reports. */
-export async function signDataItem(wallet: ArweaveJwk, data: Uint8Array | string, tags: Tag[]): Promise<{id: string, raw: Buffer}> {
+export async function signDataItem(wallet: ArweaveJwk, data: Uint8Array | string, tags: Tag[]): Promise<{id: string; raw: Buffer}> {
     const bytes = typeof data === "string" ? Buffer.from(data, "utf8") : Buffer.from(data.buffer, data.byteOffset, data.byteLength)
     const {id, header} = await signItemHeader(wallet, tags, {size: bytes.length, sha384: createHash("sha384").update(bytes).digest()})
     return {id, raw: Buffer.concat([header, bytes])}

@@ -24,7 +24,9 @@ export class TokenClient {
      * recipient's Credit-Notice: how a transfer tells a process what it pays for.
      */
     public async transfer(recipient: string, quantity: string, forward: TagValues = {}): Promise<SentMessage> {
-        const forwarded = Object.fromEntries(Object.entries(forward).map(([name, value]) => [name.startsWith("X-") ? name : `X-${name}`, value]))
+        const forwarded = Object.fromEntries(
+            Object.entries(forward).map(([name, value]) => [name.startsWith("X-") ? name : `X-${name}`, value])
+        )
         return await this.#ao.send(this.process, {Action: "Transfer", Recipient: recipient, Quantity: quantity, ...forwarded})
     }
 

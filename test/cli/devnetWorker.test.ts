@@ -8,7 +8,7 @@ import {runCli, startCli, type RunningCli} from "../harness/cli.ts"
 interface Ready {
     ready: true
     gateway: string
-    worker: {address: string, model: string, endpoint: string}
+    worker: {address: string; model: string; endpoint: string}
 }
 
 const PORT = 4940
@@ -17,11 +17,13 @@ const PORT = 4940
 describe("weavelm devnet --with-worker", {timeout: 300_000}, () => {
     let dataDir: string
     let devnet: RunningCli<Ready>
-    let proxy: RunningCli<{listening: true, url: string}> | undefined
+    let proxy: RunningCli<{listening: true; url: string}> | undefined
 
     beforeAll(async () => {
         dataDir = await mkdtemp(path.join(os.tmpdir(), "weavelm-devnet-worker-"))
-        devnet = await startCli<Ready>(["devnet", "--with-worker", "--port", String(PORT), "--data-dir", dataDir, "--json"], {timeoutMs: 240_000})
+        devnet = await startCli<Ready>(["devnet", "--with-worker", "--port", String(PORT), "--data-dir", dataDir, "--json"], {
+            timeoutMs: 240_000
+        })
     })
 
     afterAll(async () => {
@@ -42,7 +44,11 @@ describe("weavelm devnet --with-worker", {timeout: 300_000}, () => {
         const network = path.join(dataDir, "network.json")
         proxy = await startCli(["proxy", "--model", "tiny", "--port", "0", "--json", "--network", network])
         const openai = new OpenAI({baseURL: proxy.ready.url, apiKey: "unused"})
-        const completion = await openai.chat.completions.create({model: "tiny", messages: [{role: "user", content: "Hello"}], max_tokens: 6})
+        const completion = await openai.chat.completions.create({
+            model: "tiny",
+            messages: [{role: "user", content: "Hello"}],
+            max_tokens: 6
+        })
         expect(completion.choices[0]!.message.content).toEqual(expect.any(String))
         expect(completion.usage!.completion_tokens).toBeGreaterThan(0)
         expect((completion as unknown as {weavelm: {fee: string}}).weavelm.fee).toMatch(/^[1-9]\d*$/)

@@ -91,23 +91,28 @@ class GatewayProxy {
             this._chunksForwarded++
         }
         const stallAfter = entry.method === "GET" && TX_PATH.test(entry.url) ? this.stallDownloadsAfter : null
-        const forwarded = http.request(new URL(entry.url, this._upstream), {
-            method: entry.method, headers: {...request.headers, host: this._upstream.host}
-        }, (upstream) => {
-            entry.status = upstream.statusCode
-            response.writeHead(upstream.statusCode ?? 502, upstream.headers)
-            upstream.on("data", (piece: Buffer) => {
-                if (stallAfter != null && entry.bytesOut + piece.length >= stallAfter) {
-                    response.write(piece.subarray(0, stallAfter - entry.bytesOut))
-                    entry.bytesOut = stallAfter
-                    upstream.destroy()
-                    return
-                }
-                entry.bytesOut += piece.length
-                response.write(piece)
-            })
-            upstream.on("end", () => response.end())
-        })
+        const forwarded = http.request(
+            new URL(entry.url, this._upstream),
+            {
+                method: entry.method,
+                headers: {...request.headers, host: this._upstream.host}
+            },
+            (upstream) => {
+                entry.status = upstream.statusCode
+                response.writeHead(upstream.statusCode ?? 502, upstream.headers)
+                upstream.on("data", (piece: Buffer) => {
+                    if (stallAfter != null && entry.bytesOut + piece.length >= stallAfter) {
+                        response.write(piece.subarray(0, stallAfter - entry.bytesOut))
+                        entry.bytesOut = stallAfter
+                        upstream.destroy()
+                        return
+                    }
+                    entry.bytesOut += piece.length
+                    response.write(piece)
+                })
+                upstream.on("end", () => response.end())
+            }
+        )
         forwarded.on("error", () => response.destroy())
         forwarded.end(body)
     }
@@ -126,14 +131,16 @@ function readBody(request: http.IncomingMessage): Promise<Buffer> {
 async function killMidway(args: string[], cwd: string, what: string, midway: () => Promise<boolean>) {
     const child = spawn(process.execPath, [weavelmBin, ...args], {cwd, stdio: ["ignore", "ignore", "pipe"]})
     let stderr = ""
-    child.stderr.on("data", (chunk) => stderr += chunk)
+    child.stderr.on("data", (chunk) => (stderr += chunk))
     let exited = false
-    const exit = new Promise<NodeJS.Signals | null>((resolve) => child.on("exit", (_code, signal) => {
-        exited = true
-        resolve(signal)
-    }))
+    const exit = new Promise<NodeJS.Signals | null>((resolve) =>
+        child.on("exit", (_code, signal) => {
+            exited = true
+            resolve(signal)
+        })
+    )
     const deadline = Date.now() + 60_000
-    while (!await midway().catch(() => false)) {
+    while (!(await midway().catch(() => false))) {
         if (exited) throw new Error(`weavelm ${args.join(" ")} ended before ${what}:\n${stderr}`)
         if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
         await new Promise((resolve) => setTimeout(resolve, 50))
@@ -163,7 +170,7 @@ describe("weavelm model on a legacy devnet: L1 transactions through the gateway"
     let proxy: GatewayProxy
     /** The devnet's network file with the gateway behind the proxy. */
     let networkFile: string
-    let tiny: {file: string, sha256: string, modelId: string}
+    let tiny: {file: string; sha256: string; modelId: string}
 
     const weavelm = (args: string[], env?: NodeJS.ProcessEnv) => runCli([...args, "--network", networkFile], {cwd: dir, env})
     const cacheDir = (name: string) => path.join(dir, name)
@@ -173,9 +180,14 @@ describe("weavelm model on a legacy devnet: L1 transactions through the gateway"
         dir = await mkdtemp(path.join(os.tmpdir(), "weavelm-model-cli-"))
         proxy = await GatewayProxy.start(net.devnet.network.gateway)
         networkFile = path.join(dir, "network.json")
-        await writeFile(networkFile, JSON.stringify({
-            ...net.devnet.network, gateway: proxy.url, wallet: path.join(net.dataDir, "wallets", "dev.json")
-        }))
+        await writeFile(
+            networkFile,
+            JSON.stringify({
+                ...net.devnet.network,
+                gateway: proxy.url,
+                wallet: path.join(net.dataDir, "wallets", "dev.json")
+            })
+        )
     })
     afterAll(async () => {
         await proxy?.close()
@@ -189,7 +201,18 @@ describe("weavelm model on a legacy devnet: L1 transactions through the gateway"
         expect(made.code, made.stderr).toBe(0)
         const {sha256} = JSON.parse(made.stdout) as {sha256: string}
 
-        const published = await weavelm(["model", "publish", file, "--name", "tiny-model", "--license", "MIT", "--cache-dir", cacheDir("a"), "--json"])
+        const published = await weavelm([
+            "model",
+            "publish",
+            file,
+            "--name",
+            "tiny-model",
+            "--license",
+            "MIT",
+            "--cache-dir",
+            cacheDir("a"),
+            "--json"
+        ])
         expect(published.code, published.stderr).toBe(0)
         const modelId = (JSON.parse(published.stdout) as {modelId: string}).modelId
         expect(modelId).toMatch(/^[A-Za-z0-9_-]{43}$/)
@@ -204,10 +227,13 @@ describe("weavelm model on a legacy devnet: L1 transactions through the gateway"
 
         const summary = await inspectModel(file)
         const graphql = await fetch(`${net.devnet.network.gateway}/graphql`, {
-            method: "POST", headers: {"content-type": "application/json"},
+            method: "POST",
+            headers: {"content-type": "application/json"},
             body: JSON.stringify({query: `query { transactions(ids: ["${modelId}"]) { edges { node { id tags { name value } } } } }`})
         })
-        const {data} = await graphql.json() as {data: {transactions: {edges: Array<{node: {id: string, tags: Array<{name: string, value: string}>}}>}}}
+        const {data} = (await graphql.json()) as {
+            data: {transactions: {edges: Array<{node: {id: string; tags: Array<{name: string; value: string}>}}>}}
+        }
         expect(data.transactions.edges.map((e) => e.node.id)).toEqual([modelId])
         expect(data.transactions.edges[0]!.node.tags).toEqual([
             {name: "Content-Type", value: "application/octet-stream"},
@@ -226,7 +252,18 @@ describe("weavelm model on a legacy devnet: L1 transactions through the gateway"
 
     it("publishes the same file and name again without uploading, and lists it", async () => {
         proxy.reset()
-        const again = await weavelm(["model", "publish", tiny.file, "--name", "tiny-model", "--license", "MIT", "--cache-dir", cacheDir("a"), "--json"])
+        const again = await weavelm([
+            "model",
+            "publish",
+            tiny.file,
+            "--name",
+            "tiny-model",
+            "--license",
+            "MIT",
+            "--cache-dir",
+            cacheDir("a"),
+            "--json"
+        ])
         expect(again.code, again.stderr).toBe(0)
         expect(again.stdout).toBe(JSON.stringify({modelId: tiny.modelId, sha256: tiny.sha256, name: "tiny-model"}) + "\n")
         expect(proxy.requests("POST", /^\/(tx|chunk)$/)).toEqual([])
@@ -234,8 +271,17 @@ describe("weavelm model on a legacy devnet: L1 transactions through the gateway"
 
         const summary = await inspectModel(tiny.file)
         const record = {
-            id: tiny.modelId, sha256: tiny.sha256, name: "tiny-model", format: "GGUF", architecture: "llama", quantization: "F32",
-            parameters: summary.parameterCount, contextLength: 512, license: "MIT", ownerFee: 0, owner: net.devnet.walletAddress
+            id: tiny.modelId,
+            sha256: tiny.sha256,
+            name: "tiny-model",
+            format: "GGUF",
+            architecture: "llama",
+            quantization: "F32",
+            parameters: summary.parameterCount,
+            contextLength: 512,
+            license: "MIT",
+            ownerFee: 0,
+            owner: net.devnet.walletAddress
         }
         const [list, byName, byId] = await Promise.all([
             weavelm(["model", "list", "--json"]),
@@ -264,7 +310,7 @@ describe("weavelm model on a legacy devnet: L1 transactions through the gateway"
     })
 
     describe("interrupted transfers", () => {
-        let big: {file: string, sha256: string, size: number}
+        let big: {file: string; sha256: string; size: number}
         const CONFIRMED = 8
 
         beforeAll(async () => {
@@ -277,12 +323,23 @@ describe("weavelm model on a legacy devnet: L1 transactions through the gateway"
             const bounds = chunkBoundaries(big.size)
             expect(bounds.length).toBeGreaterThan(2 * CONFIRMED)
             const uploads = path.join(cacheDir("resume"), "uploads")
-            const args = ["model", "publish", big.file, "--name", "resumed-model", "--cache-dir", cacheDir("resume"), "--json", "--network", networkFile]
+            const args = [
+                "model",
+                "publish",
+                big.file,
+                "--name",
+                "resumed-model",
+                "--cache-dir",
+                cacheDir("resume"),
+                "--json",
+                "--network",
+                networkFile
+            ]
 
             const state = async () => {
                 const names = (await listDir(uploads)).filter((f) => f.endsWith(".json"))
                 if (names.length !== 1) throw new Error(`expected one upload state file, found ${names.join(", ") || "none"}`)
-                return JSON.parse(await readFile(path.join(uploads, names[0]!), "utf8")) as {headerPosted: boolean, confirmedChunks: number}
+                return JSON.parse(await readFile(path.join(uploads, names[0]!), "utf8")) as {headerPosted: boolean; confirmedChunks: number}
             }
             proxy.reset()
             proxy.holdChunksAfter = CONFIRMED
@@ -295,8 +352,12 @@ describe("weavelm model on a legacy devnet: L1 transactions through the gateway"
             expect(JSON.parse(resumed.stdout)).toMatchObject({sha256: big.sha256, name: "resumed-model"})
             // Only the chunks after the confirmed ones, each once; the header was not posted again.
             expect(proxy.requests("POST", "/tx")).toEqual([])
-            expect(proxy.requests("POST", "/chunk").map((r) => r.chunkOffset).sort((a, b) => a! - b!))
-                .toEqual(bounds.slice(CONFIRMED).map(([, end]) => end - 1))
+            expect(
+                proxy
+                    .requests("POST", "/chunk")
+                    .map((r) => r.chunkOffset)
+                    .sort((a, b) => a! - b!)
+            ).toEqual(bounds.slice(CONFIRMED).map(([, end]) => end - 1))
             expect(await listDir(uploads)).toEqual([])
         })
 
@@ -359,11 +420,33 @@ describe("weavelm model on a legacy devnet: L1 transactions through the gateway"
         const deadPort = (closed.address() as AddressInfo).port
         await new Promise<void>((resolve) => closed.close(() => resolve()))
         const downFile = path.join(dir, "down.json")
-        await writeFile(downFile, JSON.stringify({...JSON.parse(await readFile(networkFile, "utf8")), gateway: `http://127.0.0.1:${deadPort}`}))
+        await writeFile(
+            downFile,
+            JSON.stringify({...JSON.parse(await readFile(networkFile, "utf8")), gateway: `http://127.0.0.1:${deadPort}`})
+        )
 
         const [publish, pull] = await Promise.all([
-            runCli(["model", "publish", tiny.file, "--name", "down-model", "--retries", "3", "--cache-dir", cacheDir("down"), "--json", "--network", downFile], {cwd: dir}),
-            runCli(["model", "pull", "tiny-model", "--cache-dir", cacheDir("down"), "--json", "--network", downFile], {cwd: dir, env: {WEAVELM_RETRIES: "2"}})
+            runCli(
+                [
+                    "model",
+                    "publish",
+                    tiny.file,
+                    "--name",
+                    "down-model",
+                    "--retries",
+                    "3",
+                    "--cache-dir",
+                    cacheDir("down"),
+                    "--json",
+                    "--network",
+                    downFile
+                ],
+                {cwd: dir}
+            ),
+            runCli(["model", "pull", "tiny-model", "--cache-dir", cacheDir("down"), "--json", "--network", downFile], {
+                cwd: dir,
+                env: {WEAVELM_RETRIES: "2"}
+            })
         ])
         expectOneLineError(publish, /Asking the gateway for an anchor and a price failed after 3 attempts: .*ECONNREFUSED/)
         expect(publish.code).toBe(3)
@@ -380,13 +463,26 @@ describe("weavelm model on a legacy devnet: L1 transactions through the gateway"
         const registry = new RegistryClient(net.connection.ao, net.devnet.processes.registry)
         const claimed = "0".repeat(64)
         await registry.registerModel({
-            modelId: id, sha256: claimed, name: "impostor", format: "GGUF", architecture: "llama", quantization: "F32",
-            parameters: 1000, contextLength: 512, license: "MIT", ownerFee: 0
+            modelId: id,
+            sha256: claimed,
+            name: "impostor",
+            format: "GGUF",
+            architecture: "llama",
+            quantization: "F32",
+            parameters: 1000,
+            contextLength: 512,
+            license: "MIT",
+            ownerFee: 0
         })
 
         const cache = cacheDir("impostor")
         const pulled = await weavelm(["model", "pull", "impostor", "--cache-dir", cache, "--json"])
-        expectOneLineError(pulled, new RegExp(`Model impostor \\(${id}\\) failed its hash check: got ${await sha256File(file)}, the registry says ${claimed}; the download was deleted`))
+        expectOneLineError(
+            pulled,
+            new RegExp(
+                `Model impostor \\(${id}\\) failed its hash check: got ${await sha256File(file)}, the registry says ${claimed}; the download was deleted`
+            )
+        )
         expect(pulled.code).toBe(1)
         expect(await listDir(path.join(cache, "models"))).toEqual([])
     })
@@ -394,22 +490,30 @@ describe("weavelm model on a legacy devnet: L1 transactions through the gateway"
     it("pulls by ArNS name: ar://<name> resolves through AR.IO to a registered Model-Id", async () => {
         // A compute unit answering the ARIO and ANT dry runs from recordings, pointed at the tiny model.
         const recordings = pointingAt(loadRecordings(), tiny.modelId)
-        const cu = http.createServer((request, response) => void readBody(request).then((body) => {
-            const url = new URL(request.url ?? "/", "http://cu")
-            const {Tags} = JSON.parse(body.toString("utf8")) as {Tags: Array<{name: string, value: string}>}
-            const recording = url.pathname === "/dry-run" ? findRecording(recordings, url.searchParams.get("process-id") ?? "", Tags) : undefined
-            response.writeHead(recording == null ? 404 : 200, {"content-type": "application/json"})
-            response.end(JSON.stringify(recording?.response ?? {error: "not recorded"}))
-        }))
+        const cu = http.createServer(
+            (request, response) =>
+                void readBody(request).then((body) => {
+                    const url = new URL(request.url ?? "/", "http://cu")
+                    const {Tags} = JSON.parse(body.toString("utf8")) as {Tags: Array<{name: string; value: string}>}
+                    const recording =
+                        url.pathname === "/dry-run" ? findRecording(recordings, url.searchParams.get("process-id") ?? "", Tags) : undefined
+                    response.writeHead(recording == null ? 404 : 200, {"content-type": "application/json"})
+                    response.end(JSON.stringify(recording?.response ?? {error: "not recorded"}))
+                })
+        )
         await new Promise<void>((resolve) => cu.listen(0, "127.0.0.1", resolve))
         try {
             const arnsCu = `http://127.0.0.1:${(cu.address() as AddressInfo).port}`
             const cache = cacheDir("arns")
             const pulled = await weavelm(["model", "pull", "ar://weavelm-demo", "--arns-cu", arnsCu, "--cache-dir", cache, "--json"])
             expect(pulled.code, pulled.stderr).toBe(0)
-            expect(pulled.stdout).toBe(JSON.stringify({path: path.join(cache, "models", `${tiny.sha256}.gguf`), sha256: tiny.sha256}) + "\n")
+            expect(pulled.stdout).toBe(
+                JSON.stringify({path: path.join(cache, "models", `${tiny.sha256}.gguf`), sha256: tiny.sha256}) + "\n"
+            )
 
-            const unknown = await weavelm(["model", "pull", "ar://no-such-model", "--cache-dir", cache, "--json"], {WEAVELM_ARNS_CU: arnsCu})
+            const unknown = await weavelm(["model", "pull", "ar://no-such-model", "--cache-dir", cache, "--json"], {
+                WEAVELM_ARNS_CU: arnsCu
+            })
             expectOneLineError(unknown, /The ArNS name "no-such-model" is not registered/)
         } finally {
             cu.closeAllConnections()
@@ -446,10 +550,13 @@ describe("weavelm model on a mainnet devnet: signed data items through the bundl
         expect(head.status).toBe(206)
         expect(Buffer.from(await head.arrayBuffer()).toString("latin1")).toBe("GGUF")
         const graphql = await fetch(`${net.devnet.network.gateway}/graphql`, {
-            method: "POST", headers: {"content-type": "application/json"},
-            body: JSON.stringify({query: `query { transactions(tags: [{name: "Type", values: ["Model"]}, {name: "SHA-256", values: ["${sha256}"]}]) { edges { node { id } } } }`})
+            method: "POST",
+            headers: {"content-type": "application/json"},
+            body: JSON.stringify({
+                query: `query { transactions(tags: [{name: "Type", values: ["Model"]}, {name: "SHA-256", values: ["${sha256}"]}]) { edges { node { id } } } }`
+            })
         })
-        const {data} = await graphql.json() as {data: {transactions: {edges: Array<{node: {id: string}}>}}}
+        const {data} = (await graphql.json()) as {data: {transactions: {edges: Array<{node: {id: string}}>}}}
         expect(data.transactions.edges.map((e) => e.node.id)).toEqual([modelId])
 
         const pulled = await weavelm(["model", "pull", "bundled-model", "--cache-dir", path.join(dir, "b"), "--json"])

@@ -41,14 +41,24 @@ describe("networks as configuration", () => {
 
     it("knows mainnet by name, with aos's node and scheduler", async () => {
         const config = await resolveNetwork("mainnet", {cwd: dir})
-        expect(config).toMatchObject({mode: "mainnet", node: "https://push.forward.computer", scheduler: "n_XZJhUnmldNFo4dhajoPZWhBXuJk-OcQr5JQ49c4Zo"})
+        expect(config).toMatchObject({
+            mode: "mainnet",
+            node: "https://push.forward.computer",
+            scheduler: "n_XZJhUnmldNFo4dhajoPZWhBXuJk-OcQr5JQ49c4Zo"
+        })
     })
 
     it("lets flags and WEAVELM_* variables point a network elsewhere, and refuses one that does not fit its mode", async () => {
-        const config = await resolveNetwork("mainnet", {cwd: dir, overrides: {node: "http://a.test,http://b.test", bundler: "http://up.test"}})
+        const config = await resolveNetwork("mainnet", {
+            cwd: dir,
+            overrides: {node: "http://a.test,http://b.test", bundler: "http://up.test"}
+        })
         expect(config).toMatchObject({node: "http://a.test,http://b.test", bundler: "http://up.test"})
         await expect(resolveNetwork("mainnet", {cwd: dir, overrides: {mu: "http://mu.test"}})).rejects.toThrow(/--mu .*legacy networks/)
-        const env = await runCli(["wallet", "balance", "--network", "mainnet", "--wallet", wallet], {cwd: dir, env: {WEAVELM_NODE: "not a url"}})
+        const env = await runCli(["wallet", "balance", "--network", "mainnet", "--wallet", wallet], {
+            cwd: dir,
+            env: {WEAVELM_NODE: "not a url"}
+        })
         expect(env.code).toBe(1)
         expect(env.stderr).toMatch(/^error: .*node: must be a URL/)
     })

@@ -18,16 +18,28 @@ describe("weavelm verify", {timeout: 300_000}, () => {
     let taskId: string
     let receiptBytes: Uint8Array
     let dir: string
-    const verify = (...args: string[]) => runCli(["verify", "--network", net.devnet.networkFile, "--cache-dir", path.join(dir, "verifier"), ...args])
+    const verify = (...args: string[]) =>
+        runCli(["verify", "--network", net.devnet.networkFile, "--cache-dir", path.join(dir, "verifier"), ...args])
 
     beforeAll(async () => {
         net = await startTestDevnet(PORT)
         dir = await mkdtemp(path.join(os.tmpdir(), "weavelm-verify-"))
         await publishTestModel(net, {name: "tiny"})
-        const [workerWallet, requesterWallet] = await Promise.all([fundedActor(net, "worker", "5000"), fundedActor(net, "requester", "10000000")])
+        const [workerWallet, requesterWallet] = await Promise.all([
+            fundedActor(net, "worker", "5000"),
+            fundedActor(net, "requester", "10000000")
+        ])
         worker = await Worker.start({
-            connection: workerWallet, processes: net.devnet.processes, models: ["tiny"], priceInput: "1", priceOutput: "1",
-            stake: "1000", gpu: "cpu", threads: 1, cacheDir: path.join(dir, "worker"), pollMs: 200
+            connection: workerWallet,
+            processes: net.devnet.processes,
+            models: ["tiny"],
+            priceInput: "1",
+            priceOutput: "1",
+            stake: "1000",
+            gpu: "cpu",
+            threads: 1,
+            cacheDir: path.join(dir, "worker"),
+            pollMs: 200
         })
         const requester = new WeaveLM(requesterWallet, net.devnet.processes)
         await requester.deposit("1000000")
@@ -46,7 +58,14 @@ describe("weavelm verify", {timeout: 300_000}, () => {
         expect(run.code).toBe(0)
         const report = JSON.parse(run.stdout)
         expect(Object.keys(report).slice(0, 3)).toEqual(["verdict", "firstBadPosition", "checked"])
-        expect(report).toMatchObject({verdict: "valid", firstBadPosition: null, checked: 12, taskId, reasons: [], promptSource: "prompt-message"})
+        expect(report).toMatchObject({
+            verdict: "valid",
+            firstBadPosition: null,
+            checked: 12,
+            taskId,
+            reasons: [],
+            promptSource: "prompt-message"
+        })
         expect(report.positions).toHaveLength(12)
 
         const stored = await (await fetch(`${net.devnet.network.gateway}/${report.reportTx}`)).json()
@@ -98,23 +117,36 @@ describe("weavelm verify", {timeout: 300_000}, () => {
         const challengeNothing = await runCli(["challenge", "--network", net.devnet.networkFile])
         expect(challengeNothing.code).toBe(2)
         expect(challengeNothing.stderr.trim()).toBe("error: name the task to challenge, or a direct request's receipt with --receipt")
-        const challengeHalfDirect = await runCli(["challenge", "--receipt", path.join(dir, "no-such-file.json"), "--network", net.devnet.networkFile])
+        const challengeHalfDirect = await runCli([
+            "challenge",
+            "--receipt",
+            path.join(dir, "no-such-file.json"),
+            "--network",
+            net.devnet.networkFile
+        ])
         expect(challengeHalfDirect.code).toBe(2)
-        expect(challengeHalfDirect.stderr.trim().split("\n")).toEqual([expect.stringMatching(/^error: --receipt needs --channel, --batch-tx and --fee/)])
+        expect(challengeHalfDirect.stderr.trim().split("\n")).toEqual([
+            expect.stringMatching(/^error: --receipt needs --channel, --batch-tx and --fee/)
+        ])
     })
 
     async function uploadTags(id: string): Promise<Record<string, string>> {
         const query = `query { transactions(ids: ["${id}"]) { edges { node { tags { name value } } } } }`
-        const response = await fetch(`${net.devnet.network.gateway}/graphql`, {method: "POST", headers: {"content-type": "application/json"}, body: JSON.stringify({query})})
-        const body = await response.json() as {data: {transactions: {edges: {node: {tags: {name: string, value: string}[]}}[]}}}
+        const response = await fetch(`${net.devnet.network.gateway}/graphql`, {
+            method: "POST",
+            headers: {"content-type": "application/json"},
+            body: JSON.stringify({query})
+        })
+        const body = (await response.json()) as {data: {transactions: {edges: {node: {tags: {name: string; value: string}[]}}[]}}}
         return Object.fromEntries(body.data.transactions.edges[0]!.node.tags.map(({name, value}) => [name, value]))
     }
 })
 
 /** A middle position whose runner-up is a plain token clearly behind the chosen one: swapping them is a cheat no kernel noise explains. */
 function swappablePosition(receipt: Receipt): number {
-    const position = receipt.tokens.findIndex((record, i) => i >= 2 && i < receipt.tokens.length - 1 &&
-        record.top[0]![1] - record.top[1]![1] > 1 && record.top[1]![0] > 2)
+    const position = receipt.tokens.findIndex(
+        (record, i) => i >= 2 && i < receipt.tokens.length - 1 && record.top[0]![1] - record.top[1]![1] > 1 && record.top[1]![0] > 2
+    )
     expect(position).toBeGreaterThan(0)
     return position
 }

@@ -9,19 +9,24 @@ export interface Tag {
 
 export interface Evaluation {
     Output: unknown
-    Messages: Array<{Target?: string, Data?: string, Tags: Tag[]}>
+    Messages: Array<{Target?: string; Data?: string; Tags: Tag[]}>
     Error?: unknown
 }
 
 /** What the tests use of aoconnect 0.0.98's mainnet mode (its declarations do not type that mode's functions). */
 export interface MainnetAo {
-    spawn(args: {module: string, authority: string, tags?: Tag[], data?: string}): Promise<string>
-    message(args: {process: string, tags?: Tag[], data?: string}): Promise<number>
-    message(args: {process: string, tags?: Tag[], data?: string, returnMessageId: true, returnAssignmentSlot: true}):
-        Promise<{slot: number, id: string}>
-    result(args: {process: string, slot?: number, message?: string}): Promise<Evaluation>
-    results(args: {process: string}): Promise<{edges: Array<{cursor: string, node: Evaluation}>}>
-    dryrun(args: {process: string, tags?: Tag[], data?: string}): Promise<Evaluation>
+    spawn(args: {module: string; authority: string; tags?: Tag[]; data?: string}): Promise<string>
+    message(args: {process: string; tags?: Tag[]; data?: string}): Promise<number>
+    message(args: {
+        process: string
+        tags?: Tag[]
+        data?: string
+        returnMessageId: true
+        returnAssignmentSlot: true
+    }): Promise<{slot: number; id: string}>
+    result(args: {process: string; slot?: number; message?: string}): Promise<Evaluation>
+    results(args: {process: string}): Promise<{edges: Array<{cursor: string; node: Evaluation}>}>
+    dryrun(args: {process: string; tags?: Tag[]; data?: string}): Promise<Evaluation>
     /** Signs `fields` as one ANS-104 item and POSTs it to the node; resolves with the node's raw answer. */
     request(fields: Record<string, unknown>): Promise<Response>
 }
@@ -33,8 +38,13 @@ export function mainnetAo(node: string, scheduler: string, jwk: ArweaveJwk): Mai
 
 /** The fields aoconnect's mainnet `message` sends with a message, for raw `request`s. */
 export const MESSAGE_FIELDS = {
-    "Type": "Message", "Data-Protocol": "ao", "Variant": "ao.N.1",
-    "method": "POST", "signing-format": "ans104", "accept-bundle": "true", "require-codec": "application/json"
+    Type: "Message",
+    "Data-Protocol": "ao",
+    Variant: "ao.N.1",
+    method: "POST",
+    "signing-format": "ans104",
+    "accept-bundle": "true",
+    "require-codec": "application/json"
 }
 
 /** Tags from a record, in its order. */
@@ -49,7 +59,7 @@ export function tagValue(message: {Tags: Tag[]} | undefined, name: string): stri
 /** A message item signed by `jwk`, as raw ANS-104 bytes. */
 export async function signedMessage(jwk: ArweaveJwk, target: string, itemTags: Tag[], data: string): Promise<Buffer> {
     const signer = new ArweaveSigner(jwk as never)
-    const item = createData(data, signer, {target, tags: [...itemTags, ...tags({"Type": "Message", "Data-Protocol": "ao"})]})
+    const item = createData(data, signer, {target, tags: [...itemTags, ...tags({Type: "Message", "Data-Protocol": "ao"})]})
     await item.sign(signer)
     return Buffer.from(item.getRaw())
 }

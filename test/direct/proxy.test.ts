@@ -36,7 +36,7 @@ describe("weavelm proxy: OpenAI clients paying workers through channels", {timeo
     let channels: ChannelClient
     const workers: Record<string, WorkerProcess> = {}
     const workerArgs: Record<string, string[]> = {}
-    const proxies: Array<RunningCli<{listening: boolean, url: string}>> = []
+    const proxies: Array<RunningCli<{listening: boolean; url: string}>> = []
 
     const startWorker = async (name: "a" | "b") => {
         const worker = await startWorkerCli(workerArgs[name]!)
@@ -45,8 +45,16 @@ describe("weavelm proxy: OpenAI clients paying workers through channels", {timeo
         return worker
     }
     const startProxy = async (port: number, args: string[] = []) => {
-        const proxy = await startCli<{listening: boolean, url: string}>([
-            "proxy", "--json", "--network", net.devnet.networkFile, "--wallet", requester.walletFile, "--port", String(port), ...args
+        const proxy = await startCli<{listening: boolean; url: string}>([
+            "proxy",
+            "--json",
+            "--network",
+            net.devnet.networkFile,
+            "--wallet",
+            requester.walletFile,
+            "--port",
+            String(port),
+            ...args
         ])
         proxies.push(proxy)
         return {proxy, openai: new OpenAI({baseURL: proxy.ready.url, apiKey: "unused", maxRetries: 0})}
@@ -59,13 +67,38 @@ describe("weavelm proxy: OpenAI clients paying workers through channels", {timeo
         requester = await fundedActor(net, "requester", "100000000")
         channels = new ChannelClient(requester.ao, {escrow: net.devnet.processes.escrow, token: net.devnet.processes.token})
         // Worker a is cheaper, so `auto` ranks it first; b is where it fails over to.
-        for (const [name, price] of [["a", "1"], ["b", "2"]] as const) {
+        for (const [name, price] of [
+            ["a", "1"],
+            ["b", "2"]
+        ] as const) {
             const wallet = await fundedActor(net, `worker-${name}`, "3000")
             workerArgs[name] = [
-                "--network", net.devnet.networkFile, "--wallet", wallet.walletFile, "--models", "tiny", "--gpu", "cpu", "--threads", "1",
-                "--cache-dir", await mkdtemp(path.join(os.tmpdir(), `weavelm-direct-${name}-`)), "--stake", "1000", "--concurrency", "2",
-                "--price-input", price, "--price-output", price, "--http", String(HTTP_PORTS[name]),
-                "--settle-threshold", SETTLE_THRESHOLD, "--settle-interval", "3600"
+                "--network",
+                net.devnet.networkFile,
+                "--wallet",
+                wallet.walletFile,
+                "--models",
+                "tiny",
+                "--gpu",
+                "cpu",
+                "--threads",
+                "1",
+                "--cache-dir",
+                await mkdtemp(path.join(os.tmpdir(), `weavelm-direct-${name}-`)),
+                "--stake",
+                "1000",
+                "--concurrency",
+                "2",
+                "--price-input",
+                price,
+                "--price-output",
+                price,
+                "--http",
+                String(HTTP_PORTS[name]),
+                "--settle-threshold",
+                SETTLE_THRESHOLD,
+                "--settle-interval",
+                "3600"
             ]
         }
         await Promise.all([startWorker("a"), startWorker("b")])
@@ -81,17 +114,28 @@ describe("weavelm proxy: OpenAI clients paying workers through channels", {timeo
         expect((await openai.models.list()).data.map((m) => m.id)).toEqual(["tiny"])
 
         // The model an application asks for does not matter: the proxy serves --model.
-        const chat = await openai.chat.completions.create({model: "gpt-4o-mini", messages: [{role: "user", content: "The quick brown fox"}], max_tokens: 6})
+        const chat = await openai.chat.completions.create({
+            model: "gpt-4o-mini",
+            messages: [{role: "user", content: "The quick brown fox"}],
+            max_tokens: 6
+        })
         expect(chat.choices[0]!.message.content!.length).toBeGreaterThan(0)
         expect(chat.usage!.completion_tokens).toBeLessThanOrEqual(6)
         const text = await openai.completions.create({model: "tiny", prompt: "Once upon a time", max_tokens: 6, temperature: 0})
         expect(text.choices[0]!.text.length).toBeGreaterThan(0)
 
-        const streamedChat = await collect(await openai.chat.completions.create({
-            model: "tiny", messages: [{role: "user", content: "Tell me a story"}], max_tokens: 8, stream: true
-        }))
+        const streamedChat = await collect(
+            await openai.chat.completions.create({
+                model: "tiny",
+                messages: [{role: "user", content: "Tell me a story"}],
+                max_tokens: 8,
+                stream: true
+            })
+        )
         expect(streamedChat.chunks.map((c) => c.choices[0]?.delta?.content ?? "").join("").length).toBeGreaterThan(0)
-        const streamedText = await collect(await openai.completions.create({model: "tiny", prompt: "The river", max_tokens: 8, temperature: 0, stream: true}))
+        const streamedText = await collect(
+            await openai.completions.create({model: "tiny", prompt: "The river", max_tokens: 8, temperature: 0, stream: true})
+        )
         // Greedy decoding: the stream says what the same request said unstreamed.
         const unstreamed = await openai.completions.create({model: "tiny", prompt: "The river", max_tokens: 8, temperature: 0})
         expect(streamedText.chunks.map((c) => c.choices[0]?.text ?? "").join("")).toBe(unstreamed.choices[0]!.text)
@@ -111,7 +155,17 @@ describe("weavelm proxy: OpenAI clients paying workers through channels", {timeo
         // Errors come back in OpenAI's shape, which the client turns into its error classes.
         await expect(openai.chat.completions.create({model: "tiny", messages: [], max_tokens: 4})).rejects.toMatchObject({status: 400})
 
-        const unknown = await runCli(["proxy", "--model", "no-such-model", "--network", net.devnet.networkFile, "--wallet", requester.walletFile, "--port", "0"])
+        const unknown = await runCli([
+            "proxy",
+            "--model",
+            "no-such-model",
+            "--network",
+            net.devnet.networkFile,
+            "--wallet",
+            requester.walletFile,
+            "--port",
+            "0"
+        ])
         expect(unknown.code).toBe(1)
         expect(unknown.stderr).toMatch(/^error: No model "no-such-model" in the registry\n$/)
     })
@@ -128,10 +182,14 @@ describe("weavelm proxy: OpenAI clients paying workers through channels", {timeo
         const fees = reported.reduce((sum, r) => sum + BigInt(r.fee), 0n)
         expect(fees).toBe(1000n)
 
-        const settled = await waitFor(async () => {
-            const record = await channel(id)
-            return record.redemptions > 0 ? record : null
-        }, 120_000, "the worker's redemption")
+        const settled = await waitFor(
+            async () => {
+                const record = await channel(id)
+                return record.redemptions > 0 ? record : null
+            },
+            120_000,
+            "the worker's redemption"
+        )
         expect(settled).toMatchObject({redemptions: 1, paid: fees.toString(), nonce: 1000, deposited: "2000"})
         expect(await redeemVoucherMessages(net, id)).toBe(1)
     })
@@ -169,10 +227,14 @@ describe("weavelm proxy: OpenAI clients paying workers through channels", {timeo
 
         // The dead worker comes back and redeems the best voucher it holds: one for an answer it completed.
         await startWorker("a")
-        const settled = await waitFor(async () => {
-            const record = await channel(onA)
-            return record.redemptions > 0 ? record : null
-        }, 120_000, "worker a's redemption after its restart")
+        const settled = await waitFor(
+            async () => {
+                const record = await channel(onA)
+                return record.redemptions > 0 ? record : null
+            },
+            120_000,
+            "worker a's redemption after its restart"
+        )
         const served = servedOnA.reduce((sum, w) => sum + BigInt(w.fee), 0n)
         const bound = requestFeeBound({priceInput: "1", priceOutput: "1", ownerFeeBps: 0}, {prompt, maxTokens})
         expect(BigInt(settled.paid)).toBeLessThanOrEqual(served + bound)
@@ -180,15 +242,20 @@ describe("weavelm proxy: OpenAI clients paying workers through channels", {timeo
 
     it("returns a closed channel's remainder only once the refund lock has passed", async () => {
         const client = await DirectClient.create({
-            connection: requester, processes: net.devnet.processes, model: "tiny", worker: workers.b!.address, budget: "2"
+            connection: requester,
+            processes: net.devnet.processes,
+            model: "tiny",
+            worker: workers.b!.address,
+            budget: "2"
         })
         const fees: bigint[] = []
         let id = ""
         // Three requests of bound 1 each on a budget of 2: the third needs a top-up.
         for (const prompt of ["One", "Two", "Three"]) {
-            const weavelm = prompt === "Two"
-                ? (await collect(client.stream("completions", {prompt, max_tokens: 1}))).last.weavelm!
-                : weavelmOf(await client.complete("completions", {prompt, max_tokens: 1}))
+            const weavelm =
+                prompt === "Two"
+                    ? (await collect(client.stream("completions", {prompt, max_tokens: 1}))).last.weavelm!
+                    : weavelmOf(await client.complete("completions", {prompt, max_tokens: 1}))
             fees.push(BigInt(weavelm.fee))
             id = weavelm.channel
         }
@@ -205,10 +272,14 @@ describe("weavelm proxy: OpenAI clients paying workers through channels", {timeo
         expect(BigInt((await escrow.balance()).available)).toBe(before)
 
         // The worker redeems on the Channel-Closing notice, within the lock.
-        const redeemed = await waitFor(async () => {
-            const record = await channel(id)
-            return record.redemptions > 0 ? record : null
-        }, REFUND_LOCK, "worker b's redemption on Channel-Closing")
+        const redeemed = await waitFor(
+            async () => {
+                const record = await channel(id)
+                return record.redemptions > 0 ? record : null
+            },
+            REFUND_LOCK,
+            "worker b's redemption on Channel-Closing"
+        )
         await sleep(Math.max(0, closing!.closesAt - Date.now()) + 500)
         await escrow.settle()
         const closed: ChannelRecord = await channel(id)
@@ -217,13 +288,23 @@ describe("weavelm proxy: OpenAI clients paying workers through channels", {timeo
         expect(BigInt(closed.paid)).toBeLessThanOrEqual(fees.reduce((a, b) => a + b, 0n) + 1n)
         expect(BigInt((await escrow.balance()).available) - before).toBe(4n - BigInt(closed.paid))
 
-        const listed = await runCli(["channel", "list", "--json", "--state", "Closed", "--network", net.devnet.networkFile, "--wallet", requester.walletFile])
+        const listed = await runCli([
+            "channel",
+            "list",
+            "--json",
+            "--state",
+            "Closed",
+            "--network",
+            net.devnet.networkFile,
+            "--wallet",
+            requester.walletFile
+        ])
         expect(listed.code).toBe(0)
         expect((JSON.parse(listed.stdout) as ChannelRecord[]).map((c) => c.id)).toContain(id)
     })
 })
 
-async function collect<T>(stream: AsyncIterable<T>): Promise<{chunks: T[], last: T}> {
+async function collect<T>(stream: AsyncIterable<T>): Promise<{chunks: T[]; last: T}> {
     const chunks: T[] = []
     for await (const chunk of stream) chunks.push(chunk)
     return {chunks, last: chunks[chunks.length - 1]!}
@@ -234,9 +315,11 @@ async function redeemVoucherMessages(net: TestDevnet, channel: string): Promise<
     const query = `query { transactions(first: 100, recipients: ["${net.devnet.processes.escrow}"], tags: [
         {name: "Action", values: ["Redeem-Voucher"]}, {name: "Channel", values: ["${channel}"]}]) { edges { node { id } } } }`
     const response = await fetch(`${net.devnet.network.gateway}/graphql`, {
-        method: "POST", headers: {"content-type": "application/json"}, body: JSON.stringify({query})
+        method: "POST",
+        headers: {"content-type": "application/json"},
+        body: JSON.stringify({query})
     })
-    const body = await response.json() as {data: {transactions: {edges: unknown[]}}}
+    const body = (await response.json()) as {data: {transactions: {edges: unknown[]}}}
     return body.data.transactions.edges.length
 }
 

@@ -4,15 +4,33 @@ import type {ModelRecord, WorkerRecord} from "../../sdk/registry/index.ts"
 
 const NOW = 1_700_000_000_000
 const model: ModelRecord = {
-    id: "m".repeat(43), sha256: "0".repeat(64), name: "tiny", format: "GGUF", architecture: "llama", quantization: "F32",
-    parameters: 1, contextLength: 512, license: "CC0-1.0", ownerFee: 0, owner: "o".repeat(43)
+    id: "m".repeat(43),
+    sha256: "0".repeat(64),
+    name: "tiny",
+    format: "GGUF",
+    architecture: "llama",
+    quantization: "F32",
+    parameters: 1,
+    contextLength: 512,
+    license: "CC0-1.0",
+    ownerFee: 0,
+    owner: "o".repeat(43)
 }
 
 function worker(address: string, fields: Partial<WorkerRecord> = {}): WorkerRecord {
     return {
-        address: address.padEnd(43, "x"), models: [model.id], priceInput: "1000", priceOutput: "1000", maxConcurrency: 1, stake: "1000",
-        eligible: true, lastHeartbeat: NOW - 1000, heartbeatTimeout: 60_000, reputation: {completed: 0, strikes: 0, slashed: 0},
-        endpoint: `http://${address}.example:8080/v1`, ...fields
+        address: address.padEnd(43, "x"),
+        models: [model.id],
+        priceInput: "1000",
+        priceOutput: "1000",
+        maxConcurrency: 1,
+        stake: "1000",
+        eligible: true,
+        lastHeartbeat: NOW - 1000,
+        heartbeatTimeout: 60_000,
+        reputation: {completed: 0, strikes: 0, slashed: 0},
+        endpoint: `http://${address}.example:8080/v1`,
+        ...fields
     }
 }
 
@@ -20,12 +38,14 @@ const order = (workers: WorkerRecord[]) => rankWorkers(workers, model, NOW).map(
 
 describe("auto's worker ranking", () => {
     it("ranks by the price of a typical request, then by stake, then by address", () => {
-        expect(order([
-            worker("dear", {priceOutput: "3000"}),
-            worker("cheap", {priceInput: "500"}),
-            worker("b-staked", {stake: "5000"}),
-            worker("a-plain")
-        ])).toEqual(["cheap", "b-staked", "a-plain", "dear"])
+        expect(
+            order([
+                worker("dear", {priceOutput: "3000"}),
+                worker("cheap", {priceInput: "500"}),
+                worker("b-staked", {stake: "5000"}),
+                worker("a-plain")
+            ])
+        ).toEqual(["cheap", "b-staked", "a-plain", "dear"])
     })
 
     it("makes a worker with strikes or slashes be that much cheaper to come first", () => {
@@ -37,14 +57,16 @@ describe("auto's worker ranking", () => {
     })
 
     it("leaves out workers that cannot be reached or cannot serve", () => {
-        expect(order([
-            worker("ok"),
-            worker("ineligible", {eligible: false}),
-            worker("other-model", {models: ["n".repeat(43)]}),
-            worker("no-endpoint", {endpoint: undefined}),
-            worker("ftp", {endpoint: "ftp://ftp.example/v1"}),
-            worker("silent", {lastHeartbeat: NOW - 61_000})
-        ])).toEqual(["ok"])
+        expect(
+            order([
+                worker("ok"),
+                worker("ineligible", {eligible: false}),
+                worker("other-model", {models: ["n".repeat(43)]}),
+                worker("no-endpoint", {endpoint: undefined}),
+                worker("ftp", {endpoint: "ftp://ftp.example/v1"}),
+                worker("silent", {lastHeartbeat: NOW - 61_000})
+            ])
+        ).toEqual(["ok"])
     })
 
     it("reads a registered endpoint as an OpenAI base URL", () => {
@@ -75,7 +97,7 @@ describe("reading the settlement from a passing stream", () => {
 
     it("reports no settlement for a stream that broke off before its final chunk", () => {
         const reader = new SseSettlementReader()
-        reader.push(Buffer.from(stream.slice(0, stream.indexOf("\"usage\"") + 10)))
+        reader.push(Buffer.from(stream.slice(0, stream.indexOf('"usage"') + 10)))
         expect(reader.settlement).toBeNull()
         expect(reader.done).toBe(false)
     })

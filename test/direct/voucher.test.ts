@@ -3,8 +3,20 @@ import {DataItem} from "@dha-team/arbundles"
 import {createDataItemSigner} from "@permaweb/aoconnect"
 import {afterAll, beforeAll, describe, expect, it} from "vitest"
 import {
-    ChannelClient, ChannelLedger, decodeVoucher, encodeVoucherHeader, InvalidRequestError, InvalidVoucherError, parseDirectRequest,
-    receiptsRoot, requestFee, requestFeeBound, signVoucher, VoucherRedemptionError, type VoucherRefusedError, type DataItemSigner
+    ChannelClient,
+    ChannelLedger,
+    decodeVoucher,
+    encodeVoucherHeader,
+    InvalidRequestError,
+    InvalidVoucherError,
+    parseDirectRequest,
+    receiptsRoot,
+    requestFee,
+    requestFeeBound,
+    signVoucher,
+    VoucherRedemptionError,
+    type VoucherRefusedError,
+    type DataItemSigner
 } from "../../sdk/channel/index.ts"
 import {quoteMaxFee} from "../../sdk/escrow/index.ts"
 import {RegistryClient} from "../../sdk/registry/index.ts"
@@ -27,16 +39,28 @@ describe("vouchers offline", () => {
     })
 
     it("sign and decode round-trip with exactly the contract's tags, target and data", async () => {
-        const voucher = await signVoucher({wallet: alice, escrow: ESCROW, channel: CHANNEL, cumulative: 1234n, nonce: 7, receiptsRoot: receiptsRoot([])})
+        const voucher = await signVoucher({
+            wallet: alice,
+            escrow: ESCROW,
+            channel: CHANNEL,
+            cumulative: 1234n,
+            nonce: 7,
+            receiptsRoot: receiptsRoot([])
+        })
         expect(voucher.owner).toBe(walletAddress(alice))
         const item = new DataItem(Buffer.from(voucher.raw))
         expect(item.id).toBe(voucher.id)
         expect(item.target).toBe(ESCROW)
         expect(Buffer.from(item.rawData).toString()).toBe("1")
         expect(item.tags).toEqual([
-            {name: "Data-Protocol", value: "ao"}, {name: "Variant", value: "ao.TN.1"}, {name: "Type", value: "Message"},
-            {name: "Action", value: "Redeem-Voucher"}, {name: "Channel", value: CHANNEL}, {name: "Cumulative", value: "1234"},
-            {name: "Nonce", value: "7"}, {name: "Receipts-Root", value: receiptsRoot([])}
+            {name: "Data-Protocol", value: "ao"},
+            {name: "Variant", value: "ao.TN.1"},
+            {name: "Type", value: "Message"},
+            {name: "Action", value: "Redeem-Voucher"},
+            {name: "Channel", value: CHANNEL},
+            {name: "Cumulative", value: "1234"},
+            {name: "Nonce", value: "7"},
+            {name: "Receipts-Root", value: receiptsRoot([])}
         ])
         const decoded = await decodeVoucher(encodeVoucherHeader(voucher), {escrow: ESCROW})
         expect(decoded).toEqual(voucher)
@@ -49,9 +73,18 @@ describe("vouchers offline", () => {
     })
 
     it("refuses a tampered, misaddressed or malformed voucher with a readable reason", async () => {
-        const voucher = await signVoucher({wallet: alice, escrow: ESCROW, channel: CHANNEL, cumulative: "100", nonce: 2, receiptsRoot: hex("r")})
+        const voucher = await signVoucher({
+            wallet: alice,
+            escrow: ESCROW,
+            channel: CHANNEL,
+            cumulative: "100",
+            nonce: 2,
+            receiptsRoot: hex("r")
+        })
         const header = encodeVoucherHeader(voucher)
-        await expect(decodeVoucher(header, {escrow: fakeId("another escrow")})).rejects.toThrow(/addressed to .* not to this worker's escrow/)
+        await expect(decodeVoucher(header, {escrow: fakeId("another escrow")})).rejects.toThrow(
+            /addressed to .* not to this worker's escrow/
+        )
         await expect(decodeVoucher("not base64url!")).rejects.toThrow(/not base64url/)
         await expect(decodeVoucher(Buffer.from("tiny").toString("base64url"))).rejects.toThrow(/not an ANS-104 data item/)
 
@@ -67,29 +100,58 @@ describe("vouchers offline", () => {
         // A genuine message that is not a voucher: another Action, an extra tag.
         const signer = createDataItemSigner(alice)
         const {createData} = await import("@dha-team/arbundles")
-        const signOther = async (tags: Array<{name: string, value: string}>) => {
+        const signOther = async (tags: Array<{name: string; value: string}>) => {
             let unsigned: Uint8Array | undefined
-            const {signature} = await signer(async ({publicKey}: {publicKey: Uint8Array}) => {
-                const item = createData("1", {signatureType: 1, ownerLength: 512, signatureLength: 512, publicKey: Buffer.from(publicKey)} as never, {target: ESCROW, tags})
+            const {signature} = (await signer(async ({publicKey}: {publicKey: Uint8Array}) => {
+                const item = createData(
+                    "1",
+                    {signatureType: 1, ownerLength: 512, signatureLength: 512, publicKey: Buffer.from(publicKey)} as never,
+                    {target: ESCROW, tags}
+                )
                 unsigned = item.getRaw()
                 return await item.getSignatureData()
-            }, "ans104") as {signature: Uint8Array}
+            }, "ans104")) as {signature: Uint8Array}
             const bytes = Buffer.from(unsigned!)
             bytes.set(signature, 2)
             return bytes.toString("base64url")
         }
-        const base = [{name: "Data-Protocol", value: "ao"}, {name: "Variant", value: "ao.TN.1"}, {name: "Type", value: "Message"}]
-        const fields = [{name: "Channel", value: CHANNEL}, {name: "Cumulative", value: "1"}, {name: "Nonce", value: "1"}, {name: "Receipts-Root", value: hex("r")}]
-        await expect(decodeVoucher(await signOther([...base, {name: "Action", value: "Transfer"}, ...fields]))).rejects.toThrow(/Action must be Redeem-Voucher, not Transfer/)
-        await expect(decodeVoucher(await signOther([...base, {name: "Action", value: "Redeem-Voucher"}, ...fields, {name: "Extra", value: "x"}])))
-            .rejects.toThrow(/unexpected tag Extra/)
-        await expect(decodeVoucher(await signOther([...base, {name: "Action", value: "Redeem-Voucher"}, ...fields.slice(0, 3)]))).rejects.toThrow(/lacks the tag Receipts-Root/)
-        await expect(decodeVoucher(await signOther([...base, {name: "Action", value: "Redeem-Voucher"}, ...fields.slice(0, 2), {name: "Nonce", value: "-1"}, fields[3]!])))
-            .rejects.toThrow(/Nonce must be an integer from 0 to 999999999999999/)
-        await expect(signVoucher({wallet: alice, escrow: ESCROW, channel: CHANNEL, cumulative: "1", nonce: 1e15, receiptsRoot: hex("r")}))
-            .rejects.toThrow(/Nonce must be an integer from 0 to 999999999999999, not 1000000000000000/)
-        await expect(signVoucher({wallet: alice, escrow: ESCROW, channel: CHANNEL, cumulative: "1.5", nonce: 1, receiptsRoot: hex("r")}))
-            .rejects.toThrow(/Cumulative must be an integer string/)
+        const base = [
+            {name: "Data-Protocol", value: "ao"},
+            {name: "Variant", value: "ao.TN.1"},
+            {name: "Type", value: "Message"}
+        ]
+        const fields = [
+            {name: "Channel", value: CHANNEL},
+            {name: "Cumulative", value: "1"},
+            {name: "Nonce", value: "1"},
+            {name: "Receipts-Root", value: hex("r")}
+        ]
+        await expect(decodeVoucher(await signOther([...base, {name: "Action", value: "Transfer"}, ...fields]))).rejects.toThrow(
+            /Action must be Redeem-Voucher, not Transfer/
+        )
+        await expect(
+            decodeVoucher(await signOther([...base, {name: "Action", value: "Redeem-Voucher"}, ...fields, {name: "Extra", value: "x"}]))
+        ).rejects.toThrow(/unexpected tag Extra/)
+        await expect(
+            decodeVoucher(await signOther([...base, {name: "Action", value: "Redeem-Voucher"}, ...fields.slice(0, 3)]))
+        ).rejects.toThrow(/lacks the tag Receipts-Root/)
+        await expect(
+            decodeVoucher(
+                await signOther([
+                    ...base,
+                    {name: "Action", value: "Redeem-Voucher"},
+                    ...fields.slice(0, 2),
+                    {name: "Nonce", value: "-1"},
+                    fields[3]!
+                ])
+            )
+        ).rejects.toThrow(/Nonce must be an integer from 0 to 999999999999999/)
+        await expect(
+            signVoucher({wallet: alice, escrow: ESCROW, channel: CHANNEL, cumulative: "1", nonce: 1e15, receiptsRoot: hex("r")})
+        ).rejects.toThrow(/Nonce must be an integer from 0 to 999999999999999, not 1000000000000000/)
+        await expect(
+            signVoucher({wallet: alice, escrow: ESCROW, channel: CHANNEL, cumulative: "1.5", nonce: 1, receiptsRoot: hex("r")})
+        ).rejects.toThrow(/Cumulative must be an integer string/)
     })
 })
 
@@ -124,17 +186,51 @@ describe("fees and the ledger", () => {
 
     it("parses chat and completion bodies into the prompt the receipt hashes", () => {
         const chat = parseDirectRequest("chat", {
-            model: "tiny", messages: [{role: "developer", content: "Be brief."}, {role: "user", content: [{type: "text", text: "Hi"}, {type: "text", text: "!"}]}],
-            temperature: 0, max_completion_tokens: 9, seed: 3, stream: true, stop: null, n: 1
+            model: "tiny",
+            messages: [
+                {role: "developer", content: "Be brief."},
+                {
+                    role: "user",
+                    content: [
+                        {type: "text", text: "Hi"},
+                        {type: "text", text: "!"}
+                    ]
+                }
+            ],
+            temperature: 0,
+            max_completion_tokens: 9,
+            seed: 3,
+            stream: true,
+            stop: null,
+            n: 1
         })
         expect(chat).toEqual({
-            endpoint: "chat", model: "tiny", format: "chat", prompt: JSON.stringify([{role: "system", content: "Be brief."}, {role: "user", content: "Hi!"}]),
-            maxTokens: 9, temperature: "0", topP: "1", topK: 40, seed: 3, stream: true
+            endpoint: "chat",
+            model: "tiny",
+            format: "chat",
+            prompt: JSON.stringify([
+                {role: "system", content: "Be brief."},
+                {role: "user", content: "Hi!"}
+            ]),
+            maxTokens: 9,
+            temperature: "0",
+            topP: "1",
+            topK: 40,
+            seed: 3,
+            stream: true
         })
-        expect(parseDirectRequest("completions", {model: "tiny", prompt: ["x"]})).toMatchObject({prompt: "x", maxTokens: 256, temperature: "1", seed: undefined, stream: false})
+        expect(parseDirectRequest("completions", {model: "tiny", prompt: ["x"]})).toMatchObject({
+            prompt: "x",
+            maxTokens: 256,
+            temperature: "1",
+            seed: undefined,
+            stream: false
+        })
         expect(() => parseDirectRequest("chat", {model: "tiny", messages: []})).toThrow(InvalidRequestError)
         expect(() => parseDirectRequest("completions", {model: "tiny", prompt: "x", n: 2})).toThrow(/n: only n = 1/)
-        expect(() => parseDirectRequest("completions", {model: "tiny", prompt: "x", stop: ["\n"]})).toThrow(/stop sequences are not supported/)
+        expect(() => parseDirectRequest("completions", {model: "tiny", prompt: "x", stop: ["\n"]})).toThrow(
+            /stop sequences are not supported/
+        )
         expect(() => parseDirectRequest("completions", {model: "tiny", prompt: "x", temperature: 3})).toThrow(/temperature/)
         expect(() => parseDirectRequest("completions", "text")).toThrow(/JSON object/)
     })
@@ -166,7 +262,9 @@ describe("fees and the ledger", () => {
         })()
         expect(refusal).toMatchObject({code: "insufficient_voucher", required: 130n})
         expect(() => worker.admit({nonce: 3, cumulative: 1001n}, 100n)).toThrow(/over-spends the channel: 1001 > 1000/)
-        expect(() => worker.admit({nonce: 3, cumulative: 1000n}, 971n)).toThrow(expect.objectContaining({code: "channel_exhausted", required: 1001n}))
+        expect(() => worker.admit({nonce: 3, cumulative: 1000n}, 971n)).toThrow(
+            expect.objectContaining({code: "channel_exhausted", required: 1001n})
+        )
         worker.admit(third, 100n)
 
         // A redemption of the third voucher pays its whole Cumulative, more than the fees so far: that excess is credit.
@@ -197,12 +295,25 @@ describe("vouchers on the devnet", {timeout: 300_000}, () => {
         // A registered, eligible worker is all an Open-Channel needs; no model has to be loaded.
         const modelId = fakeId("voucher-test-model")
         await new RegistryClient(net.connection.ao, processes.registry).registerModel({
-            modelId, sha256: hex("voucher-test-model"), name: "voucher-toy", format: "GGUF", architecture: "llama", quantization: "F32",
-            parameters: 1, contextLength: 512, license: "none", ownerFee: 0
+            modelId,
+            sha256: hex("voucher-test-model"),
+            name: "voucher-toy",
+            format: "GGUF",
+            architecture: "llama",
+            quantization: "F32",
+            parameters: 1,
+            contextLength: 512,
+            license: "none",
+            ownerFee: 0
         })
         await worker.ao.send(processes.token, {Action: "Transfer", Recipient: processes.registry, Quantity: "1000", "X-Action": "Stake"})
         await worker.ao.send(processes.registry, {
-            Action: "Register-Worker", Models: modelId, "Price-Input": "1000", "Price-Output": "2000", "Max-Concurrency": 1, Hardware: "test"
+            Action: "Register-Worker",
+            Models: modelId,
+            "Price-Input": "1000",
+            "Price-Output": "2000",
+            "Max-Concurrency": 1,
+            Hardware: "test"
         })
         const options = {escrow: processes.escrow, token: processes.token}
         aliceChannels = new ChannelClient(alice.ao, options)
@@ -214,25 +325,68 @@ describe("vouchers on the devnet", {timeout: 300_000}, () => {
 
     it("a voucher signed by the owner and posted to the MU by the worker reaches the escrow from the owner, once", async () => {
         const opened = await aliceChannels.open({worker: worker.address, quantity: "5000"})
-        expect(opened).toMatchObject({owner: alice.address, worker: worker.address, model: null, deposited: "5000", paid: "0", nonce: 0, state: "Open"})
+        expect(opened).toMatchObject({
+            owner: alice.address,
+            worker: worker.address,
+            model: null,
+            deposited: "5000",
+            paid: "0",
+            nonce: 0,
+            state: "Open"
+        })
         expect(await workerChannels.channels({worker: worker.address})).toEqual([opened])
 
         const root = receiptsRoot([hex("receipt 1"), hex("receipt 2")])
-        const voucher = await signVoucher({wallet: alice.wallet, escrow: net.devnet.processes.escrow, channel: opened.id, cumulative: "1200", nonce: 3, receiptsRoot: root})
+        const voucher = await signVoucher({
+            wallet: alice.wallet,
+            escrow: net.devnet.processes.escrow,
+            channel: opened.id,
+            cumulative: "1200",
+            nonce: 3,
+            receiptsRoot: root
+        })
         // Travels as a header would, and is redeemed by someone who is not its signer.
         const carried = await decodeVoucher(encodeVoucherHeader(voucher), {escrow: net.devnet.processes.escrow})
         const redeemed = await workerChannels.redeem(carried)
-        expect(redeemed).toMatchObject({channel: opened.id, amount: "1200", cumulative: "1200", nonce: 3, receiptsRoot: root, workerShare: "1200", ownerShare: "0"})
+        expect(redeemed).toMatchObject({
+            channel: opened.id,
+            amount: "1200",
+            cumulative: "1200",
+            nonce: 3,
+            receiptsRoot: root,
+            workerShare: "1200",
+            ownerShare: "0"
+        })
         expect(redeemed.messageId).toBe(voucher.id)
-        expect(await aliceChannels.channel(opened.id)).toMatchObject({paid: "1200", nonce: 3, receiptsRoot: root, redemptions: 1, state: "Open"})
+        expect(await aliceChannels.channel(opened.id)).toMatchObject({
+            paid: "1200",
+            nonce: 3,
+            receiptsRoot: root,
+            redemptions: 1,
+            state: "Open"
+        })
         expect((await worker.ao.read(net.devnet.processes.escrow, {Action: "Balance"})).tags.Balance).toBe("1200")
 
         // The same signed item again is the same message: the node answers with its first evaluation and runs nothing.
         expect(await workerChannels.redeem(voucher)).toMatchObject({amount: "1200", nonce: 3, messageId: voucher.id})
         expect(await aliceChannels.channel(opened.id)).toMatchObject({paid: "1200", redemptions: 1})
-        const older = await signVoucher({wallet: alice.wallet, escrow: net.devnet.processes.escrow, channel: opened.id, cumulative: "1200", nonce: 3, receiptsRoot: root})
+        const older = await signVoucher({
+            wallet: alice.wallet,
+            escrow: net.devnet.processes.escrow,
+            channel: opened.id,
+            cumulative: "1200",
+            nonce: 3,
+            receiptsRoot: root
+        })
         await expect(workerChannels.redeem(older)).rejects.toThrow(/Stale voucher: nonce 3 is not above 3/)
-        const forged = await signVoucher({wallet: worker.wallet, escrow: net.devnet.processes.escrow, channel: opened.id, cumulative: "5000", nonce: 4, receiptsRoot: root})
+        const forged = await signVoucher({
+            wallet: worker.wallet,
+            escrow: net.devnet.processes.escrow,
+            channel: opened.id,
+            cumulative: "5000",
+            nonce: 4,
+            receiptsRoot: root
+        })
         const refused = workerChannels.redeem(forged)
         await expect(refused).rejects.toBeInstanceOf(VoucherRedemptionError)
         await expect(refused).rejects.toThrow("Voucher is not signed by the channel's owner")

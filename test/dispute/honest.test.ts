@@ -37,32 +37,63 @@ describe("challenges of honest work", {timeout: 600_000}, () => {
 
     const startWorker = async (name: string) => {
         const worker = await startWorkerCli([
-            "--network", net.devnet.networkFile, "--wallet", path.join(net.dataDir, "wallets", `${name}.json`), "--models", "tiny",
-            "--gpu", "cpu", "--threads", "1", "--cache-dir", path.join(dir, name), "--stake", "1000"
+            "--network",
+            net.devnet.networkFile,
+            "--wallet",
+            path.join(net.dataDir, "wallets", `${name}.json`),
+            "--models",
+            "tiny",
+            "--gpu",
+            "cpu",
+            "--threads",
+            "1",
+            "--cache-dir",
+            path.join(dir, name),
+            "--stake",
+            "1000"
         ])
         workers.set(name, worker)
         return worker
     }
     const configure = (tags: Record<string, string>) => net.connection.ao.send(net.devnet.processes.escrow, {Action: "Configure", ...tags})
-    const challenge = (taskId: string, ...args: string[]) => runCli(["challenge", "--json", "--network", net.devnet.networkFile,
-        "--wallet", challenger.walletFile, "--cache-dir", path.join(dir, "challenger"), ...args, "--", taskId])
+    const challenge = (taskId: string, ...args: string[]) =>
+        runCli([
+            "challenge",
+            "--json",
+            "--network",
+            net.devnet.networkFile,
+            "--wallet",
+            challenger.walletFile,
+            "--cache-dir",
+            path.join(dir, "challenger"),
+            ...args,
+            "--",
+            taskId
+        ])
     const tokenBalance = async (address: string) =>
         BigInt((await net.connection.ao.read(net.devnet.processes.token, {Action: "Balance", Recipient: address})).tags.Balance ?? "0")
     const escrowBalance = async (address: string) => BigInt((await requester.escrow.balance(address)).available)
     const task = (prompt: string): Promise<InferResult> => requester.escrow.infer({model: "tiny", prompt, maxTokens: 8, maxFee: "100000"})
 
     beforeAll(async () => {
-        net = await startTestDevnet(PORT, {parameters: {
-            registry: {"Heartbeat-Timeout": "120000"},
-            escrow: {
-                "Challenge-Window": String(CHALLENGE_WINDOW), "Task-Timeout": "60000", "Referee-Count": "2", "Referee-Fee": String(REFEREE_FEE),
-                "Challenge-Bond": String(BOND), "Referee-Timeout": String(REFEREE_TIMEOUT)
+        net = await startTestDevnet(PORT, {
+            parameters: {
+                registry: {"Heartbeat-Timeout": "120000"},
+                escrow: {
+                    "Challenge-Window": String(CHALLENGE_WINDOW),
+                    "Task-Timeout": "60000",
+                    "Referee-Count": "2",
+                    "Referee-Fee": String(REFEREE_FEE),
+                    "Challenge-Bond": String(BOND),
+                    "Referee-Timeout": String(REFEREE_TIMEOUT)
+                }
             }
-        }})
+        })
         dir = await mkdtemp(path.join(os.tmpdir(), "weavelm-honest-"))
         await publishTestModel(net, {name: "tiny"})
         const [requesterWallet, challengerWallet] = await Promise.all([
-            fundedActor(net, "requester", "1000000"), fundedActor(net, "challenger", String(CHALLENGER_TOKENS)),
+            fundedActor(net, "requester", "1000000"),
+            fundedActor(net, "challenger", String(CHALLENGER_TOKENS)),
             ...names.map((name) => fundedActor(net, name, "1000"))
         ])
         challenger = challengerWallet
@@ -86,11 +117,24 @@ describe("challenges of honest work", {timeout: 600_000}, () => {
         const run = await challenge(result.taskId, "--force", "--bond-from-deposit", "--wait")
         expect(run.code, run.stderr).toBe(0)
         const outcome = JSON.parse(run.stdout)
-        expect(outcome).toMatchObject({taskId: result.taskId, verdict: "valid", firstBadPosition: null, position: 0, bondFrom: "deposit", state: "Settled"})
+        expect(outcome).toMatchObject({
+            taskId: result.taskId,
+            verdict: "valid",
+            firstBadPosition: null,
+            position: 0,
+            bondFrom: "deposit",
+            state: "Settled"
+        })
         expect(outcome.referees).not.toContain(result.worker)
         const workerShare = BOND - 2 * REFEREE_FEE
         expect(outcome.resolution).toMatchObject({
-            verdict: "Valid", resolution: "Quorum", validVotes: 2, invalidVotes: 0, refereeFee: String(REFEREE_FEE), workerShare: String(workerShare), struck: []
+            verdict: "Valid",
+            resolution: "Quorum",
+            validVotes: 2,
+            invalidVotes: 0,
+            refereeFee: String(REFEREE_FEE),
+            workerShare: String(workerShare),
+            struck: []
         })
 
         const settled = (await requester.task(result.taskId))!
@@ -108,7 +152,9 @@ describe("challenges of honest work", {timeout: 600_000}, () => {
             const tokensBefore = await tokenBalance(challenger.address)
             const run = await challenge(result.taskId, "--force")
             expect(run.code).toBe(3)
-            expect(run.stderr.trim().split("\n")).toEqual([`error: Challenge window of task ${result.taskId} closed at Challenge-Deadline ${result.challengeDeadline}`])
+            expect(run.stderr.trim().split("\n")).toEqual([
+                `error: Challenge window of task ${result.taskId} closed at Challenge-Deadline ${result.challengeDeadline}`
+            ])
             expect((await requester.task(result.taskId))!.dispute).toBeUndefined()
             await eventually(async () => expect(await tokenBalance(challenger.address)).toBe(tokensBefore))
         } finally {
@@ -146,11 +192,18 @@ describe("challenges of honest work", {timeout: 600_000}, () => {
         expect((await requester.task(result.taskId))!.state).toBe("Challenged")
 
         const restarted = await startWorker(downName!)
-        await eventually(async () => expect((await requester.task(result.taskId))!.dispute).toMatchObject({verdict: "Valid", resolution: "Quorum", valid: 2}), 120_000)
+        await eventually(
+            async () =>
+                expect((await requester.task(result.taskId))!.dispute).toMatchObject({verdict: "Valid", resolution: "Quorum", valid: 2}),
+            120_000
+        )
         // The deciding vote's log line comes once the vote's send returns, after every message of the resolution was pushed on:
         // on a loaded machine, well after the record shows the verdict.
-        await eventually(async () => expect(restarted.events.filter((e) => e.event === "referee.voted").map((e) => [e.challengeId, e.verdict]))
-            .toEqual([[challengeId, "Valid"]]))
+        await eventually(async () =>
+            expect(restarted.events.filter((e) => e.event === "referee.voted").map((e) => [e.challengeId, e.verdict])).toEqual([
+                [challengeId, "Valid"]
+            ])
+        )
     })
 
     it("lets the deadline decide when a referee stays silent: the one answer counts and the silent referee is struck", async () => {
@@ -163,18 +216,27 @@ describe("challenges of honest work", {timeout: 600_000}, () => {
             expect(await silent.kill("SIGTERM")).toBe(0)
             stopped = silentName
             const answering = [...workers.values()].find((w) => w !== silent && w.address !== result.worker)!
-            const strikesBefore = (await requester.registry.worker(silent.address) as {reputation: {strikes: number}}).reputation.strikes
+            const strikesBefore = ((await requester.registry.worker(silent.address)) as {reputation: {strikes: number}}).reputation.strikes
 
             const run = await challenge(result.taskId, "--force", "--bond-from-deposit", "--wait")
             expect(run.code, run.stderr).toBe(0)
             const outcome = JSON.parse(run.stdout)
             expect(outcome.resolution).toMatchObject({
-                verdict: "Valid", resolution: "Deadline", validVotes: 1, invalidVotes: 0, majority: [answering.address], struck: [silent.address],
-                refereeFee: String(REFEREE_FEE), workerShare: String(BOND - REFEREE_FEE)
+                verdict: "Valid",
+                resolution: "Deadline",
+                validVotes: 1,
+                invalidVotes: 0,
+                majority: [answering.address],
+                struck: [silent.address],
+                refereeFee: String(REFEREE_FEE),
+                workerShare: String(BOND - REFEREE_FEE)
             })
             expect(outcome.state).toBe("Settled")
-            await eventually(async () => expect((await requester.registry.worker(silent.address) as {reputation: {strikes: number}}).reputation.strikes)
-                .toBe(strikesBefore + 1))
+            await eventually(async () =>
+                expect(((await requester.registry.worker(silent.address)) as {reputation: {strikes: number}}).reputation.strikes).toBe(
+                    strikesBefore + 1
+                )
+            )
         } finally {
             await configure({"Referee-Timeout": String(REFEREE_TIMEOUT)})
             // A stopped worker stays a candidate referee only until its last heartbeat is Heartbeat-Timeout old: the next
@@ -187,18 +249,34 @@ describe("challenges of honest work", {timeout: 600_000}, () => {
         const result = await task("Reveal me later")
         // What `weavelm challenge` keeps under its --cache-dir, committed as a challenger that stopped before revealing would leave it.
         const secrets = new FileChallengeSecrets(path.join(dir, "challenger", "challenges", challenger.address))
-        const committed = await new EscrowClient(challenger.ao, net.devnet.processes, {secrets})
-            .commitChallenge({taskId: result.taskId, position: 0, evidenceTx: result.receiptTx, bondFrom: "deposit"})
+        const committed = await new EscrowClient(challenger.ao, net.devnet.processes, {secrets}).commitChallenge({
+            taskId: result.taskId,
+            position: 0,
+            evidenceTx: result.receiptTx,
+            bondFrom: "deposit"
+        })
         expect(committed).toMatchObject({taskId: result.taskId, worker: result.worker, bond: String(BOND)})
         expect(await secrets.get(committed.seedCommit)).toMatchObject({challengeId: committed.challengeId, taskId: result.taskId})
         await eventually(async () => expect((await requester.task(result.taskId))!.dispute!.workerSeed).toMatch(/^[0-9a-f]{64}$/), 60_000)
         // The worker logs its seed once the escrow has taken it: the line may come a moment after the record shows the seed.
         const seeder = [...workers.values()].find((w) => w.address === result.worker)!
-        await eventually(async () => expect(seeder.events.filter((e) => e.event === "dispute.seeded").map((e) => e.challengeId))
-            .toContain(committed.challengeId))
+        await eventually(async () =>
+            expect(seeder.events.filter((e) => e.event === "dispute.seeded").map((e) => e.challengeId)).toContain(committed.challengeId)
+        )
 
-        const run = await runCli(["challenge", "reveal", "--json", "--network", net.devnet.networkFile, "--wallet", challenger.walletFile,
-            "--cache-dir", path.join(dir, "challenger"), "--", committed.challengeId])
+        const run = await runCli([
+            "challenge",
+            "reveal",
+            "--json",
+            "--network",
+            net.devnet.networkFile,
+            "--wallet",
+            challenger.walletFile,
+            "--cache-dir",
+            path.join(dir, "challenger"),
+            "--",
+            committed.challengeId
+        ])
         expect(run.code, run.stderr).toBe(0)
         const drawn = JSON.parse(run.stdout)
         expect(drawn).toMatchObject({taskId: result.taskId, challengeId: committed.challengeId, state: "Challenged", quorum: 2})

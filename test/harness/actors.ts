@@ -16,14 +16,28 @@ export async function fundedActor(net: TestDevnet, name: string, tokens: string)
 }
 
 /** Writes a generated model and publishes it from the dev wallet. */
-export async function publishTestModel(net: TestDevnet, {name, preset = "tiny", seed = 1, ownerFee = 0}: {
-    name: string, preset?: PresetName, seed?: number, ownerFee?: number
-}) {
+export async function publishTestModel(
+    net: TestDevnet,
+    {
+        name,
+        preset = "tiny",
+        seed = 1,
+        ownerFee = 0
+    }: {
+        name: string
+        preset?: PresetName
+        seed?: number
+        ownerFee?: number
+    }
+) {
     const file = path.join(net.dataDir, "models", `${name}.gguf`)
     await writeTestModel({preset, seed, path: file})
     const dev = net.connection
     return await publishModel({
-        file, name, ownerFee, owner: dev.address,
+        file,
+        name,
+        ownerFee,
+        owner: dev.address,
         registry: new RegistryClient(dev.ao, net.devnet.processes.registry),
         storage: dev.storage(path.join(net.dataDir, "uploads"))
     })

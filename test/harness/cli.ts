@@ -10,12 +10,13 @@ export interface CliResult {
 }
 
 /** Runs `weavelm ...args` to completion, as a user's shell would. */
-export function runCli(args: string[], {cwd, env}: {cwd?: string, env?: NodeJS.ProcessEnv} = {}): Promise<CliResult> {
+export function runCli(args: string[], {cwd, env}: {cwd?: string; env?: NodeJS.ProcessEnv} = {}): Promise<CliResult> {
     return new Promise((resolve, reject) => {
         const child = spawn(process.execPath, [weavelmBin, ...args], {cwd, env: {...process.env, ...env}})
-        let stdout = "", stderr = ""
-        child.stdout.on("data", (chunk) => stdout += chunk)
-        child.stderr.on("data", (chunk) => stderr += chunk)
+        let stdout = "",
+            stderr = ""
+        child.stdout.on("data", (chunk) => (stdout += chunk))
+        child.stderr.on("data", (chunk) => (stderr += chunk))
         child.on("error", reject)
         child.on("close", (code) => resolve({code, stdout, stderr}))
     })
@@ -30,16 +31,17 @@ export interface RunningCli<T> {
 }
 
 /** Starts `weavelm ...args --json` and waits for its first stdout line, parsed as JSON. */
-export function startCli<T>(args: string[], {cwd, timeoutMs = 120_000}: {cwd?: string, timeoutMs?: number} = {}): Promise<RunningCli<T>> {
+export function startCli<T>(args: string[], {cwd, timeoutMs = 120_000}: {cwd?: string; timeoutMs?: number} = {}): Promise<RunningCli<T>> {
     return new Promise((resolve, reject) => {
         const child = spawn(process.execPath, [weavelmBin, ...args], {cwd, stdio: ["ignore", "pipe", "pipe"]})
-        let stdout = "", stderr = ""
+        let stdout = "",
+            stderr = ""
         const timer = setTimeout(() => {
             child.kill("SIGKILL")
             reject(new Error(`weavelm ${args.join(" ")} was not ready in ${timeoutMs} ms\n${stderr}`))
         }, timeoutMs)
         const exited = new Promise<number | null>((res) => child.on("close", res))
-        child.stderr.on("data", (chunk) => stderr += chunk)
+        child.stderr.on("data", (chunk) => (stderr += chunk))
         child.stdout.on("data", (chunk) => {
             stdout += chunk
             const newline = stdout.indexOf("\n")

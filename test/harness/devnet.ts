@@ -15,12 +15,17 @@ export interface TestDevnet {
 }
 
 /** A devnet in this process on `port` (mainnet mode unless `mode` says), in a temporary data folder removed on dispose. */
-export async function startTestDevnet(port: number, {parameters, mode}: {parameters?: DeployParameters, mode?: DevnetMode} = {}): Promise<TestDevnet> {
+export async function startTestDevnet(
+    port: number,
+    {parameters, mode}: {parameters?: DeployParameters; mode?: DevnetMode} = {}
+): Promise<TestDevnet> {
     const dataDir = await mkdtemp(path.join(os.tmpdir(), "weavelm-test-devnet-"))
     const devnet = await Devnet.start({port, dataDir, parameters, mode})
     const connection = connectNetwork(devnet.network, await readWallet(path.join(dataDir, "wallets", "dev.json")))
     return {
-        devnet, connection, dataDir,
+        devnet,
+        connection,
+        dataDir,
         async dispose() {
             await devnet.dispose()
             await rm(dataDir, {recursive: true, force: true})

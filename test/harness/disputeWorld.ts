@@ -76,8 +76,17 @@ export class DisputeWorld {
     /** `modelOwner` registers `model` (the F32 toy the dispute tests use). */
     public async registerModel(modelOwner: Actor, model: DisputeModel, ownerFee = "500") {
         await this.ao.must(modelOwner, this.registry, {
-            Action: "Register-Model", "Model-Id": model.id, "SHA-256": model.sha256, Name: model.name, Format: "GGUF",
-            Architecture: "llama", Quantization: "F32", Parameters: "66000000", "Context-Length": "2048", License: "MIT", "Owner-Fee": ownerFee
+            Action: "Register-Model",
+            "Model-Id": model.id,
+            "SHA-256": model.sha256,
+            Name: model.name,
+            Format: "GGUF",
+            Architecture: "llama",
+            Quantization: "F32",
+            Parameters: "66000000",
+            "Context-Length": "2048",
+            License: "MIT",
+            "Owner-Fee": ownerFee
         })
     }
 
@@ -85,8 +94,14 @@ export class DisputeWorld {
     public async registerWorkers(model: DisputeModel, workers: Actor[], stakes: string[]) {
         for (const [i, w] of workers.entries()) {
             await this.ao.must(w, this.token, {Action: "Transfer", Recipient: this.registry, Quantity: stakes[i]!, "X-Action": "Stake"})
-            await this.ao.must(w, this.registry, {Action: "Register-Worker", Models: model.id, "Price-Input": "1000", "Price-Output": "2000",
-                "Max-Concurrency": "8", Hardware: "cpu-test"})
+            await this.ao.must(w, this.registry, {
+                Action: "Register-Worker",
+                Models: model.id,
+                "Price-Input": "1000",
+                "Price-Output": "2000",
+                "Max-Concurrency": "8",
+                Hardware: "cpu-test"
+            })
         }
     }
 
@@ -125,9 +140,11 @@ export class DisputeWorld {
     public async expectConserved() {
         const {ao, owner, escrow, token, registry} = this
         for (let attempt = 1; ; attempt++) {
-            const list = JSON.parse((await ao.send(owner, escrow, {Action: "Tasks", Limit: "1000"})).find({Action: "Tasks-Response"}).data) as TaskLocks[]
+            const list = JSON.parse(
+                (await ao.send(owner, escrow, {Action: "Tasks", Limit: "1000"})).find({Action: "Tasks-Response"}).data
+            ) as TaskLocks[]
             const info = (await ao.send(owner, escrow, {Action: "Info"})).find({Action: "Info-Response"})
-            const data = JSON.parse(info.data) as {balances: string, locked: string, bonds: string, treasury: string, channelFunds: string}
+            const data = JSON.parse(info.data) as {balances: string; locked: string; bonds: string; treasury: string; channelFunds: string}
             const locked = sum(list.filter((t) => ["Assigned", "Completed", "Challenged"].includes(t.state)).map((t) => t.locked))
             const bonds = sum(list.filter((t) => t.state === "Challenged").map((t) => t.dispute!.bond))
             // A window or deadline that passed between the two reads: read again.
@@ -139,7 +156,7 @@ export class DisputeWorld {
             expect(await this.tokenBalance(escrow)).toBe(BigInt(info.tags.Liabilities!))
             break
         }
-        const reg = await owner.client.readJson<{totalStaked: string, totalUnstaking: string}>(registry, {Action: "Info"})
+        const reg = await owner.client.readJson<{totalStaked: string; totalUnstaking: string}>(registry, {Action: "Info"})
         expect(await this.tokenBalance(registry)).toBe(BigInt(reg.totalStaked) + BigInt(reg.totalUnstaking))
         const balances = await owner.client.readJson<Record<string, string>>(token, {Action: "Balances"})
         const supply = BigInt((await owner.client.read(token, {Action: "Info"})).tags["Total-Supply"]!)

@@ -8,7 +8,7 @@
 export interface DrawRecord {
     address: string
     stake: string
-    reputation: {completed: number, strikes: number, slashed: number}
+    reputation: {completed: number; strikes: number; slashed: number}
 }
 
 const fnv1a = (text: string) => {
@@ -26,7 +26,7 @@ export function drawSeed(text: string) {
 
 /** `floor(stake * (completed + 1) * 10^6 / (completed + 1 + 4 * strikes + 16 * slashed))`. */
 export function drawWeight({stake, reputation: {completed, strikes, slashed}}: DrawRecord) {
-    return BigInt(stake) * BigInt(completed + 1) * 1_000_000n / BigInt(completed + 1 + 4 * strikes + 16 * slashed)
+    return (BigInt(stake) * BigInt(completed + 1) * 1_000_000n) / BigInt(completed + 1 + 4 * strikes + 16 * slashed)
 }
 
 /** One weighted draw among `records` (taken in address order) with `seedText`. */

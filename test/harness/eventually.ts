@@ -1,6 +1,6 @@
 /** Waits until `check` stops throwing, polling every 500 ms; rethrows its last error after `timeoutMs`. */
 export async function eventually<T>(check: () => Promise<T>, timeoutMs = 60_000): Promise<T> {
-    for (const deadline = Date.now() + timeoutMs; ;) {
+    for (const deadline = Date.now() + timeoutMs; ; ) {
         try {
             return await check()
         } catch (error) {

@@ -62,7 +62,12 @@ export class MemoryAo {
     public async deployFile(owner: Actor, luaFile: string, name = path.basename(luaFile, ".lua")): Promise<string> {
         const bundle = await bundleLua(luaFile)
         const pid = await spawnLuaProcess({
-            client: owner.client, module: AOS_MODULE, scheduler, authority: mu.addr, name, bundle
+            client: owner.client,
+            module: AOS_MODULE,
+            scheduler,
+            authority: mu.addr,
+            name,
+            bundle
         })
         await this.track(pid)
         return pid
@@ -78,24 +83,28 @@ export class MemoryAo {
     public async must(actor: Actor, process: string, tags: TagValues, data?: string): Promise<Trace> {
         const trace = await this.send(actor, process, tags, data)
         const errors = trace.messages.filter((m) => m.tags.Action?.endsWith("-Error"))
-        expect(errors.map((m) => `${m.tags.Action}: ${m.tags.Error}`), `${String(tags.Action)} by ${actor.name}`).toEqual([])
+        expect(
+            errors.map((m) => `${m.tags.Action}: ${m.tags.Error}`),
+            `${String(tags.Action)} by ${actor.name}`
+        ).toEqual([])
         return trace
     }
 
     /** Sends a message without throwing on `-Error` replies, returning the whole cascade. */
     public async send(actor: Actor, process: string, tags: TagValues, data?: string): Promise<Trace> {
         const id = await this.port.message({
-            process, signer: createDataItemSigner(actor.jwk), tags: tagsFromRecord(tags), data
+            process,
+            signer: createDataItemSigner(actor.jwk),
+            tags: tagsFromRecord(tags),
+            data
         })
         const messages: Trace["messages"] = []
         for (const pid of this._processes) {
             const {edges} = await this.port.results({process: pid, from: this._cursors.get(pid), sort: "ASC", limit: 100_000})
-            for (const edge of edges)
-                for (const reply of emittedBy(edge.node)) messages.push({...reply, from: pid})
+            for (const edge of edges) for (const reply of emittedBy(edge.node)) messages.push({...reply, from: pid})
             if (edges.length > 0) this._cursors.set(pid, edges[edges.length - 1]!.cursor)
         }
-        const filter = (tags: Record<string, string>) =>
-            messages.filter((m) => Object.entries(tags).every(([k, v]) => m.tags[k] === v))
+        const filter = (tags: Record<string, string>) => messages.filter((m) => Object.entries(tags).every(([k, v]) => m.tags[k] === v))
         return {
             id,
             messages,
@@ -103,7 +112,13 @@ export class MemoryAo {
             find(tags) {
                 const found = filter(tags)[0]
                 if (found == null)
-                    throw new Error(`No message with ${JSON.stringify(tags)}; emitted: ${JSON.stringify(messages.map((m) => ({from: m.from, target: m.target, ...m.tags})), null, 1)}`)
+                    throw new Error(
+                        `No message with ${JSON.stringify(tags)}; emitted: ${JSON.stringify(
+                            messages.map((m) => ({from: m.from, target: m.target, ...m.tags})),
+                            null,
+                            1
+                        )}`
+                    )
                 return found
             }
         }

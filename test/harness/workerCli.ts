@@ -5,7 +5,7 @@ import {weavelmBin} from "./cli.ts"
 export interface WorkerProcess {
     child: ChildProcess
     address: string
-    events: Array<{event: string, taskId?: string, [field: string]: unknown}>
+    events: Array<{event: string; taskId?: string; [field: string]: unknown}>
     kill(signal?: NodeJS.Signals): Promise<number | null>
 }
 
@@ -14,13 +14,14 @@ export function startWorkerCli(args: string[], {timeoutMs = 120_000}: {timeoutMs
     return new Promise((resolve, reject) => {
         const child = spawn(process.execPath, [weavelmBin, "worker", "start", "--json", ...args], {stdio: ["ignore", "pipe", "pipe"]})
         const events: WorkerProcess["events"] = []
-        let buffered = "", stderr = ""
+        let buffered = "",
+            stderr = ""
         const exited = new Promise<number | null>((res) => child.on("close", (code, signal) => res(code ?? (signal ? 128 : null))))
         const timer = setTimeout(() => {
             child.kill("SIGKILL")
             reject(new Error(`worker not ready in ${timeoutMs} ms\n${stderr}`))
         }, timeoutMs)
-        child.stderr.on("data", (chunk) => stderr += chunk)
+        child.stderr.on("data", (chunk) => (stderr += chunk))
         child.stdout.on("data", (chunk) => {
             buffered += chunk
             let newline: number
@@ -32,7 +33,9 @@ export function startWorkerCli(args: string[], {timeoutMs = 120_000}: {timeoutMs
                 if (event.event === "worker.ready") {
                     clearTimeout(timer)
                     resolve({
-                        child, events, address: String(event.message).split(" ")[1]!,
+                        child,
+                        events,
+                        address: String(event.message).split(" ")[1]!,
                         async kill(signal = "SIGTERM") {
                             child.kill(signal)
                             return await exited

@@ -36,10 +36,11 @@ const convert = (input: string, type: WeightType, name: string) => convertModel(
 // The conversions the tests share, each made once by whichever test needs it first.
 const made = new Map<string, ReturnType<typeof convert>>()
 const converted = (name: string, make: () => ReturnType<typeof convert>) => made.get(name) ?? made.set(name, make()).get(name)!
-const chain = (type: "f16" | "q8_0" | "q4_0"): ReturnType<typeof convert> => converted(`chain-${type}`, async () => {
-    const input = type === "f16" ? tiny : (await chain(type === "q8_0" ? "f16" : "q8_0")).path
-    return convert(input, type, `chain-${type}.gguf`)
-})
+const chain = (type: "f16" | "q8_0" | "q4_0"): ReturnType<typeof convert> =>
+    converted(`chain-${type}`, async () => {
+        const input = type === "f16" ? tiny : (await chain(type === "q8_0" ? "f16" : "q8_0")).path
+        return convert(input, type, `chain-${type}.gguf`)
+    })
 const tinyQ4K = () => converted("tiny-q4_K", () => convert(tiny, "q4_K", "tiny-q4_K.gguf"))
 const wideQ4K = () => converted("wide-q4_K", () => convert(wide, "q4_K", "wide-q4_K.gguf"))
 const info = (path: string) => readGgufFileInfo(path, {logWarnings: false})
@@ -82,7 +83,11 @@ describe("convertModel", () => {
     })
 
     it("writes f32 → q8_0, q4_0 and q4_K files identical to writeTestModel's", async () => {
-        for (const [input, type, shape] of [[tiny, "q8_0", undefined], [tiny, "q4_0", undefined], [wide, "q4_K", WIDE]] as const) {
+        for (const [input, type, shape] of [
+            [tiny, "q8_0", undefined],
+            [tiny, "q4_0", undefined],
+            [wide, "q4_K", WIDE]
+        ] as const) {
             const result = await convert(input, type, `same-${type}.gguf`)
             const written = await writeTestModel({preset: "tiny", shape, seed: 5, type, path: join(dir, `written-${type}.gguf`)})
             expect((await readFile(result.path)).equals(await readFile(written.path)), type).toBe(true)
@@ -135,8 +140,19 @@ describe("convertModel", () => {
             ["test.u8", raw("0000000007")],
             ["test.i64", raw("0b000000" + "feffffffffffffff")],
             ["test.f64", raw("0c000000" + "9a9999999999b93f")],
-            ["test.nested", raw("09000000" + "09000000" + "0200000000000000" +
-                "02000000" + "0100000000000000" + "0500" + "02000000" + "0000000000000000")]
+            [
+                "test.nested",
+                raw(
+                    "09000000" +
+                        "09000000" +
+                        "0200000000000000" +
+                        "02000000" +
+                        "0100000000000000" +
+                        "0500" +
+                        "02000000" +
+                        "0000000000000000"
+                )
+            ]
         ] as const
         const input = join(dir, "typed.gguf")
         await writeGguf(input, {
@@ -160,7 +176,17 @@ describe("convertModel", () => {
         const notGguf = join(dir, "not.gguf")
         await writeGguf(join(dir, "q6_K.gguf"), {
             metadata: [["general.architecture", {type: "string", value: "llama"}]],
-            tensors: [{name: "output.weight", dims: [256, 1], ggmlType: 14, byteLength: 210, *data() { yield new Uint8Array(210) }}]
+            tensors: [
+                {
+                    name: "output.weight",
+                    dims: [256, 1],
+                    ggmlType: 14,
+                    byteLength: 210,
+                    *data() {
+                        yield new Uint8Array(210)
+                    }
+                }
+            ]
         })
         await copyFile(tiny, join(dir, "truncated.gguf"))
         await truncate(join(dir, "truncated.gguf"), 100_000)
@@ -175,7 +201,15 @@ describe("convertModel", () => {
 function f32Tensor(name: string, dims: number[]) {
     const count = dims.reduce((a, b) => a * b, 1)
     const values = Float32Array.from({length: count}, (_, i) => Math.sin(i))
-    return {name, dims, ggmlType: 0, byteLength: count * 4, *data() { yield new Uint8Array(values.buffer) }}
+    return {
+        name,
+        dims,
+        ggmlType: 0,
+        byteLength: count * 4,
+        *data() {
+            yield new Uint8Array(values.buffer)
+        }
+    }
 }
 
 function u64(value: number): Buffer {

@@ -45,12 +45,8 @@ describe("encodeQ4_0", () => {
     })
 
     it("matches ggml's quantize_row_q4_0_ref byte for byte", () => {
-        expect(hex(encode(normal("q4_0 normal", 64)))).toBe(
-            "a6339757dc8bd7763c7ad17037165e7bd5dd0e3592dd2303729628cb5d172c07ab3ebf7c"
-        )
-        expect(hex(encode(normal("q4_0 negative", 32).map((value) => -Math.abs(value))))).toBe(
-            "913333474847504752754655646648527550"
-        )
+        expect(hex(encode(normal("q4_0 normal", 64)))).toBe("a6339757dc8bd7763c7ad17037165e7bd5dd0e3592dd2303729628cb5d172c07ab3ebf7c")
+        expect(hex(encode(normal("q4_0 negative", 32).map((value) => -Math.abs(value))))).toBe("913333474847504752754655646648527550")
         expect(createHash("sha256").update(encode(manyBlocks())).digest("hex")).toBe(
             "799adfdc2de9fb719367db6a516755ee1cad3c396be4fe820e837b5b1e4d6d72"
         )

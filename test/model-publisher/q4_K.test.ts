@@ -18,29 +18,44 @@ const decode = (bytes: Uint8Array) => {
 
 // Expected bytes from ggml's quantize_row_q4_K_ref (see quantVectors.ts for how they were made).
 const REFERENCE: ReadonlyArray<readonly [string, () => Float32Array, string]> = [
-    ["normal", () => normal("q4_K normal", 256),
+    [
+        "normal",
+        () => normal("q4_K normal", 256),
         "fb1c8329fdf6fff8a7febff05286ea9d72ced4d2a348a484d1c7a7b3b27466c707b57aa5b37aca67593798edd8ba99f0af9cff6ed4eb966979e58b5899a09e" +
-        "67ab69f7692a66534b7b068977bd25f60bf987c566aa39c975d835c3e8ab751037af98fbc4aaf3c841a564d4ccb5649b02c1be475b58865b693bb5f46895" +
-        "454888db7125e7aa27bf072a8a40b475dceaaa"],
-    ["negative-only", () => normal("q4_K negative", 256).map((value) => -Math.abs(value)),
+            "67ab69f7692a66534b7b068977bd25f60bf987c566aa39c975d835c3e8ab751037af98fbc4aaf3c841a564d4ccb5649b02c1be475b58865b693bb5f46895" +
+            "454888db7125e7aa27bf072a8a40b475dceaaa"
+    ],
+    [
+        "negative-only",
+        () => normal("q4_K negative", 256).map((value) => -Math.abs(value)),
         "e7199a29ada9bfeaeda7bfeb0feffdbceea908872418cf90b8cedd7dcb9ccd7d4ab5c5640ecd68996c9bb9ade9a9b9bfe8cbc7ad0dbb4791de6cfdae5c27" +
-        "b740d6eabdfedd5dbd87df859bed5e68ee97387fe9d7bc91af5d0ba6e4bf4bdfecdddc85beae0ed94b4bd0e0c9398f4edb9acfcdc1f48775eaaedeefd082" +
-        "9b5cbfddd58bbeca66830bacbee9dcd8b2dcaf8d"],
-    ["positive-only", () => normal("q4_K positive", 256, 0.02).map(Math.abs),
+            "b740d6eabdfedd5dbd87df859bed5e68ee97387fe9d7bc91af5d0ba6e4bf4bdfecdddc85beae0ed94b4bd0e0c9398f4edb9acfcdc1f48775eaaedeefd082" +
+            "9b5cbfddd58bbeca66830bacbee9dcd8b2dcaf8d"
+    ],
+    [
+        "positive-only",
+        () => normal("q4_K positive", 256, 0.02).map(Math.abs),
         "ea03a200fdf6b4ff213e3f0041040a09b39721e76273164423502432217c622146403742562153491e64b52771583734164a37251c353d1627d133c9e615" +
-        "13660497610f4826289238792279263695a6464cc75516c86401f22a46354344be5702718b602aa29857365d548365b8766243b134511316085a1c57f422" +
-        "8144341732c47273324343c3a121145e70147322"],
+            "13660497610f4826289238792279263695a6464cc75516c86401f22a46354344be5702718b602aa29857365d548365b8766243b134511316085a1c57f422" +
+            "8144341732c47273324343c3a121145e70147322"
+    ],
     // Sixteenths: many products land exactly on .5, where nearest_int rounds to even and Math.round would not.
-    ["dyadic", () => Float32Array.from({length: 256}, (_, i) => (((i * 37) % 61) - 30) / 16),
+    [
+        "dyadic",
+        () => Float32Array.from({length: 256}, (_, i) => (((i * 37) % 61) - 30) / 16),
         "e51b8d27fffffffefdfffdfeefffefec6009a34dd6701aa44de7711ab45ee7812bb55ef8822bc56ff8923cc66f09933c3dd6701aa44de7711ab45ee7812b" +
-        "b55ef8822bc56ff8923cc66f09933cd670091aa44de7711ab45ee8812bb55ef8822bc56ff9923cc66f09933cd6700aa34dd7e7811ab45ef8812bc55ef892" +
-        "2bc56ff9923cd66f09a33cd6700aa34de7711ab4"],
+            "b55ef8822bc56ff8923cc66f09933cd670091aa44de7711ab45ee8812bb55ef8822bc56ff9923cc66f09933cd6700aa34dd7e7811ab45ef8812bc55ef892" +
+            "2bc56ff9923cd66f09a33cd6700aa34de7711ab4"
+    ],
     // Sub-block 0 is 10^5 times smaller than the rest, so its 6-bit scale rounds to 0 and it keeps
     // the levels of its search, which ggml stores even though they decode to the same value.
-    ["tiny sub-block", () => normal("q4_K tiny", 256).map((value, i) => (i < 32 ? value * 1e-5 : value)),
+    [
+        "tiny sub-block",
+        () => normal("q4_K tiny", 256).map((value, i) => (i < 32 ? value * 1e-5 : value)),
         "831d2929c0f0fcffc0ebf2b44343f580b595106d38620fa4426677465a27177177f8aa29856b86a88a57ecbb15d8757e369946864fa8a75797850a6a75c4" +
-        "3673242619664b72e8a7454b426660045332552e7f57286d9b9877a40d5e09f86f77544658699997e3c927a088ca68db979067a8ea8a1738ab526a09d5ee" +
-        "95799b486ec8873aea4a5e4bbb67509fa86fd56c"],
+            "3673242619664b72e8a7454b426660045332552e7f57286d9b9877a40d5e09f86f77544658699997e3c927a088ca68db979067a8ea8a1738ab526a09d5ee" +
+            "95799b486ec8873aea4a5e4bbb67509fa86fd56c"
+    ]
 ]
 
 describe("encodeQ4_K", () => {

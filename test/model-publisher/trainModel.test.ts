@@ -4,8 +4,18 @@ import {afterAll, beforeAll, describe, expect, it} from "vitest"
 import {Prng} from "../../model-publisher/testModel/prng.ts"
 import {TokenType} from "../../model-publisher/testModel/tokenizer.ts"
 import {
-    generateStories, initialWeights, LlamaPass, parameterCount, SPACE, storyCorpus, tensorLayout, textPieces, TRAINED_STORIES_RECIPE,
-    trainLlama, trainStoryModel, type StoryCorpus
+    generateStories,
+    initialWeights,
+    LlamaPass,
+    parameterCount,
+    SPACE,
+    storyCorpus,
+    tensorLayout,
+    textPieces,
+    TRAINED_STORIES_RECIPE,
+    trainLlama,
+    trainStoryModel,
+    type StoryCorpus
 } from "../../model-publisher/trainModel/index.ts"
 import type {Sampling, TokenRecord} from "../../sdk/receipt/index.ts"
 import {InferenceEngine, type LoadedModel} from "../../worker/engine/index.ts"
@@ -15,7 +25,13 @@ const FIXTURE = join(import.meta.dirname, "../fixtures/models/trained-stories.gg
 
 // Big enough for every code path (two blocks, two heads, several RoPE pairs), small enough to run in milliseconds.
 const tinyShape = {
-    vocabularySize: 11, embeddingLength: 8, blockCount: 2, feedForwardLength: 12, headCount: 2, headCountKv: 2, contextLength: 8
+    vocabularySize: 11,
+    embeddingLength: 8,
+    blockCount: 2,
+    feedForwardLength: 12,
+    headCount: 2,
+    headCountKv: 2,
+    contextLength: 8
 }
 
 function sumLoss(weights: Float32Array, tokens: number[], targets: number[], gradient = new Float32Array(weights.length)): number {
@@ -53,7 +69,8 @@ describe("LlamaPass", () => {
             const numeric = (moved(1) - moved(-1)) / (2 * step)
             let analytic = 0
             for (let i = 0; i < slot.length; i++) analytic += gradient[slot.offset + i]! * direction[i]!
-            expect.soft(Math.abs(analytic - numeric), `${slot.name}: analytic ${analytic}, numeric ${numeric}`)
+            expect
+                .soft(Math.abs(analytic - numeric), `${slot.name}: analytic ${analytic}, numeric ${numeric}`)
                 .toBeLessThan(1e-3 + 1e-2 * Math.abs(numeric))
         }
     })
@@ -83,7 +100,12 @@ describe("trainLlama", () => {
 
     it("trains the same weights from the same recipe", () => {
         const recipe = {
-            ...TRAINED_STORIES_RECIPE, stories: 40, shape: {...tinyShape, contextLength: 16}, sequenceLength: 16, batchSize: 2, steps: 3
+            ...TRAINED_STORIES_RECIPE,
+            stories: 40,
+            shape: {...tinyShape, contextLength: 16},
+            sequenceLength: 16,
+            batchSize: 2,
+            steps: 3
         }
         const first = trainStoryModel(recipe)
         expect(trainStoryModel(recipe).weights).toEqual(first.weights)
@@ -187,12 +209,14 @@ describe("the trained-stories fixture in llama.cpp", () => {
         const largestDifference = (pass: LlamaPass) => {
             const logits = pass.forward(tokens.slice(0, -1))
             const vocab = shape.vocabularySize
-            return Math.max(...records.map((record, i) => {
-                const row = logits.subarray((inputTokens.length - 1 + i) * vocab, (inputTokens.length + i) * vocab)
-                const max = Math.max(...row)
-                const logSum = max + Math.log(row.reduce((sum, logit) => sum + Math.exp(logit - max), 0))
-                return Math.abs(row[record.token]! - logSum - record.logprob)
-            }))
+            return Math.max(
+                ...records.map((record, i) => {
+                    const row = logits.subarray((inputTokens.length - 1 + i) * vocab, (inputTokens.length + i) * vocab)
+                    const max = Math.max(...row)
+                    const logSum = max + Math.log(row.reduce((sum, logit) => sum + Math.exp(logit - max), 0))
+                    return Math.abs(row[record.token]! - logSum - record.logprob)
+                })
+            )
         }
         // With attention rounded as llama.cpp's f16 KV cache and flash-attention kernel round it the two agree
         // to a few 1e-5 (measured 4e-5); the trainer's all-f32 attention differs by about 1e-3 (measured up to 1.1e-3).

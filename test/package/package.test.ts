@@ -30,8 +30,10 @@ describe("the npm package", {timeout: 600_000}, () => {
         // nothing below loads a model, so --libc=musl leaves just them out and every other optional
         // dependency in (arbundles needs its optional ones on Node). With the binaries missing,
         // node-llama-cpp's install script would compile llama.cpp, and weavelm has none of its own.
-        await run(npm, ["install", "--prefer-offline", "--libc=musl", "--ignore-scripts", "--no-audit", "--no-fund", tarball],
-            {cwd: project, maxBuffer: 16 << 20})
+        await run(npm, ["install", "--prefer-offline", "--libc=musl", "--ignore-scripts", "--no-audit", "--no-fund", tarball], {
+            cwd: project,
+            maxBuffer: 16 << 20
+        })
     }, 600_000)
 
     afterAll(async () => {
@@ -57,37 +59,57 @@ describe("the npm package", {timeout: 600_000}, () => {
     })
 
     it("imports connectWeaveLM and DirectClient from plain Node ESM", async () => {
-        const {stdout} = await run(process.execPath, ["--input-type=module", "-e",
-            "import {connectWeaveLM, DirectClient} from \"weavelm\"; console.log(typeof connectWeaveLM, typeof DirectClient.create)"], {cwd: project})
+        const {stdout} = await run(
+            process.execPath,
+            [
+                "--input-type=module",
+                "-e",
+                'import {connectWeaveLM, DirectClient} from "weavelm"; console.log(typeof connectWeaveLM, typeof DirectClient.create)'
+            ],
+            {cwd: project}
+        )
         expect(stdout.trim()).toBe("function function")
     })
 
     it("type-checks the README's TypeScript against the shipped declarations", async () => {
-        await writeFile(path.join(project, "consumer.ts"), [
-            "import {connectWeaveLM, DirectClient} from \"weavelm\"",
-            "",
-            "const weavelm = await connectWeaveLM({network: \"devnet\"})",
-            "await weavelm.deposit(\"1000000\")",
-            "const {output, taskId, fee, receiptTx, challengeDeadline} = await weavelm.infer({model: \"tiny\", prompt: \"Hello\", maxTokens: 32})",
-            "console.log(output.length, taskId, fee, receiptTx, challengeDeadline)",
-            "const client = await DirectClient.create({connection: weavelm.connection, model: \"tiny\", worker: \"auto\"})",
-            "const answer = await client.complete(\"chat\", {messages: [{role: \"user\", content: \"Hello\"}], max_tokens: 32})",
-            "console.log(answer)",
-            "for await (const chunk of client.stream(\"completions\", {prompt: \"Once upon a time\", max_tokens: 32})) process.stdout.write(chunk.choices[0]?.text ?? \"\")",
-            "await client.close()",
-            "// @ts-expect-error: the shipped types know the options, so a misspelt one is an error",
-            "await connectWeaveLM({netwrok: \"devnet\"})",
-            ""
-        ].join("\n"))
-        await writeFile(path.join(project, "tsconfig.json"), JSON.stringify({
-            compilerOptions: {
-                target: "ES2022", module: "NodeNext", moduleResolution: "NodeNext", strict: true, noEmit: true, skipLibCheck: true,
-                types: ["node"], typeRoots: [path.join(repository, "node_modules/@types")]
-            },
-            files: ["consumer.ts"]
-        }))
-        const checked = await run(process.execPath, [path.join(repository, "node_modules/typescript/bin/tsc"), "-p", project], {cwd: project})
-            .catch((error: {stdout?: string}) => ({stdout: error.stdout ?? String(error), failed: true}))
+        await writeFile(
+            path.join(project, "consumer.ts"),
+            [
+                'import {connectWeaveLM, DirectClient} from "weavelm"',
+                "",
+                'const weavelm = await connectWeaveLM({network: "devnet"})',
+                'await weavelm.deposit("1000000")',
+                'const {output, taskId, fee, receiptTx, challengeDeadline} = await weavelm.infer({model: "tiny", prompt: "Hello", maxTokens: 32})',
+                "console.log(output.length, taskId, fee, receiptTx, challengeDeadline)",
+                'const client = await DirectClient.create({connection: weavelm.connection, model: "tiny", worker: "auto"})',
+                'const answer = await client.complete("chat", {messages: [{role: "user", content: "Hello"}], max_tokens: 32})',
+                "console.log(answer)",
+                'for await (const chunk of client.stream("completions", {prompt: "Once upon a time", max_tokens: 32})) process.stdout.write(chunk.choices[0]?.text ?? "")',
+                "await client.close()",
+                "// @ts-expect-error: the shipped types know the options, so a misspelt one is an error",
+                'await connectWeaveLM({netwrok: "devnet"})',
+                ""
+            ].join("\n")
+        )
+        await writeFile(
+            path.join(project, "tsconfig.json"),
+            JSON.stringify({
+                compilerOptions: {
+                    target: "ES2022",
+                    module: "NodeNext",
+                    moduleResolution: "NodeNext",
+                    strict: true,
+                    noEmit: true,
+                    skipLibCheck: true,
+                    types: ["node"],
+                    typeRoots: [path.join(repository, "node_modules/@types")]
+                },
+                files: ["consumer.ts"]
+            })
+        )
+        const checked = await run(process.execPath, [path.join(repository, "node_modules/typescript/bin/tsc"), "-p", project], {
+            cwd: project
+        }).catch((error: {stdout?: string}) => ({stdout: error.stdout ?? String(error), failed: true}))
         expect(checked.stdout).toBe("")
     })
 
@@ -99,10 +121,13 @@ describe("the npm package", {timeout: 600_000}, () => {
 
     it("starts weavelm devnet --json from the installed package until its ready line", async () => {
         const dataDir = path.join(scratch, "devnet")
-        const child = spawn(path.join(project, "node_modules/.bin/weavelm"), ["devnet", "--json", "--port", String(PORT), "--data-dir", dataDir],
-            {cwd: project, stdio: ["ignore", "pipe", "pipe"]})
+        const child = spawn(
+            path.join(project, "node_modules/.bin/weavelm"),
+            ["devnet", "--json", "--port", String(PORT), "--data-dir", dataDir],
+            {cwd: project, stdio: ["ignore", "pipe", "pipe"]}
+        )
         let stderr = ""
-        child.stderr.on("data", (chunk) => stderr += chunk)
+        child.stderr.on("data", (chunk) => (stderr += chunk))
         const exited = new Promise<number | null>((resolve) => child.on("close", resolve))
         const firstLine = await new Promise<string>((resolve, reject) => {
             let stdout = ""
@@ -114,7 +139,9 @@ describe("the npm package", {timeout: 600_000}, () => {
         })
         child.kill("SIGTERM")
         expect(JSON.parse(firstLine)).toMatchObject({
-            ready: true, mode: "mainnet", node: `http://localhost:${PORT + 2}`,
+            ready: true,
+            mode: "mainnet",
+            node: `http://localhost:${PORT + 2}`,
             processes: {token: expect.any(String), registry: expect.any(String), escrow: expect.any(String)}
         })
         expect(await exited).toBe(0)

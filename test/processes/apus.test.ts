@@ -14,13 +14,15 @@ const fakeId = (label: string) => createHash("sha256").update(label).digest("bas
 const hex = (label: string) => createHash("sha256").update(label).digest("hex")
 
 const PROMPT = "Who are you?"
-const PRICE_INPUT = 1000n, PRICE_OUTPUT = 3001n, OWNER_FEE = 500n
+const PRICE_INPUT = 1000n,
+    PRICE_OUTPUT = 3001n,
+    OWNER_FEE = 500n
 
 /** docs/protocol.md's default Max-Fee for one worker: Max-Tokens out, the prompt's bytes + 16 in, owner's share on top. */
 function worstCase(prompt: string, maxTokens: number) {
     const units = PRICE_INPUT * BigInt(Buffer.byteLength(prompt) + 16) + PRICE_OUTPUT * BigInt(maxTokens)
     const worker = (units + 999n) / 1000n
-    return (worker + worker * OWNER_FEE / 10000n).toString()
+    return (worker + (worker * OWNER_FEE) / 10000n).toString()
 }
 
 let ao: MemoryAo
@@ -31,23 +33,46 @@ const model = {id: fakeId("apus-toy"), sha256: hex("apus-toy"), name: "apus-toy"
 beforeAll(async () => {
     ao = MemoryAo.create()
     ;[owner, registry, alice, bob, worker] = await Promise.all([
-        ao.actor("owner"), ao.actor("registry"), ao.actor("alice"), ao.actor("bob"), ao.actor("worker")
+        ao.actor("owner"),
+        ao.actor("registry"),
+        ao.actor("alice"),
+        ao.actor("bob"),
+        ao.actor("worker")
     ])
     model.owner = owner.address
     token = await ao.deploy(owner, "token")
     escrow = await ao.deploy(owner, "escrow")
     // One attempt per task: a failed task is refunded at once.
     const configured = await ao.send(owner, escrow, {
-        Action: "Configure", Token: token, Registry: registry.address, "Max-Attempts": "1", "Default-Model": model.name
+        Action: "Configure",
+        Token: token,
+        Registry: registry.address,
+        "Max-Attempts": "1",
+        "Default-Model": model.name
     })
     expect(configured.find({Action: "Configure-Notice"}).tags["Default-Model"]).toBe(model.name)
     await ao.must(registry, escrow, {Action: "Sync-Model"}, JSON.stringify(model))
-    await ao.must(registry, escrow, {Action: "Sync-Worker"}, JSON.stringify({
-        address: worker.address, models: [model.id], priceInput: PRICE_INPUT.toString(), priceOutput: PRICE_OUTPUT.toString(),
-        maxConcurrency: 8, stake: "1000", eligible: true, lastHeartbeat: Date.now(), heartbeatTimeout: 3_600_000
-    }))
+    await ao.must(
+        registry,
+        escrow,
+        {Action: "Sync-Worker"},
+        JSON.stringify({
+            address: worker.address,
+            models: [model.id],
+            priceInput: PRICE_INPUT.toString(),
+            priceOutput: PRICE_OUTPUT.toString(),
+            maxConcurrency: 8,
+            stake: "1000",
+            eligible: true,
+            lastHeartbeat: Date.now(),
+            heartbeatTimeout: 3_600_000
+        })
+    )
     await ao.send(owner, token, {Action: "Mint", Quantity: "100000"})
-    for (const [who, quantity] of [[alice, "10000"], [bob, "50"]] as const) {
+    for (const [who, quantity] of [
+        [alice, "10000"],
+        [bob, "50"]
+    ] as const) {
         await ao.send(owner, token, {Action: "Transfer", Recipient: who.address, Quantity: quantity})
         await ao.must(who, token, {Action: "Transfer", Recipient: escrow, Quantity: quantity, "X-Action": "Deposit"})
     }
@@ -61,10 +86,19 @@ const apusInfer = async (who: Actor, reference: string, tags: Record<string, str
     await ao.send(who, escrow, {Action: "Infer", "X-Prompt": PROMPT, "X-Reference": reference, ...tags})
 
 function result(taskId: string) {
-    return ao.must(worker, escrow, {
-        Action: "Task-Result", "Task-Id": taskId, "Input-Tokens": "12", "Output-Tokens": "30",
-        "Receipt-Tx": fakeId(`receipt-${taskId}`), "Receipt-Hash": hex(`receipt-${taskId}`)
-    }, "I am a weavelm worker.")
+    return ao.must(
+        worker,
+        escrow,
+        {
+            Action: "Task-Result",
+            "Task-Id": taskId,
+            "Input-Tokens": "12",
+            "Output-Tokens": "30",
+            "Receipt-Tx": fakeId(`receipt-${taskId}`),
+            "Receipt-Hash": hex(`receipt-${taskId}`)
+        },
+        "I am a weavelm worker."
+    )
 }
 
 /** The Infer-Response of a refused request: beside Infer-Error, Apus's failure shape with the same text. */
@@ -106,8 +140,12 @@ describe("Apus-compatible requests", () => {
         expect(JSON.parse(response.data)).toEqual({
             result: "I am a weavelm worker.",
             attestation: {
-                receiptTx: fakeId(`receipt-${id}`), receiptHash: hex(`receipt-${id}`), taskId: id,
-                challengeDeadline: Number(delivered.tags["Challenge-Deadline"]), worker: worker.address, fee: delivered.tags.Fee
+                receiptTx: fakeId(`receipt-${id}`),
+                receiptHash: hex(`receipt-${id}`),
+                taskId: id,
+                challengeDeadline: Number(delivered.tags["Challenge-Deadline"]),
+                worker: worker.address,
+                fee: delivered.tags.Fee
             }
         })
     })
@@ -130,10 +168,13 @@ describe("Apus-compatible requests", () => {
     })
 
     it.each([
-        ["an unsupported option", {"X-Options": JSON.stringify({stream: true, max_tokens: 10})},
-            /^Unsupported X-Options stream: supported are/],
+        [
+            "an unsupported option",
+            {"X-Options": JSON.stringify({stream: true, max_tokens: 10})},
+            /^Unsupported X-Options stream: supported are/
+        ],
         ["a session", {"X-Session": "session-1"}, /^X-Session is not supported/],
-        ["X-Options that are not a JSON object", {"X-Options": "[\"x\"]"}, /^X-Options must be a JSON object$/],
+        ["X-Options that are not a JSON object", {"X-Options": '["x"]'}, /^X-Options must be a JSON object$/],
         ["max_tokens above 32768", {"X-Options": JSON.stringify({max_tokens: 40000})}, /^Max-Tokens must be at most 32768$/],
         ["an unknown model", {"X-Options": JSON.stringify({model: "gpt-imaginary"})}, /^Unknown model gpt-imaginary$/],
         ["a model named twice", {Model: model.name, "X-Options": JSON.stringify({model: model.name})}, /^Give Model once/]
@@ -164,12 +205,15 @@ describe("Apus-compatible requests", () => {
     it("serves a dApp written for Apus's router once it points at the escrow", async () => {
         const dapp = await ao.deployFile(owner, apusDappFile)
         await ao.send(owner, token, {Action: "Transfer", Recipient: dapp, Quantity: "2000"})
-        await owner.client.eval(dapp, `Router = "${escrow}"
-            ao.send({ Target = "${token}", Action = "Transfer", Recipient = Router, Quantity = "2000", ["X-Action"] = "Deposit" })`)
+        await owner.client.eval(
+            dapp,
+            `Router = "${escrow}"
+            ao.send({ Target = "${token}", Action = "Transfer", Recipient = Router, Quantity = "2000", ["X-Action"] = "Deposit" })`
+        )
         expect((await balance(dapp)).Balance).toBe("2000")
 
         await owner.client.eval(dapp, `AskRouter("${PROMPT}", "dapp-1", { max_tokens = 40, temperature = 0 })`)
-        const task = (await owner.client.readJson<Array<{id: string, requester: string}>>(escrow, {Action: "Tasks", Requester: dapp}))[0]!
+        const task = (await owner.client.readJson<Array<{id: string; requester: string}>>(escrow, {Action: "Tasks", Requester: dapp}))[0]!
         await result(task.id)
         await owner.client.eval(dapp, `AskRouter("${PROMPT}", "dapp-2", { stop = { "\\n" } })`)
 

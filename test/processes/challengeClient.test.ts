@@ -20,7 +20,12 @@ const hex = (label: string) => createHash("sha256").update(label).digest("hex")
 const model = {id: fakeId("client-model"), sha256: hex("client-model"), name: "client-toy"}
 const SEED_TIMEOUT = 4000
 
-interface WorkerView {address: string, stake: string, eligible: boolean, reputation: {completed: number, strikes: number, slashed: number}}
+interface WorkerView {
+    address: string
+    stake: string
+    eligible: boolean
+    reputation: {completed: number; strikes: number; slashed: number}
+}
 
 let ao: MemoryAo
 let world: DisputeWorld
@@ -38,21 +43,43 @@ async function completedTask(label: string) {
     const trace = await ao.must(alice, world.escrow, {Action: "Infer", Model: model.name, "Max-Tokens": "40", "Max-Fee": "500"}, label)
     const id = trace.find({Action: "Infer-Accepted"}).tags["Task-Id"]!
     const worker = byAddress.get(trace.find({Action: "Task-Assigned"}).target)!
-    await ao.must(worker, world.escrow, {Action: "Task-Result", "Task-Id": id, "Input-Tokens": "17", "Output-Tokens": "33",
-        "Receipt-Tx": fakeId(`receipt-${id}`), "Receipt-Hash": hex(`receipt-${id}`)}, "an answer")
+    await ao.must(
+        worker,
+        world.escrow,
+        {
+            Action: "Task-Result",
+            "Task-Id": id,
+            "Input-Tokens": "17",
+            "Output-Tokens": "33",
+            "Receipt-Tx": fakeId(`receipt-${id}`),
+            "Receipt-Hash": hex(`receipt-${id}`)
+        },
+        "an answer"
+    )
     return {id, worker}
 }
 
 beforeAll(async () => {
     dir = await mkdtemp(path.join(os.tmpdir(), "weavelm-challenge-client-"))
     ao = MemoryAo.create()
-    ;[owner, alice, carol, modelOwner] = await Promise.all([ao.actor("owner"), ao.actor("alice"), ao.actor("carol"), ao.actor("model-owner")])
+    ;[owner, alice, carol, modelOwner] = await Promise.all([
+        ao.actor("owner"),
+        ao.actor("alice"),
+        ao.actor("carol"),
+        ao.actor("model-owner")
+    ])
     pool = await Promise.all(["w1", "w2", "w3", "w4", "w5"].map((name) => ao.actor(name)))
     for (const w of pool) byAddress.set(w.address, w)
     world = await DisputeWorld.deploy(ao, owner, {
         registry: {"Min-Stake": "1000", "Unstake-Cooldown": "3600000", "Heartbeat-Timeout": "3600000"},
-        escrow: {"Challenge-Window": "600000", "Task-Timeout": "3600000", "Referee-Timeout": "600000", "Seed-Timeout": String(SEED_TIMEOUT),
-            "Reveal-Timeout": "600000", "Publish-Cache": "on"}
+        escrow: {
+            "Challenge-Window": "600000",
+            "Task-Timeout": "3600000",
+            "Referee-Timeout": "600000",
+            "Seed-Timeout": String(SEED_TIMEOUT),
+            "Reveal-Timeout": "600000",
+            "Publish-Cache": "on"
+        }
     })
     for (const who of [alice, carol, ...pool]) await world.mint(who, 50_000n)
     await world.registerModel(modelOwner, model)
@@ -69,29 +96,63 @@ describe("EscrowClient challenges", () => {
         const worker = client(task.worker)
         let seeding: Promise<string> | undefined
         expect(await challenger.leastBond({taskId: task.id})).toBe("1000")
-        const accepted = await challenger.challenge({taskId: task.id, position: 3, evidenceTx: fakeId("evidence"), bondFrom: "deposit"}, {
-            // The worker software answers the Challenge-Accepted; here the worker's client does, at once.
-            onCommitted: (committed) => void (seeding = worker.seedDispute(committed))
-        })
+        const accepted = await challenger.challenge(
+            {taskId: task.id, position: 3, evidenceTx: fakeId("evidence"), bondFrom: "deposit"},
+            {
+                // The worker software answers the Challenge-Accepted; here the worker's client does, at once.
+                onCommitted: (committed) => void (seeding = worker.seedDispute(committed))
+            }
+        )
         const seed = await seeding!
-        expect(accepted).toMatchObject({taskId: task.id, worker: task.worker.address, challenger: carol.address, bond: "1000", quorum: 2, workerSeed: seed})
+        expect(accepted).toMatchObject({
+            taskId: task.id,
+            worker: task.worker.address,
+            challenger: carol.address,
+            bond: "1000",
+            quorum: 2,
+            workerSeed: seed
+        })
         const candidates = views.filter((v) => v.eligible && ![task.worker.address, carol.address, alice.address].includes(v.address))
-        expect(accepted.referees).toEqual(revealedCommittee(candidates, 3, (await world.escrowRead({Action: "Task", "Task-Id": task.id})
-            .then((r) => JSON.parse(r.data) as {dispute: {secret: string}})).dispute.secret, seed, accepted.challengeId))
+        expect(accepted.referees).toEqual(
+            revealedCommittee(
+                candidates,
+                3,
+                (
+                    await world
+                        .escrowRead({Action: "Task", "Task-Id": task.id})
+                        .then((r) => JSON.parse(r.data) as {dispute: {secret: string}})
+                ).dispute.secret,
+                seed,
+                accepted.challengeId
+            )
+        )
         // The seed came before Seed-Deadline, and the client revealed without waiting for it.
         expect(Date.now()).toBeLessThan(accepted.seedDeadline + 5000)
         expect(await challenger.keptChallenges()).toEqual([])
-        expect((await challenger.dispute(task.id))).toMatchObject({stage: "Voting", committee: accepted.referees, seedCommit: accepted.seedCommit})
+        expect(await challenger.dispute(task.id)).toMatchObject({
+            stage: "Voting",
+            committee: accepted.referees,
+            seedCommit: accepted.seedCommit
+        })
         await world.expectConserved()
     })
 
     it("reveals after a restart from the kept secret, without the worker's part once Seed-Deadline passed", async () => {
         const task = await completedTask("silent")
         const secretsDir = path.join(dir, "carol-restarted")
-        const committed = await client(carol, secretsDir).commitChallenge({taskId: task.id, position: 0, evidenceTx: fakeId("evidence-2"),
-            bondFrom: "transfer"})
+        const committed = await client(carol, secretsDir).commitChallenge({
+            taskId: task.id,
+            position: 0,
+            evidenceTx: fakeId("evidence-2"),
+            bondFrom: "transfer"
+        })
         const [kept] = await new FileChallengeSecrets(secretsDir).list()
-        expect(kept).toMatchObject({seedCommit: committed.seedCommit, challengeId: committed.challengeId, taskId: task.id, escrow: world.escrow})
+        expect(kept).toMatchObject({
+            seedCommit: committed.seedCommit,
+            challengeId: committed.challengeId,
+            taskId: task.id,
+            escrow: world.escrow
+        })
         expect(seedCommitOf(kept!.secret)).toBe(committed.seedCommit)
 
         // A new client over the same directory: what `weavelm challenge reveal` is.
@@ -109,7 +170,8 @@ describe("EscrowClient challenges", () => {
     it("keeps no secret of a refused challenge", async () => {
         const task = await completedTask("refused")
         const challenger = client(carol, path.join(dir, "carol-refused"))
-        const refused = await challenger.commitChallenge({taskId: task.id, position: 0, evidenceTx: fakeId("e3"), bond: "999", bondFrom: "deposit"})
+        const refused = await challenger
+            .commitChallenge({taskId: task.id, position: 0, evidenceTx: fakeId("e3"), bond: "999", bondFrom: "deposit"})
             .catch((error: unknown) => error)
         expect(refused).toBeInstanceOf(AoProcessError)
         expect((refused as Error).message).toBe("Bond 999 is below Challenge-Bond 1000")

@@ -28,8 +28,18 @@ const REFUND_LOCK = 15_000
 const MINTED_EACH = 100_000n
 
 interface ChannelRecord {
-    id: string, owner: string, worker: string, model: string | null, deposited: string, paid: string, nonce: number,
-    receiptsRoot: string | null, redemptions: number, state: "Open" | "Closing" | "Closed", openedAt: number, closesAt: number | null
+    id: string
+    owner: string
+    worker: string
+    model: string | null
+    deposited: string
+    paid: string
+    nonce: number
+    receiptsRoot: string | null
+    redemptions: number
+    state: "Open" | "Closing" | "Closed"
+    openedAt: number
+    closesAt: number | null
 }
 
 let ao: MemoryAo
@@ -40,15 +50,25 @@ const m2 = {id: fakeId("channel-m2"), sha256: hex("channel-m2"), name: "channel-
 let minted = 0n
 
 const workerRecord = (worker: Actor, models: string[], eligible = true) => ({
-    address: worker.address, models, priceInput: "1000", priceOutput: "2000", maxConcurrency: 4, stake: "1000", eligible,
-    lastHeartbeat: Date.now(), heartbeatTimeout: 3_600_000, reputation: {completed: 0, strikes: 0, slashed: 0}
+    address: worker.address,
+    models,
+    priceInput: "1000",
+    priceOutput: "2000",
+    maxConcurrency: 4,
+    stake: "1000",
+    eligible,
+    lastHeartbeat: Date.now(),
+    heartbeatTimeout: 3_600_000,
+    reputation: {completed: 0, strikes: 0, slashed: 0}
 })
 
 const must = (who: Actor, target: string, tags: TagValues, data?: string) => ao.must(who, target, tags, data)
 
 const errorOf = (trace: Trace, action: string) => trace.find({Action: `${action}-Error`}).tags.Error
-const tokenBalance = async (who: string) => BigInt((await owner.client.read(token, {Action: "Balance", Recipient: who})).tags.Balance ?? "0")
-const escrowBalance = async (who: Actor) => BigInt((await owner.client.read(escrow, {Action: "Balance", Recipient: who.address})).tags.Balance ?? "0")
+const tokenBalance = async (who: string) =>
+    BigInt((await owner.client.read(token, {Action: "Balance", Recipient: who})).tags.Balance ?? "0")
+const escrowBalance = async (who: Actor) =>
+    BigInt((await owner.client.read(escrow, {Action: "Balance", Recipient: who.address})).tags.Balance ?? "0")
 const readChannel = (id: string) => owner.client.readJson<ChannelRecord>(escrow, {Action: "Channel", Channel: id})
 const listChannels = (filter: TagValues = {}) => owner.client.readJson<ChannelRecord[]>(escrow, {Action: "Channels", ...filter})
 
@@ -58,7 +78,13 @@ const openFromDeposit = (who: Actor, quantity: string, tags: TagValues) =>
     ao.send(who, escrow, {Action: "Open-Channel", Quantity: quantity, ...tags})
 /** A voucher signed by `signer`: its wallet signs the message, so msg.From is the signer, as on AO. */
 const redeem = (signer: Actor, channel: string, cumulative: string, nonce: number, root = hex(`root-${nonce}`)) =>
-    ao.send(signer, escrow, {Action: "Redeem-Voucher", Channel: channel, Cumulative: cumulative, Nonce: String(nonce), "Receipts-Root": root})
+    ao.send(signer, escrow, {
+        Action: "Redeem-Voucher",
+        Channel: channel,
+        Cumulative: cumulative,
+        Nonce: String(nonce),
+        "Receipts-Root": root
+    })
 
 /**
  * The conservation invariant, read from the processes: the token's supply is
@@ -70,7 +96,7 @@ const redeem = (signer: Actor, channel: string, cumulative: string, nonce: numbe
 async function expectConserved() {
     const list = JSON.parse((await must(owner, escrow, {Action: "Channels"})).find({Action: "Channels-Response"}).data) as ChannelRecord[]
     const info = (await must(owner, escrow, {Action: "Info"})).find({Action: "Info-Response"})
-    const data = JSON.parse(info.data) as {balances: string, locked: string, bonds: string, channelFunds: string, channels: number}
+    const data = JSON.parse(info.data) as {balances: string; locked: string; bonds: string; channelFunds: string; channels: number}
     const unpaid = sum(list.filter((c) => c.state !== "Closed").map((c) => BigInt(c.deposited) - BigInt(c.paid)))
     expect({channelFunds: BigInt(data.channelFunds), channels: data.channels}).toEqual({channelFunds: unpaid, channels: list.length})
     expect(info.tags["Channel-Funds"]).toBe(data.channelFunds)
@@ -85,8 +111,14 @@ async function expectConserved() {
 beforeAll(async () => {
     ao = MemoryAo.create()
     ;[owner, registry, alice, bob, modelOwner, w1, w2, w3] = await Promise.all([
-        ao.actor("owner"), ao.actor("registry"), ao.actor("alice"), ao.actor("bob"), ao.actor("model-owner"),
-        ao.actor("w1"), ao.actor("w2"), ao.actor("w3")
+        ao.actor("owner"),
+        ao.actor("registry"),
+        ao.actor("alice"),
+        ao.actor("bob"),
+        ao.actor("model-owner"),
+        ao.actor("w1"),
+        ao.actor("w2"),
+        ao.actor("w3")
     ])
     m1.owner = modelOwner.address
     m2.owner = modelOwner.address
@@ -113,15 +145,27 @@ describe("escrow channels", () => {
         const info = await owner.client.read(escrow, {Action: "Info"})
         expect(info.tags["Channel-Refund-Lock"]).toBe("86400000")
         expect(JSON.parse(info.data)).toMatchObject({channelRefundLock: 86400000, channelFunds: "0", channels: 0})
-        expect(errorOf(await ao.send(owner, escrow, {Action: "Configure", "Channel-Refund-Lock": "0"}), "Configure")).toBe("Channel-Refund-Lock must be at least 1")
+        expect(errorOf(await ao.send(owner, escrow, {Action: "Configure", "Channel-Refund-Lock": "0"}), "Configure")).toBe(
+            "Channel-Refund-Lock must be at least 1"
+        )
         expect(errorOf(await ao.send(alice, escrow, {Action: "Configure", "Channel-Refund-Lock": "1"}), "Configure")).toMatch(/owner/)
         const configured = await must(owner, escrow, {Action: "Configure", "Channel-Refund-Lock": String(REFUND_LOCK)})
-        expect(configured.find({Action: "Configure-Notice"}).tags).toMatchObject({"Channel-Refund-Lock": String(REFUND_LOCK), "Challenge-Window": "3600000"})
+        expect(configured.find({Action: "Configure-Notice"}).tags).toMatchObject({
+            "Channel-Refund-Lock": String(REFUND_LOCK),
+            "Challenge-Window": "3600000"
+        })
     })
 
     it("opens a channel with a token transfer (X-Action=Open-Channel) and tells the worker", async () => {
-        const trace = await must(alice, token, {Action: "Transfer", Recipient: escrow, Quantity: "5000", "X-Action": "Open-Channel",
-            "X-Worker": w1.address, "X-Model": m1.id, "X-Reference": "open-1"})
+        const trace = await must(alice, token, {
+            Action: "Transfer",
+            Recipient: escrow,
+            Quantity: "5000",
+            "X-Action": "Open-Channel",
+            "X-Worker": w1.address,
+            "X-Model": m1.id,
+            "X-Reference": "open-1"
+        })
         const reply = trace.find({Action: "Channel-Opened", "X-Reference": "open-1"})
         expect(reply.target).toBe(alice.address)
         byTransfer = reply.tags.Channel!
@@ -131,8 +175,20 @@ describe("escrow channels", () => {
         expect(notice.tags).toMatchObject(tags)
 
         const record = await readChannel(byTransfer)
-        expect(record).toEqual({id: byTransfer, owner: alice.address, worker: w1.address, model: m1.id, deposited: "5000", paid: "0", nonce: 0,
-            receiptsRoot: null, redemptions: 0, state: "Open", openedAt: record.openedAt, closesAt: null})
+        expect(record).toEqual({
+            id: byTransfer,
+            owner: alice.address,
+            worker: w1.address,
+            model: m1.id,
+            deposited: "5000",
+            paid: "0",
+            nonce: 0,
+            receiptsRoot: null,
+            redemptions: 0,
+            state: "Open",
+            openedAt: record.openedAt,
+            closesAt: null
+        })
         expect(record.openedAt).toBeGreaterThan(Date.now() - 60_000)
         expect(await escrowBalance(alice)).toBe(20000n)
         await expectConserved()
@@ -145,18 +201,33 @@ describe("escrow channels", () => {
         expect(reply.target).toBe(alice.address)
         expect(reply.tags).toMatchObject({Worker: w1.address, Deposited: "3000", Quantity: "3000"})
         expect(reply.tags.Model).toBeUndefined()
-        expect(trace.filter({Action: "Channel-Opened"}).map((m) => m.target).sort()).toEqual([alice.address, w1.address].sort())
+        expect(
+            trace
+                .filter({Action: "Channel-Opened"})
+                .map((m) => m.target)
+                .sort()
+        ).toEqual([alice.address, w1.address].sort())
         expect(await readChannel(byDeposit)).toMatchObject({model: null, deposited: "3000", state: "Open"})
         expect(await escrowBalance(alice)).toBe(17000n)
         await expectConserved()
     })
 
     it("tops up the owner's Open channel by transfer (X-Channel) and from the deposit (Channel)", async () => {
-        const byToken = await must(alice, token, {Action: "Transfer", Recipient: escrow, Quantity: "1000", "X-Action": "Open-Channel",
-            "X-Channel": byTransfer})
+        const byToken = await must(alice, token, {
+            Action: "Transfer",
+            Recipient: escrow,
+            Quantity: "1000",
+            "X-Action": "Open-Channel",
+            "X-Channel": byTransfer
+        })
         expect(byToken.find({Action: "Channel-Opened", Channel: byTransfer}).tags).toMatchObject({Deposited: "6000", Quantity: "1000"})
         const fromDeposit = await must(alice, escrow, {Action: "Open-Channel", Channel: byDeposit, Worker: w1.address, Quantity: "500"})
-        expect(fromDeposit.filter({Action: "Channel-Opened", Channel: byDeposit}).map((m) => m.target).sort()).toEqual([alice.address, w1.address].sort())
+        expect(
+            fromDeposit
+                .filter({Action: "Channel-Opened", Channel: byDeposit})
+                .map((m) => m.target)
+                .sort()
+        ).toEqual([alice.address, w1.address].sort())
         expect(fromDeposit.find({Action: "Channel-Opened", Channel: byDeposit}).tags).toMatchObject({Deposited: "3500", Quantity: "500"})
         expect(await escrowBalance(alice)).toBe(16500n)
         expect((await readChannel(byTransfer)).deposited).toBe("6000")
@@ -190,9 +261,15 @@ describe("escrow channels", () => {
         expect(notHis.find({Action: "Transfer", Recipient: bob.address}).tags.Quantity).toBe("300")
         expect(await tokenBalance(bob.address)).toBe(bobTokens)
 
-        expect(errorOf(await openFromDeposit(alice, "100", {Worker: w2.address}), "Open-Channel")).toMatch(/not an eligible registered worker/)
-        expect(errorOf(await openFromDeposit(alice, "100", {Worker: w3.address, Model: m1.name}), "Open-Channel")).toMatch(/does not serve model/)
-        expect(errorOf(await openFromDeposit(alice, "16501", {Worker: w1.address}), "Open-Channel")).toBe("Insufficient available balance: have 16500, need 16501")
+        expect(errorOf(await openFromDeposit(alice, "100", {Worker: w2.address}), "Open-Channel")).toMatch(
+            /not an eligible registered worker/
+        )
+        expect(errorOf(await openFromDeposit(alice, "100", {Worker: w3.address, Model: m1.name}), "Open-Channel")).toMatch(
+            /does not serve model/
+        )
+        expect(errorOf(await openFromDeposit(alice, "16501", {Worker: w1.address}), "Open-Channel")).toBe(
+            "Insufficient available balance: have 16500, need 16501"
+        )
         expect(errorOf(await openFromDeposit(alice, "0", {Worker: w1.address}), "Open-Channel")).toBe("Quantity must be greater than 0")
         expect(errorOf(await openFromDeposit(bob, "100", {Channel: byDeposit}), "Open-Channel")).toBe(`Channel ${byDeposit} is not yours`)
         expect(await escrowBalance(alice)).toBe(16500n)
@@ -202,23 +279,48 @@ describe("escrow channels", () => {
     })
 
     it("redeems a voucher: the worker and the model owner share the amount, floor(amount * 500 / 10500) to the owner", async () => {
-        const trace = await must(alice, escrow, {Action: "Redeem-Voucher", Channel: byTransfer, Cumulative: "1050", Nonce: "1", "Receipts-Root": hex("root-1")})
+        const trace = await must(alice, escrow, {
+            Action: "Redeem-Voucher",
+            Channel: byTransfer,
+            Cumulative: "1050",
+            Nonce: "1",
+            "Receipts-Root": hex("root-1")
+        })
         const sent = trace.filter({Action: "Voucher-Redeemed"})
         expect(sent.map((m) => m.target).sort()).toEqual([alice.address, w1.address].sort())
         for (const m of sent) {
-            expect(m.tags).toMatchObject({Channel: byTransfer, Amount: "1050", Cumulative: "1050", Nonce: "1", "Receipts-Root": hex("root-1"),
-                "Worker-Share": "1000", "Owner-Share": "50"})
+            expect(m.tags).toMatchObject({
+                Channel: byTransfer,
+                Amount: "1050",
+                Cumulative: "1050",
+                Nonce: "1",
+                "Receipts-Root": hex("root-1"),
+                "Worker-Share": "1000",
+                "Owner-Share": "50"
+            })
         }
         expect(await escrowBalance(w1)).toBe(1000n)
         expect(await escrowBalance(modelOwner)).toBe(50n)
-        expect(await readChannel(byTransfer)).toMatchObject({paid: "1050", nonce: 1, receiptsRoot: hex("root-1"), redemptions: 1, state: "Open"})
+        expect(await readChannel(byTransfer)).toMatchObject({
+            paid: "1050",
+            nonce: 1,
+            receiptsRoot: hex("root-1"),
+            redemptions: 1,
+            state: "Open"
+        })
         await expectConserved()
     })
 
     it("pays only the difference on the next voucher, and nothing to a model owner on a channel without a model", async () => {
         // 1500 - 1050 = 450: the owner gets floor(450 * 500 / 10500) = 21, the worker 429.
         const next = await redeem(alice, byTransfer, "1500", 7)
-        expect(next.find({Action: "Voucher-Redeemed"}).tags).toMatchObject({Amount: "450", Cumulative: "1500", Nonce: "7", "Worker-Share": "429", "Owner-Share": "21"})
+        expect(next.find({Action: "Voucher-Redeemed"}).tags).toMatchObject({
+            Amount: "450",
+            Cumulative: "1500",
+            Nonce: "7",
+            "Worker-Share": "429",
+            "Owner-Share": "21"
+        })
         const plain = await redeem(alice, byDeposit, "800", 1)
         expect(plain.find({Action: "Voucher-Redeemed"}).tags).toMatchObject({Amount: "800", "Worker-Share": "800", "Owner-Share": "0"})
         expect(await escrowBalance(w1)).toBe(1000n + 429n + 800n)
@@ -249,7 +351,9 @@ describe("escrow channels", () => {
         const bobs = (await must(bob, escrow, {Action: "Open-Channel", Worker: w1.address, Quantity: "1000"})).id
         expect(errorOf(await redeem(bob, byTransfer, "3000", 9), "Redeem-Voucher")).toBe("Voucher is not signed by the channel's owner")
         expect(errorOf(await redeem(bob, fakeId("no-channel"), "1", 1), "Redeem-Voucher")).toBe(`Unknown channel ${fakeId("no-channel")}`)
-        expect(errorOf(await redeem(alice, byTransfer, "1600", 8, "NOT-HEX"), "Redeem-Voucher")).toBe("Receipts-Root must be 64 lowercase hex characters")
+        expect(errorOf(await redeem(alice, byTransfer, "1600", 8, "NOT-HEX"), "Redeem-Voucher")).toBe(
+            "Receipts-Root must be 64 lowercase hex characters"
+        )
         expect(errorOf(await redeem(alice, byTransfer, "-1", 8), "Redeem-Voucher")).toBe("Cumulative must be a non-negative integer string")
         expect(await readChannel(byTransfer)).toEqual(before)
         expect(await escrowBalance(w1)).toBe(w1Before)
@@ -262,7 +366,9 @@ describe("escrow channels", () => {
     let aliceDuringLock: bigint
 
     it("closes on the owner's Close-Channel into Closing; the worker may still redeem during the refund lock", async () => {
-        expect(errorOf(await ao.send(w1, escrow, {Action: "Close-Channel", Channel: byTransfer}), "Close-Channel")).toBe("Only the channel's owner may close it")
+        expect(errorOf(await ao.send(w1, escrow, {Action: "Close-Channel", Channel: byTransfer}), "Close-Channel")).toBe(
+            "Only the channel's owner may close it"
+        )
         const trace = await must(alice, escrow, {Action: "Close-Channel", Channel: byTransfer, "X-Reference": "close"})
         const closing = trace.filter({Action: "Channel-Closing"})
         expect(closing.map((m) => m.target).sort()).toEqual([alice.address, w1.address].sort())
@@ -276,9 +382,12 @@ describe("escrow channels", () => {
         expect(during.find({Action: "Voucher-Redeemed"}).tags).toMatchObject({Amount: "500", "Worker-Share": "477", "Owner-Share": "23"})
         aliceDuringLock = await escrowBalance(alice)
         expect(Date.now(), "the refund lock passed before the test could read the balance inside it").toBeLessThan(closesAt)
-        expect(errorOf(await ao.send(alice, escrow, {Action: "Close-Channel", Channel: byTransfer}), "Close-Channel"))
-            .toBe(`Channel ${byTransfer} is already Closing until Closes-At ${closesAt}`)
-        expect(errorOf(await openFromDeposit(alice, "10", {Channel: byTransfer}), "Open-Channel")).toBe(`Channel ${byTransfer} is not Open (Closing)`)
+        expect(errorOf(await ao.send(alice, escrow, {Action: "Close-Channel", Channel: byTransfer}), "Close-Channel")).toBe(
+            `Channel ${byTransfer} is already Closing until Closes-At ${closesAt}`
+        )
+        expect(errorOf(await openFromDeposit(alice, "10", {Channel: byTransfer}), "Open-Channel")).toBe(
+            `Channel ${byTransfer} is not Open (Closing)`
+        )
         expect(await readChannel(byTransfer)).toMatchObject({state: "Closing", closesAt, paid: "2000"})
         await expectConserved()
     })
@@ -294,12 +403,16 @@ describe("escrow channels", () => {
         expect(await readChannel(byTransfer)).toMatchObject({state: "Closed", paid: "2000", closesAt})
 
         expect(errorOf(await redeem(alice, byTransfer, "2500", 9), "Redeem-Voucher")).toBe(`Channel ${byTransfer} is Closed`)
-        expect(errorOf(await ao.send(alice, escrow, {Action: "Close-Channel", Channel: byTransfer}), "Close-Channel")).toBe(`Channel ${byTransfer} is already Closed`)
+        expect(errorOf(await ao.send(alice, escrow, {Action: "Close-Channel", Channel: byTransfer}), "Close-Channel")).toBe(
+            `Channel ${byTransfer} is already Closed`
+        )
         await expectConserved()
     })
 
     it("reads one channel, and lists channels newest first, filtered by Owner, Worker and State", async () => {
-        expect(errorOf(await ao.send(alice, escrow, {Action: "Channel", Channel: fakeId("nope")}), "Channel")).toBe(`Unknown channel ${fakeId("nope")}`)
+        expect(errorOf(await ao.send(alice, escrow, {Action: "Channel", Channel: fakeId("nope")}), "Channel")).toBe(
+            `Unknown channel ${fakeId("nope")}`
+        )
         const all = await listChannels()
         expect(all.map((c) => c.owner)).toEqual([bob.address, alice.address, alice.address])
         expect(all.map((c) => c.id).slice(1)).toEqual([byDeposit, byTransfer])
@@ -308,7 +421,9 @@ describe("escrow channels", () => {
         expect((await listChannels({State: "Closed"})).map((c) => c.id)).toEqual([byTransfer])
         expect(await listChannels({Worker: w3.address})).toEqual([])
         expect((await listChannels({Limit: "1"})).map((c) => c.owner)).toEqual([bob.address])
-        expect(errorOf(await ao.send(alice, escrow, {Action: "Channels", State: "Gone"}), "Channels")).toBe("State must be one of Open, Closing, Closed")
+        expect(errorOf(await ao.send(alice, escrow, {Action: "Channels", State: "Gone"}), "Channels")).toBe(
+            "State must be one of Open, Closing, Closed"
+        )
     })
 
     it("counts unpaid channel funds in the escrow's liabilities, so Token cannot change under them", async () => {
@@ -316,7 +431,9 @@ describe("escrow channels", () => {
         // bob's 1000 and alice's 3500 - 800 are still in Open channels.
         expect(info.tags["Channel-Funds"]).toBe("3700")
         const otherToken = await ao.deploy(owner, "token")
-        expect(errorOf(await ao.send(owner, escrow, {Action: "Configure", Token: otherToken}), "Configure")).toBe("Token cannot change while the escrow holds tokens")
+        expect(errorOf(await ao.send(owner, escrow, {Action: "Configure", Token: otherToken}), "Configure")).toBe(
+            "Token cannot change while the escrow holds tokens"
+        )
         const stake = await ao.send(bob, token, {Action: "Transfer", Recipient: escrow, Quantity: "100", "X-Action": "Stake"})
         expect(errorOf(stake, "Stake")).toBe("Unsupported X-Action Stake: use Deposit, Infer, Challenge or Open-Channel")
         await expectConserved()

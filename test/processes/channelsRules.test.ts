@@ -39,7 +39,7 @@ describe("channel rules", () => {
     })
 
     it("refuses an Open-Channel for what the mirror does not back, changing nothing", async () => {
-        const got = await lua<{errors: Record<string, string | null>, unchanged: boolean, topUps: Record<string, string | null>}>(`
+        const got = await lua<{errors: Record<string, string | null>; unchanged: boolean; topUps: Record<string, string | null>}>(`
             local s = fresh()
             local function open(req) return refusal(channels.open, s, req, 100) end
             local base = { id = "c-x", owner = "alice", quantity = "100", fromDeposit = true }
@@ -92,7 +92,7 @@ describe("channel rules", () => {
     })
 
     it("checks a voucher in the documented order and changes nothing when it refuses one", async () => {
-        const got = await lua<{errors: Record<string, string>, before: string, after: string}>(`
+        const got = await lua<{errors: Record<string, string>; before: string; after: string}>(`
             local s = fresh()
             channels.open(s, { id = "c1", owner = "alice", worker = "w1", model = "m1", quantity = "1000", fromDeposit = true }, 100)
             channels.redeem(s, { channel = "c1", cumulative = "300", nonce = 5, receiptsRoot = "r1" }, "alice", 110)
@@ -141,7 +141,9 @@ describe("channel rules", () => {
             const steps = Array.from({length: 1 + Number(next(4n))}, () => (cumulative += 1n + next(100_000n) * scale).toString())
             return {bps: i % 7 === 0 ? 0 : Number(next(10_001n)), steps, deposit: (cumulative + next(1000n)).toString()}
         })
-        const got = await lua<Array<{shares: Array<{worker: string, owner: string, amount: string}>, balances: Record<string, string>, locked: string}>>(`
+        const got = await lua<
+            Array<{shares: Array<{worker: string; owner: string; amount: string}>; balances: Record<string, string>; locked: string}>
+        >(`
             local out = {}
             for i, c in ipairs(json.decode([==[${JSON.stringify(cases)}]==])) do
               local s = fresh()
@@ -158,11 +160,13 @@ describe("channel rules", () => {
             return json.encode(out)`)
         for (const [i, c] of cases.entries()) {
             const bps = BigInt(c.bps)
-            let paid = 0n, worker = 0n, owner = 0n
+            let paid = 0n,
+                worker = 0n,
+                owner = 0n
             const expected = c.steps.map((step) => {
                 const amount = BigInt(step) - paid
                 paid = BigInt(step)
-                const o = amount * bps / (10_000n + bps)
+                const o = (amount * bps) / (10_000n + bps)
                 worker += amount - o
                 owner += o
                 return {worker: (amount - o).toString(), owner: o.toString(), amount: amount.toString()}
@@ -176,8 +180,16 @@ describe("channel rules", () => {
     })
 
     it("closes after the lock, refunds the unpaid rest, and counts only channels not Closed as locked", async () => {
-        const got = await lua<{closing: Record<string, string>, due: string[][], closed: Array<Record<string, string>>,
-            locked: string[], balances: Record<string, string>, again: string | null, upkept: unknown[], records: string}>(`
+        const got = await lua<{
+            closing: Record<string, string>
+            due: string[][]
+            closed: Array<Record<string, string>>
+            locked: string[]
+            balances: Record<string, string>
+            again: string | null
+            upkept: unknown[]
+            records: string
+        }>(`
             local s = fresh()
             s.balances.bob = "5000"
             channels.open(s, { id = "c1", owner = "alice", worker = "w1", quantity = "1000", fromDeposit = true }, 100)
@@ -200,7 +212,14 @@ describe("channel rules", () => {
               records = channels.encodeList(channels.list(s, {}, 10)) })`)
         expect(got.locked).toEqual(["1800", "1100", "700", "700"])
         expect(got.closing.notOwner).toBe("Only the channel's owner may close it")
-        expect(got.closing.worker).toEqual({Target: "w1", Action: "Channel-Closing", Channel: "c1", "Closes-At": "1120", Deposited: "1500", Paid: "400"})
+        expect(got.closing.worker).toEqual({
+            Target: "w1",
+            Action: "Channel-Closing",
+            Channel: "c1",
+            "Closes-At": "1120",
+            Deposited: "1500",
+            Paid: "400"
+        })
         expect(got.closing.owner).toEqual({Action: "Channel-Closing", Channel: "c1", "Closes-At": "1120", Deposited: "1500", Paid: "400"})
         expect(got.closing.stillClosing).toBe("Channel c2 is already Closing until Closes-At 1150")
         // Due once now >= Closes-At, in id order.
@@ -214,10 +233,34 @@ describe("channel rules", () => {
         expect(got.again).toBe("Channel c1 is already Closed")
         expect(got.upkept).toEqual([[]])
         expect(JSON.parse(got.records)).toEqual([
-            {id: "c2", owner: "bob", worker: "w1", model: "m1-id", deposited: "700", paid: "0", nonce: 0, receiptsRoot: null,
-                redemptions: 0, state: "Closing", openedAt: 100, closesAt: 1150},
-            {id: "c1", owner: "alice", worker: "w1", model: null, deposited: "1500", paid: "400", nonce: 1, receiptsRoot: "r",
-                redemptions: 1, state: "Closed", openedAt: 100, closesAt: 1120}
+            {
+                id: "c2",
+                owner: "bob",
+                worker: "w1",
+                model: "m1-id",
+                deposited: "700",
+                paid: "0",
+                nonce: 0,
+                receiptsRoot: null,
+                redemptions: 0,
+                state: "Closing",
+                openedAt: 100,
+                closesAt: 1150
+            },
+            {
+                id: "c1",
+                owner: "alice",
+                worker: "w1",
+                model: null,
+                deposited: "1500",
+                paid: "400",
+                nonce: 1,
+                receiptsRoot: "r",
+                redemptions: 1,
+                state: "Closed",
+                openedAt: 100,
+                closesAt: 1120
+            }
         ])
     })
 
@@ -227,8 +270,10 @@ describe("channel rules", () => {
             channels.open(s, { id = "c\\"1", owner = "alice", worker = "w1", quantity = "1", fromDeposit = false }, 1700000000123)
             s.channels['c"1'].nonce = 999999999999999
             return json.encode({ text = channels.encode(s.channels['c"1']) })`)
-        expect(got.text).toBe('{"id":"c\\"1","owner":"alice","worker":"w1","model":null,"deposited":"1","paid":"0",' +
-            '"nonce":999999999999999,"receiptsRoot":null,"redemptions":0,"state":"Open","openedAt":1700000000123,"closesAt":null}')
+        expect(got.text).toBe(
+            '{"id":"c\\"1","owner":"alice","worker":"w1","model":null,"deposited":"1","paid":"0",' +
+                '"nonce":999999999999999,"receiptsRoot":null,"redemptions":0,"state":"Open","openedAt":1700000000123,"closesAt":null}'
+        )
         expect(JSON.parse(got.text)).toMatchObject({id: 'c"1', nonce: 999999999999999})
     })
 })

@@ -19,7 +19,8 @@ describe("dispute rules", () => {
     })
 
     it("draws a committee without replacement, weighted by stake and reputation, among eligible, fresh, serving workers", async () => {
-        const model = newId(), other = newId()
+        const model = newId(),
+            other = newId()
         const now = 1_700_000_000_000
         const base = {models: [model], eligible: true, lastHeartbeat: now - 1000, heartbeatTimeout: 60_000}
         const workers = [
@@ -32,12 +33,18 @@ describe("dispute rules", () => {
         ]
         const excluded = workers[0]!.address
         const ineligible = {...base, address: newId(), stake: "9", eligible: false, reputation: {completed: 0, strikes: 0, slashed: 0}}
-        const stale = {...base, address: newId(), stake: "9", lastHeartbeat: now - 60_001, reputation: {completed: 0, strikes: 0, slashed: 0}}
+        const stale = {
+            ...base,
+            address: newId(),
+            stake: "9",
+            lastHeartbeat: now - 60_001,
+            reputation: {completed: 0, strikes: 0, slashed: 0}
+        }
         const elsewhere = {...base, address: newId(), stake: "9", models: [other], reputation: {completed: 0, strikes: 0, slashed: 0}}
         const all = [...workers, ineligible, stale, elsewhere]
         const seeds = Array.from({length: 12}, () => `${newId()}:referee`)
 
-        const got = await lua<{candidates: string[], committees: string[][], again: boolean, short: string}>(`
+        const got = await lua<{candidates: string[]; committees: string[][]; again: boolean; short: string}>(`
             local all = json.decode([==[${JSON.stringify(all)}]==])
             local workers = {}
             for _, w in ipairs(all) do workers[w.address] = w end
@@ -80,7 +87,9 @@ describe("dispute rules", () => {
             [["a", "b", "c", "d"], ["Invalid", "Invalid", "Invalid", null], false, "Invalid"],
             [["a"], ["Invalid"], false, "Invalid"]
         ]
-        const got = await lua<Array<{verdict: string | null, valid: number, invalid: number, majority: string[], struck: string[], quorum: number}>>(`
+        const got = await lua<
+            Array<{verdict: string | null; valid: number; invalid: number; majority: string[]; struck: string[]; quorum: number}>
+        >(`
             local out = {}
             for i, c in ipairs(json.decode([==[${JSON.stringify(cases.map(([committee, votes, final]) => ({committee, votes: votes.map((v) => v ?? ""), final})))}]==])) do
               local votes = {}
@@ -100,7 +109,9 @@ describe("dispute rules", () => {
             expect(got[i]!.quorum, label).toBe(Math.floor(committee.length / 2) + 1)
             if (verdict === null || verdict === "Undecided") continue
             expect([...got[i]!.majority], label).toEqual(committee.filter((_, j) => votes[j] === verdict))
-            expect([...got[i]!.struck], label).toEqual(committee.filter((_, j) => (votes[j] !== null && votes[j] !== verdict) || (final && votes[j] === null)))
+            expect([...got[i]!.struck], label).toEqual(
+                committee.filter((_, j) => (votes[j] !== null && votes[j] !== verdict) || (final && votes[j] === null))
+            )
         }
         // Undecided strikes only the silent, and only at the deadline.
         const undecided = got[7]!
@@ -109,12 +120,27 @@ describe("dispute rules", () => {
     })
 
     it("splits a bond between majority referees and the worker, and slash proceeds between referees, challenger and treasury", async () => {
-        const bonds: Array<[string, number, string]> = [["1000", 2, "100"], ["1000", 3, "100"], ["1000", 1, "0"], ["150", 2, "100"], ["7", 0, "100"]]
-        const proceeds: Array<[string, number, string, number]> = [
-            ["3000", 2, "100", 5000], ["3001", 3, "100", 5000], ["150", 2, "100", 5000], ["5", 3, "100", 5000],
-            ["0", 2, "100", 5000], ["1000", 1, "0", 10000], ["1000", 1, "0", 0], ["99999999999999999999999999", 2, "100", 3333]
+        const bonds: Array<[string, number, string]> = [
+            ["1000", 2, "100"],
+            ["1000", 3, "100"],
+            ["1000", 1, "0"],
+            ["150", 2, "100"],
+            ["7", 0, "100"]
         ]
-        const got = await lua<{bonds: Array<{referee: string, worker: string}>, proceeds: Array<{referee: string, reward: string, treasury: string}>}>(`
+        const proceeds: Array<[string, number, string, number]> = [
+            ["3000", 2, "100", 5000],
+            ["3001", 3, "100", 5000],
+            ["150", 2, "100", 5000],
+            ["5", 3, "100", 5000],
+            ["0", 2, "100", 5000],
+            ["1000", 1, "0", 10000],
+            ["1000", 1, "0", 0],
+            ["99999999999999999999999999", 2, "100", 3333]
+        ]
+        const got = await lua<{
+            bonds: Array<{referee: string; worker: string}>
+            proceeds: Array<{referee: string; reward: string; treasury: string}>
+        }>(`
             local bonds, proceeds = {}, {}
             for i, c in ipairs(json.decode([==[${JSON.stringify(bonds)}]==])) do bonds[i] = disputes.bondSplit(c[1], c[2], c[3]) end
             for i, c in ipairs(json.decode([==[${JSON.stringify(proceeds)}]==])) do proceeds[i] = disputes.proceedsSplit(c[1], c[2], c[3], c[4]) end
@@ -128,10 +154,16 @@ describe("dispute rules", () => {
         for (const [i, [p, m, fee, share]] of proceeds.entries()) {
             const each = min(BigInt(fee), BigInt(p) / BigInt(m))
             const rest = BigInt(p) - each * BigInt(m)
-            const reward = rest * BigInt(share) / 10000n
-            expect(got.proceeds[i], JSON.stringify(proceeds[i])).toEqual({referee: String(each), reward: String(reward), treasury: String(rest - reward)})
+            const reward = (rest * BigInt(share)) / 10000n
+            expect(got.proceeds[i], JSON.stringify(proceeds[i])).toEqual({
+                referee: String(each),
+                reward: String(reward),
+                treasury: String(rest - reward)
+            })
             // Nothing is created or lost.
-            expect(BigInt(got.proceeds[i]!.referee) * BigInt(m) + BigInt(got.proceeds[i]!.reward) + BigInt(got.proceeds[i]!.treasury)).toBe(BigInt(p))
+            expect(BigInt(got.proceeds[i]!.referee) * BigInt(m) + BigInt(got.proceeds[i]!.reward) + BigInt(got.proceeds[i]!.treasury)).toBe(
+                BigInt(p)
+            )
         }
         expect(got.proceeds[0]).toEqual({referee: "100", reward: "1400", treasury: "1400"})
     })
@@ -159,7 +191,7 @@ describe("dispute rules", () => {
             [{"Audit-Rate": "0"}, "Audit-Rate must be at least 1"],
             [{"Audit-Rate": "1000001"}, "Audit-Rate must be at most 1000000"]
         ]
-        const got = await lua<Array<{ok: boolean, error?: string, params?: Record<string, unknown>}>>(`
+        const got = await lua<Array<{ok: boolean; error?: string; params?: Record<string, unknown>}>>(`
             local out = {}
             for i, tags in ipairs(json.decode([==[${JSON.stringify(cases.map(([tags]) => tags))}]==])) do
               local ok, res = pcall(disputes.configure, disputes.DEFAULTS, { Tags = tags })
@@ -170,19 +202,31 @@ describe("dispute rules", () => {
             if (error === null) expect(got[i], JSON.stringify(tags)).toMatchObject({ok: true})
             else expect(got[i], JSON.stringify(tags)).toEqual({ok: false, error})
         }
-        expect(got[0]!.params).toEqual({challengeBond: "1000", refereeCount: 3, refereeFee: "100", refereeTimeout: 3600000,
-            slashAmount: "all", challengerShare: 5000, seedTimeout: 600000, revealTimeout: 600000, auditRate: 1000000})
+        expect(got[0]!.params).toEqual({
+            challengeBond: "1000",
+            refereeCount: 3,
+            refereeFee: "100",
+            refereeTimeout: 3600000,
+            slashAmount: "all",
+            challengerShare: 5000,
+            seedTimeout: 600000,
+            revealTimeout: 600000,
+            auditRate: 1000000
+        })
         expect(got[11]!.params).toMatchObject({slashAmount: "2500"})
         expect(got[15]!.params).toMatchObject({seedTimeout: 1500, revealTimeout: 2500, auditRate: 10000})
     })
 
     it("hashes with aos's SHA-256, and seeds the draw with SHA-256 of secret, worker seed and challenge id", async () => {
         // In address order, as disputes.referees lists them for the snapshot.
-        const candidates = Array.from({length: 7}, (_, i) => ({address: newId(), stake: String((i + 1) * 1000),
-            reputation: {completed: i, strikes: i % 2, slashed: 0}})).sort((a, b) => (a.address < b.address ? -1 : 1))
+        const candidates = Array.from({length: 7}, (_, i) => ({
+            address: newId(),
+            stake: String((i + 1) * 1000),
+            reputation: {completed: i, strikes: i % 2, slashed: 0}
+        })).sort((a, b) => (a.address < b.address ? -1 : 1))
         const cases = Array.from({length: 8}, (_, i) => ({...challengeSecret(), seed: i % 4 === 0 ? "" : workerSeed(), id: newId()}))
         const texts = ["", "abc", "x".repeat(1000), Buffer.from(Array.from({length: 256}, (_, i) => i)).toString("latin1")]
-        const got = await lua<{hashes: string[], draws: Array<{commit: string, drawSeed: string, committee: string[]}>}>(`
+        const got = await lua<{hashes: string[]; draws: Array<{commit: string; drawSeed: string; committee: string[]}>}>(`
             local candidates = disputes.fromSnapshot(json.decode([==[${JSON.stringify(candidates)}]==]))
             local hashes = {}
             for i, hex in ipairs(json.decode([==[${JSON.stringify(texts.map((t) => Buffer.from(t, "latin1").toString("hex")))}]==])) do
@@ -199,16 +243,22 @@ describe("dispute rules", () => {
         expect(got.hashes).toEqual(texts.map((t) => createHash("sha256").update(Buffer.from(t, "latin1")).digest("hex")))
         for (const [i, c] of cases.entries()) {
             const seed = c.seed === "" ? null : c.seed
-            expect(got.draws[i]).toEqual({commit: c.seedCommit, drawSeed: drawSeedOf(c.secret, seed, c.id),
-                committee: revealedCommittee(candidates, 3, c.secret, seed, c.id)})
+            expect(got.draws[i]).toEqual({
+                commit: c.seedCommit,
+                drawSeed: drawSeedOf(c.secret, seed, c.id),
+                committee: revealedCommittee(candidates, 3, c.secret, seed, c.id)
+            })
         }
     })
 
     it("no longer lets a challenger pick its committee by grinding: the worker's seed redraws it", async () => {
         // Six equal candidates: any three are a committee with probability 1/20. The challenger wants
         // its three friends, who would vote as it asks.
-        const candidates: DrawRecord[] = Array.from({length: 6}, () => ({address: newId(), stake: "5000",
-            reputation: {completed: 0, strikes: 0, slashed: 0}})).sort((a, b) => (a.address < b.address ? -1 : 1))
+        const candidates: DrawRecord[] = Array.from({length: 6}, () => ({
+            address: newId(),
+            stake: "5000",
+            reputation: {completed: 0, strikes: 0, slashed: 0}
+        })).sort((a, b) => (a.address < b.address ? -1 : 1))
         const friends = setOf(candidates.slice(0, 3).map((c) => c.address))
 
         // The old rule drew with the challenge's own id: two challengers, each signing variants of its
@@ -227,7 +277,8 @@ describe("dispute rules", () => {
         // stays silent (it cannot know the seed the worker will send). Each of two challengers does so.
         const grindNew = () => {
             for (let tries = 1; tries <= 2000; tries++) {
-                const id = newId(), {secret} = challengeSecret()
+                const id = newId(),
+                    {secret} = challengeSecret()
                 if (setOf(revealedCommittee(candidates, 3, secret, null, id)) === friends) return {id, secret}
             }
             throw new Error("no secret drew the friends in 2000 tries")
@@ -242,13 +293,17 @@ describe("dispute rules", () => {
             expect(friendly).toBeLessThan(47)
             expect(new Set(committees).size).toBeGreaterThanOrEqual(18)
         }
-        const both = seeds.filter((seed) => challenges.every(({id, secret}) => setOf(revealedCommittee(candidates, 3, secret, seed, id)) === friends))
+        const both = seeds.filter((seed) =>
+            challenges.every(({id, secret}) => setOf(revealedCommittee(candidates, 3, secret, seed, id)) === friends)
+        )
         expect(both.length).toBeLessThan(10)
 
         // Nor can the worker grind: it knows only the Seed-Commit, so whatever seed it picks, the
         // committee moves with the secret it cannot see.
         const picked = workerSeed()
-        const overSecrets = Array.from({length: 400}, () => setOf(revealedCommittee(candidates, 3, challengeSecret().secret, picked, chosen[0]!)))
+        const overSecrets = Array.from({length: 400}, () =>
+            setOf(revealedCommittee(candidates, 3, challengeSecret().secret, picked, chosen[0]!))
+        )
         expect(overSecrets.filter((c) => c === friends).length).toBeLessThan(47)
 
         // The escrow's own draw is the one analysed: the first challenge under the first 20 seeds.
@@ -267,13 +322,24 @@ describe("dispute rules", () => {
 
     it("sizes the slash from the fee and the audit rate, and the least bond from the committee's fees and the fee", async () => {
         const slashes: Array<[string, string, number]> = [
-            ["87", "all", 1000000], ["87", "100", 1000000], ["87", "100", 100000], ["87", "1000", 10000], ["87", "1000", 7],
-            ["0", "1", 1], ["1", "1", 3], ["99999999999999999999999999", "5", 10000], ["1000", "999999", 1000]
+            ["87", "all", 1000000],
+            ["87", "100", 1000000],
+            ["87", "100", 100000],
+            ["87", "1000", 10000],
+            ["87", "1000", 7],
+            ["0", "1", 1],
+            ["1", "1", 3],
+            ["99999999999999999999999999", "5", 10000],
+            ["1000", "999999", 1000]
         ]
         const bonds: Array<[string, number, string, string]> = [
-            ["1000", 3, "100", "87"], ["1000", 3, "100", "700"], ["1000", 3, "100", "701"], ["300", 3, "100", "0"], ["5", 15, "0", "6"]
+            ["1000", 3, "100", "87"],
+            ["1000", 3, "100", "700"],
+            ["1000", 3, "100", "701"],
+            ["300", 3, "100", "0"],
+            ["5", 15, "0", "6"]
         ]
-        const got = await lua<{slashes: Array<{quantity: string, deterrent: string}>, bonds: string[]}>(`
+        const got = await lua<{slashes: Array<{quantity: string; deterrent: string}>; bonds: string[]}>(`
             local selection = require("weavelm.selection")
             local slashes, bonds = {}, {}
             for i, c in ipairs(json.decode([==[${JSON.stringify(slashes)}]==])) do
@@ -285,7 +351,8 @@ describe("dispute rules", () => {
             return json.encode({ slashes = slashes, bonds = bonds })`)
         for (const [i, [fee, slashAmount, auditRate]] of slashes.entries()) {
             const deterrent = (BigInt(fee) * 1_000_000n + BigInt(auditRate) - 1n) / BigInt(auditRate)
-            const quantity = slashAmount === "all" ? "9".repeat(38) : String(BigInt(slashAmount) > deterrent ? BigInt(slashAmount) : deterrent)
+            const quantity =
+                slashAmount === "all" ? "9".repeat(38) : String(BigInt(slashAmount) > deterrent ? BigInt(slashAmount) : deterrent)
             expect(got.slashes[i], JSON.stringify(slashes[i])).toEqual({quantity, deterrent: String(deterrent)})
             // The SDK computes the same.
             expect(deterrentSlash(fee, auditRate)).toBe(deterrent)
@@ -303,10 +370,21 @@ describe("dispute rules", () => {
         const model = newId()
         const now = 1_700_000_000_000
         // Quotes for 100 tokens at 2000 per 1000 and no owner fee: 200; at 10% audits the slash is 2000.
-        const worker = (stake: string) => ({address: newId(), models: [model], priceInput: "1000", priceOutput: "2000", stake,
-            maxConcurrency: 4, eligible: true, lastHeartbeat: now, heartbeatTimeout: 60_000, reputation: {completed: 0, strikes: 0, slashed: 0}})
-        const rich = worker("2000"), poor = worker("1999")
-        const got = await lua<{both: string[], ten: string[], none: string, off: string[]}>(`
+        const worker = (stake: string) => ({
+            address: newId(),
+            models: [model],
+            priceInput: "1000",
+            priceOutput: "2000",
+            stake,
+            maxConcurrency: 4,
+            eligible: true,
+            lastHeartbeat: now,
+            heartbeatTimeout: 60_000,
+            reputation: {completed: 0, strikes: 0, slashed: 0}
+        })
+        const rich = worker("2000"),
+            poor = worker("1999")
+        const got = await lua<{both: string[]; ten: string[]; none: string; off: string[]}>(`
             local selection = require("weavelm.selection")
             local list = json.decode([==[${JSON.stringify([rich, poor])}]==])
             local workers = {}

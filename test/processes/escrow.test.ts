@@ -12,10 +12,21 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 /** Waits until wall-clock time (what aos stamps on messages) is past `deadline`. */
 const passDeadline = async (deadline: string | undefined) => await sleep(Math.max(0, Number(deadline) - Date.now() + 25))
 
-interface Model {id: string, sha256: string, name: string, ownerFee: number, owner: string}
+interface Model {
+    id: string
+    sha256: string
+    name: string
+    ownerFee: number
+    owner: string
+}
 
-const model = (name: string, owner: Actor, ownerFee = 0): Model =>
-    ({id: fakeId(name), sha256: hex(name), name, ownerFee, owner: owner.address})
+const model = (name: string, owner: Actor, ownerFee = 0): Model => ({
+    id: fakeId(name),
+    sha256: hex(name),
+    name,
+    ownerFee,
+    owner: owner.address
+})
 
 const workerRecord = (worker: Actor, models: Model[], fields: Record<string, unknown> = {}) => ({
     address: worker.address,
@@ -41,8 +52,10 @@ function expectedPick(records: Array<ReturnType<typeof workerRecord>>, seedText:
     let seed = 0n
     for (let i = 1; i <= 7; i++) seed = seed * 2n ** 32n + BigInt(fnv1a(`${seedText}#${i}`))
     const sorted = [...records].sort((a, b) => (a.address < b.address ? -1 : 1))
-    const weights = sorted.map(({stake, reputation: {completed, strikes, slashed}}) =>
-        BigInt(stake) * BigInt(completed + 1) * 1_000_000n / BigInt(completed + 1 + 4 * strikes + 16 * slashed))
+    const weights = sorted.map(
+        ({stake, reputation: {completed, strikes, slashed}}) =>
+            (BigInt(stake) * BigInt(completed + 1) * 1_000_000n) / BigInt(completed + 1 + 4 * strikes + 16 * slashed)
+    )
     let r = seed % weights.reduce((a, b) => a + b, 0n)
     for (const [i, w] of weights.entries()) {
         if (r < w) return sorted[i]!.address
@@ -60,7 +73,12 @@ let token: string
 beforeAll(async () => {
     ao = MemoryAo.create()
     ;[owner, registry, alice, bob, stranger, modelOwner] = await Promise.all([
-        ao.actor("owner"), ao.actor("registry"), ao.actor("alice"), ao.actor("bob"), ao.actor("stranger"), ao.actor("model-owner")
+        ao.actor("owner"),
+        ao.actor("registry"),
+        ao.actor("alice"),
+        ao.actor("bob"),
+        ao.actor("stranger"),
+        ao.actor("model-owner")
     ])
     pool = await Promise.all(["w1", "w2", "w3", "w4", "w5"].map((name) => ao.actor(name)))
     token = await ao.deploy(owner, "token")
@@ -87,8 +105,7 @@ async function sync(escrow: string, action: "Sync-Model" | "Sync-Worker", record
 const deposit = async (who: Actor, escrow: string, quantity: string) =>
     await ao.send(who, token, {Action: "Transfer", Recipient: escrow, Quantity: quantity, "X-Action": "Deposit"})
 
-const balance = async (escrow: string, who: Actor) =>
-    (await owner.client.read(escrow, {Action: "Balance", Recipient: who.address})).tags
+const balance = async (escrow: string, who: Actor) => (await owner.client.read(escrow, {Action: "Balance", Recipient: who.address})).tags
 
 const readTask = async (escrow: string, id: string) =>
     await owner.client.readJson<Record<string, unknown>>(escrow, {Action: "Task", "Task-Id": id})
@@ -98,19 +115,29 @@ function errorOf(trace: Trace, action: string) {
 }
 
 function result(worker: Actor, escrow: string, taskId: string, tags: Record<string, string> = {}, output = "forty-two") {
-    return ao.send(worker, escrow, {
-        Action: "Task-Result", "Task-Id": taskId, "Input-Tokens": "17", "Output-Tokens": "33",
-        "Receipt-Tx": fakeId(`receipt-${taskId}`), "Receipt-Hash": hex(`receipt-${taskId}`), ...tags
-    }, output)
+    return ao.send(
+        worker,
+        escrow,
+        {
+            Action: "Task-Result",
+            "Task-Id": taskId,
+            "Input-Tokens": "17",
+            "Output-Tokens": "33",
+            "Receipt-Tx": fakeId(`receipt-${taskId}`),
+            "Receipt-Hash": hex(`receipt-${taskId}`),
+            ...tags
+        },
+        output
+    )
 }
 
 /** The escrow holds exactly what it owes: balances plus the Max-Fee of open tasks. */
 async function expectSolvent(escrow: string) {
     const info = await owner.client.read(escrow, {Action: "Info"})
-    const details = JSON.parse(info.data) as {balances: string, locked: string}
+    const details = JSON.parse(info.data) as {balances: string; locked: string}
     const open = [
-        ...await owner.client.readJson<Array<{locked: string}>>(escrow, {Action: "Tasks", State: "Assigned"}),
-        ...await owner.client.readJson<Array<{locked: string}>>(escrow, {Action: "Tasks", State: "Completed"})
+        ...(await owner.client.readJson<Array<{locked: string}>>(escrow, {Action: "Tasks", State: "Assigned"})),
+        ...(await owner.client.readJson<Array<{locked: string}>>(escrow, {Action: "Tasks", State: "Completed"}))
     ]
     const locked = open.reduce((sum, t) => sum + BigInt(t.locked), 0n)
     expect(BigInt(details.locked)).toBe(locked)
@@ -128,8 +155,11 @@ describe("escrow: deposits, tasks and settlement", () => {
         ;[w1, w2] = [pool[0]!, pool[1]!]
         for (const w of [w1, w2]) workers.set(w.address, w)
         m1 = model("llama-toy", modelOwner, 500)
-        escrow = await deployEscrow({"Challenge-Window": "20000", "Task-Timeout": "3600000"}, [m1],
-            [workerRecord(w1, [m1], {stake: "1000"}), workerRecord(w2, [m1], {stake: "3000"})])
+        escrow = await deployEscrow(
+            {"Challenge-Window": "20000", "Task-Timeout": "3600000"},
+            [m1],
+            [workerRecord(w1, [m1], {stake: "1000"}), workerRecord(w2, [m1], {stake: "3000"})]
+        )
     })
 
     /** Sends a direct Infer and returns the trace with the assigned worker. */
@@ -142,13 +172,23 @@ describe("escrow: deposits, tasks and settlement", () => {
     it("takes Configure only from its owner and Sync-* only from its registry", async () => {
         expect(errorOf(await ao.send(stranger, escrow, {Action: "Configure", "Task-Timeout": "1"}), "Configure")).toMatch(/owner/)
         const forgedWorker = workerRecord(stranger, [m1], {stake: "999999"})
-        expect(errorOf(await ao.send(stranger, escrow, {Action: "Sync-Worker"}, JSON.stringify(forgedWorker)), "Sync-Worker")).toMatch(/registry/)
+        expect(errorOf(await ao.send(stranger, escrow, {Action: "Sync-Worker"}, JSON.stringify(forgedWorker)), "Sync-Worker")).toMatch(
+            /registry/
+        )
         expect(errorOf(await ao.send(stranger, escrow, {Action: "Sync-Model"}, JSON.stringify(m1)), "Sync-Model")).toMatch(/registry/)
         expect(errorOf(await ao.send(registry, escrow, {Action: "Sync-Worker"}, "{not json"), "Sync-Worker")).toMatch(/JSON/)
-        expect(errorOf(await ao.send(registry, escrow, {Action: "Sync-Model"}, JSON.stringify({...m1, sha256: "zz"})), "Sync-Model")).toMatch(/sha256/)
+        expect(
+            errorOf(await ao.send(registry, escrow, {Action: "Sync-Model"}, JSON.stringify({...m1, sha256: "zz"})), "Sync-Model")
+        ).toMatch(/sha256/)
 
         const info = await owner.client.read(escrow, {Action: "Info"})
-        expect(info.tags).toMatchObject({Token: token, Registry: registry.address, "Challenge-Window": "20000", "Task-Timeout": "3600000", "Max-Attempts": "3"})
+        expect(info.tags).toMatchObject({
+            Token: token,
+            Registry: registry.address,
+            "Challenge-Window": "20000",
+            "Task-Timeout": "3600000",
+            "Max-Attempts": "3"
+        })
         expect(JSON.parse(info.data)).toMatchObject({models: 1, workers: 2})
     })
 
@@ -168,7 +208,12 @@ describe("escrow: deposits, tasks and settlement", () => {
         expect(wrongToken.find({Action: "Transfer", Recipient: bob.address}).target).toBe(otherToken)
         expect((await owner.client.read(otherToken, {Action: "Balance", Recipient: bob.address})).tags.Balance).toBe("700")
 
-        const forged = await ao.send(stranger, escrow, {Action: "Credit-Notice", Sender: stranger.address, Quantity: "5000", "X-Action": "Deposit"})
+        const forged = await ao.send(stranger, escrow, {
+            Action: "Credit-Notice",
+            Sender: stranger.address,
+            Quantity: "5000",
+            "X-Action": "Deposit"
+        })
         expect(errorOf(forged, "Deposit")).toMatch(/configured token/)
         expect((await balance(escrow, stranger)).Balance).toBe("0")
 
@@ -201,7 +246,12 @@ describe("escrow: deposits, tasks and settlement", () => {
         ["a malformed Prompt-Tx", {"Prompt-Tx": "not-an-id"}, /Prompt-Tx must be a 43-character id/]
     ])("refuses an Infer with %s", async (_label, tags: Record<string, string>, error) => {
         const {prompt = "Hello", ...rest} = tags
-        const trace = await ao.send(alice, escrow, {Action: "Infer", Model: m1.name, "Max-Tokens": "40", "Max-Fee": "1000", ...rest}, prompt)
+        const trace = await ao.send(
+            alice,
+            escrow,
+            {Action: "Infer", Model: m1.name, "Max-Tokens": "40", "Max-Fee": "1000", ...rest},
+            prompt
+        )
         expect(errorOf(trace, "Infer")).toMatch(error)
         expect(trace.filter({Action: "Task-Assigned"})).toEqual([])
     })
@@ -218,9 +268,19 @@ describe("escrow: deposits, tasks and settlement", () => {
         const assigned = first.trace.find({Action: "Task-Assigned"})
         expect(assigned.target).toBe(first.worker.address)
         expect(assigned.tags).toMatchObject({
-            "Task-Id": first.id, Requester: alice.address, Model: m1.id, "Model-SHA256": m1.sha256, "Max-Tokens": "40",
-            Temperature: "0.7", "Top-K": "40", "Top-P": "1", Seed: "7", Format: "text", Attempt: "1",
-            "Prompt-Message": first.trace.id, Deadline: accepted.tags.Deadline
+            "Task-Id": first.id,
+            Requester: alice.address,
+            Model: m1.id,
+            "Model-SHA256": m1.sha256,
+            "Max-Tokens": "40",
+            Temperature: "0.7",
+            "Top-K": "40",
+            "Top-P": "1",
+            Seed: "7",
+            Format: "text",
+            Attempt: "1",
+            "Prompt-Message": first.trace.id,
+            Deadline: accepted.tags.Deadline
         })
         expect(assigned.data).toBe("What is six times seven?")
         expect(await balance(escrow, alice)).toMatchObject({Balance: "4000", Locked: "1000"})
@@ -243,8 +303,14 @@ describe("escrow: deposits, tasks and settlement", () => {
         const delivered = trace.find({Action: "Infer-Result"})
         expect(delivered.target).toBe(alice.address)
         expect(delivered.tags).toMatchObject({
-            "Task-Id": first.id, Worker: first.worker.address, Fee: "122", "Input-Tokens": "17", "Output-Tokens": "33",
-            "Receipt-Tx": fakeId(`receipt-${first.id}`), "Receipt-Hash": hex(`receipt-${first.id}`), "X-Reference": "r1",
+            "Task-Id": first.id,
+            Worker: first.worker.address,
+            Fee: "122",
+            "Input-Tokens": "17",
+            "Output-Tokens": "33",
+            "Receipt-Tx": fakeId(`receipt-${first.id}`),
+            "Receipt-Hash": hex(`receipt-${first.id}`),
+            "X-Reference": "r1",
             "Challenge-Deadline": notice.tags["Challenge-Deadline"]
         })
         expect(delivered.data).toBe("forty-two")
@@ -262,8 +328,12 @@ describe("escrow: deposits, tasks and settlement", () => {
         const trace = await ao.send(stranger, escrow, {Action: "Settle", "Task-Id": first.id})
         expect(trace.find({Action: "Settle-Notice"}).tags.Settled).toBe("1")
         const settled = {Fee: "122", "Worker-Fee": "117", "Owner-Fee": "5", Refund: "878"}
-        expect(trace.filter({Action: "Task-Settled", ...settled}).map((m) => m.target).sort())
-            .toEqual([alice.address, first.worker.address].sort())
+        expect(
+            trace
+                .filter({Action: "Task-Settled", ...settled})
+                .map((m) => m.target)
+                .sort()
+        ).toEqual([alice.address, first.worker.address].sort())
         expect(trace.find({Action: "Task-Settled", "X-Reference": "r1"}).target).toBe(alice.address)
         const outcome = trace.find({Action: "Record-Outcome"})
         expect(outcome.target).toBe(registry.address)
@@ -287,17 +357,28 @@ describe("escrow: deposits, tasks and settlement", () => {
 
         await passDeadline(trace.find({Action: "Infer-Result"}).tags["Challenge-Deadline"])
         const settle = await ao.send(stranger, escrow, {Action: "Settle"})
-        expect(settle.find({Action: "Task-Settled", "Task-Id": capped.id}).tags)
-            .toMatchObject({Fee: "130", "Worker-Fee": "124", "Owner-Fee": "6", Refund: "0"})
+        expect(settle.find({Action: "Task-Settled", "Task-Id": capped.id}).tags).toMatchObject({
+            Fee: "130",
+            "Worker-Fee": "124",
+            "Owner-Fee": "6",
+            Refund: "0"
+        })
         expect((await balance(escrow, modelOwner)).Balance).toBe("11")
         expect(await balance(escrow, alice)).toMatchObject({Balance: "4748", Locked: "0"})
     })
 
     it("runs a per-call Infer paid by token transfer and refunds the unused part at settlement", async () => {
-        const before = BigInt(await tokenBalance(bob.address) ?? "0")
+        const before = BigInt((await tokenBalance(bob.address)) ?? "0")
         const call = await ao.send(bob, token, {
-            Action: "Transfer", Recipient: escrow, Quantity: "500", "X-Action": "Infer", "X-Model": m1.id,
-            "X-Max-Tokens": "40", "X-Max-Fee": "300", "X-Prompt": "Say hi", "X-Reference": "call-1"
+            Action: "Transfer",
+            Recipient: escrow,
+            Quantity: "500",
+            "X-Action": "Infer",
+            "X-Model": m1.id,
+            "X-Max-Tokens": "40",
+            "X-Max-Fee": "300",
+            "X-Prompt": "Say hi",
+            "X-Reference": "call-1"
         })
         const accepted = call.find({Action: "Infer-Accepted"})
         expect(accepted.target).toBe(bob.address)
@@ -322,7 +403,7 @@ describe("escrow: deposits, tasks and settlement", () => {
         const refund = settle.find({Action: "Transfer", Recipient: bob.address})
         expect(refund.target).toBe(token)
         expect(refund.tags.Quantity).toBe("426")
-        expect(BigInt(await tokenBalance(bob.address) ?? "0")).toBe(before - 74n)
+        expect(BigInt((await tokenBalance(bob.address)) ?? "0")).toBe(before - 74n)
         expect(await balance(escrow, bob)).toMatchObject({Balance: "0", Locked: "0"})
         await expectSolvent(escrow)
     })
@@ -334,8 +415,15 @@ describe("escrow: deposits, tasks and settlement", () => {
     ])("refunds a per-call Infer with %s", async (_label, tags: Record<string, string>, error) => {
         const before = await tokenBalance(bob.address)
         const trace = await ao.send(bob, token, {
-            Action: "Transfer", Recipient: escrow, Quantity: "500", "X-Action": "Infer", "X-Model": m1.name,
-            "X-Max-Tokens": "40", "X-Prompt": "Say hi", "X-Reference": "bad-call", ...tags
+            Action: "Transfer",
+            Recipient: escrow,
+            Quantity: "500",
+            "X-Action": "Infer",
+            "X-Model": m1.name,
+            "X-Max-Tokens": "40",
+            "X-Prompt": "Say hi",
+            "X-Reference": "bad-call",
+            ...tags
         })
         const refused = trace.find({Action: "Infer-Error"})
         expect(refused.target).toBe(bob.address)
@@ -346,15 +434,17 @@ describe("escrow: deposits, tasks and settlement", () => {
     })
 
     it("withdraws from the available balance only", async () => {
-        const before = BigInt(await tokenBalance(alice.address) ?? "0")
-        expect(errorOf(await ao.send(alice, escrow, {Action: "Withdraw", Quantity: "4749"}), "Withdraw")).toMatch(/Insufficient available balance/)
+        const before = BigInt((await tokenBalance(alice.address)) ?? "0")
+        expect(errorOf(await ao.send(alice, escrow, {Action: "Withdraw", Quantity: "4749"}), "Withdraw")).toMatch(
+            /Insufficient available balance/
+        )
         expect(errorOf(await ao.send(alice, escrow, {Action: "Withdraw", Quantity: "-1"}), "Withdraw")).toMatch(/Quantity/)
         expect(errorOf(await ao.send(alice, escrow, {Action: "Withdraw"}), "Withdraw")).toMatch(/Quantity is required/)
 
         const trace = await ao.send(alice, escrow, {Action: "Withdraw", Quantity: "4000"})
         expect(trace.find({Action: "Withdraw-Notice"}).tags).toMatchObject({Quantity: "4000", Balance: "748"})
         expect(trace.find({Action: "Credit-Notice"}).target).toBe(alice.address)
-        expect(BigInt(await tokenBalance(alice.address) ?? "0")).toBe(before + 4000n)
+        expect(BigInt((await tokenBalance(alice.address)) ?? "0")).toBe(before + 4000n)
         await expectSolvent(escrow)
     })
 })
@@ -373,13 +463,17 @@ describe("escrow: worker selection", () => {
         // Only `cheap` and (given a larger Max-Fee) `pricey` may take an mS task: the
         // others are ineligible, silent for longer than their heartbeat timeout, or
         // serve another model. Each takes one task at a time.
-        escrow = await deployEscrow({}, [mS, mDraw, mLonely, mOther], [
-            workerRecord(cheap, [mS], {priceOutput: "1000", maxConcurrency: 1}),
-            workerRecord(ineligible, [mS], {priceOutput: "1", eligible: false}),
-            workerRecord(stale, [mS], {priceOutput: "1", lastHeartbeat: Date.now() - 700_000}),
-            workerRecord(otherModel, [mOther], {priceOutput: "1"}),
-            workerRecord(pricey, [mS], {priceOutput: "5000", maxConcurrency: 1})
-        ])
+        escrow = await deployEscrow(
+            {},
+            [mS, mDraw, mLonely, mOther],
+            [
+                workerRecord(cheap, [mS], {priceOutput: "1000", maxConcurrency: 1}),
+                workerRecord(ineligible, [mS], {priceOutput: "1", eligible: false}),
+                workerRecord(stale, [mS], {priceOutput: "1", lastHeartbeat: Date.now() - 700_000}),
+                workerRecord(otherModel, [mOther], {priceOutput: "1"}),
+                workerRecord(pricey, [mS], {priceOutput: "5000", maxConcurrency: 1})
+            ]
+        )
         await deposit(alice, escrow, "50000")
     })
 
@@ -397,9 +491,17 @@ describe("escrow: worker selection", () => {
     it("draws workers by stake and reputation, as recomputed from the task id", async () => {
         // The workers the first test left out now serve mDraw, eligible and fresh.
         const records = [
-            workerRecord(ineligible, [mDraw], {stake: "2000000000000", reputation: {completed: 3, strikes: 1, slashed: 0}, maxConcurrency: 64}),
+            workerRecord(ineligible, [mDraw], {
+                stake: "2000000000000",
+                reputation: {completed: 3, strikes: 1, slashed: 0},
+                maxConcurrency: 64
+            }),
             workerRecord(stale, [mDraw], {stake: "1000000000000", maxConcurrency: 64}),
-            workerRecord(otherModel, [mDraw], {stake: "2700000000000", reputation: {completed: 10, strikes: 0, slashed: 1}, maxConcurrency: 64})
+            workerRecord(otherModel, [mDraw], {
+                stake: "2700000000000",
+                reputation: {completed: 10, strikes: 0, slashed: 1},
+                maxConcurrency: 64
+            })
         ]
         for (const r of records) await sync(escrow, "Sync-Worker", r)
         for (let i = 0; i < 4; i++) {
@@ -419,13 +521,21 @@ describe("escrow: timeouts, failures and refunds", () => {
         const actors = pool.slice(0, 3)
         for (const w of actors) workers.set(w.address, w)
         mT = model("timeout-me", modelOwner)
-        escrow = await deployEscrow({"Task-Timeout": "3000", "Challenge-Window": "1", "Max-Attempts": "2"}, [mT],
-            actors.map((w) => workerRecord(w, [mT])))
+        escrow = await deployEscrow(
+            {"Task-Timeout": "3000", "Challenge-Window": "1", "Max-Attempts": "2"},
+            [mT],
+            actors.map((w) => workerRecord(w, [mT]))
+        )
         await deposit(alice, escrow, "10000")
     })
 
     const infer = async () => {
-        const trace = await ao.send(alice, escrow, {Action: "Infer", Model: mT.name, "Max-Tokens": "40", "Max-Fee": "1000", "X-Reference": "t"}, "Hi")
+        const trace = await ao.send(
+            alice,
+            escrow,
+            {Action: "Infer", Model: mT.name, "Max-Tokens": "40", "Max-Fee": "1000", "X-Reference": "t"},
+            "Hi"
+        )
         const assigned = trace.find({Action: "Task-Assigned"})
         return {id: trace.id, worker: workers.get(assigned.target)!, deadline: assigned.tags.Deadline}
     }
@@ -475,8 +585,14 @@ describe("escrow: timeouts, failures and refunds", () => {
     it("refunds a per-call Infer by token transfer when every attempt timed out", async () => {
         const before = await tokenBalance(bob.address)
         const call = await ao.send(bob, token, {
-            Action: "Transfer", Recipient: escrow, Quantity: "300", "X-Action": "Infer", "X-Model": mT.id,
-            "X-Max-Tokens": "40", "X-Prompt": "Hi", "X-Reference": "slow"
+            Action: "Transfer",
+            Recipient: escrow,
+            Quantity: "300",
+            "X-Action": "Infer",
+            "X-Model": mT.id,
+            "X-Max-Tokens": "40",
+            "X-Prompt": "Hi",
+            "X-Reference": "slow"
         })
         const first = call.find({Action: "Task-Assigned"})
         await passDeadline(first.tags.Deadline)

@@ -28,7 +28,7 @@ describe("escrow rules", () => {
                 maxFee: (next(10_000n) * scale * (i % 2 === 0 ? 1n : 100_000n)).toString()
             }
         })
-        const got = await lua<Array<{worker: string, owner: string, total: string, quote: string}>>(`
+        const got = await lua<Array<{worker: string; owner: string; total: string; quote: string}>>(`
             local fees = require("weavelm.fees")
             local out = {}
             for i, c in ipairs(json.decode([==[${JSON.stringify(cases)}]==])) do
@@ -43,17 +43,19 @@ describe("escrow rules", () => {
         for (const [i, c] of cases.entries()) {
             const bps = BigInt(c.ownerFee)
             let worker = ceilDiv(BigInt(c.priceInput) * BigInt(c.inputTokens) + BigInt(c.priceOutput) * BigInt(c.outputTokens), 1000n)
-            let owner = worker * bps / 10_000n
+            let owner = (worker * bps) / 10_000n
             const maxFee = BigInt(c.maxFee)
             if (worker + owner > maxFee) {
                 capped++
-                owner = maxFee * bps / (10_000n + bps)
+                owner = (maxFee * bps) / (10_000n + bps)
                 worker = maxFee - owner
             }
             const quoted = ceilDiv(BigInt(c.priceOutput) * BigInt(c.outputTokens), 1000n)
             expect(got[i], JSON.stringify(c)).toEqual({
-                worker: worker.toString(), owner: owner.toString(), total: (worker + owner).toString(),
-                quote: (quoted + quoted * bps / 10_000n).toString()
+                worker: worker.toString(),
+                owner: owner.toString(),
+                total: (worker + owner).toString(),
+                quote: (quoted + (quoted * bps) / 10_000n).toString()
             })
         }
         expect(capped).toBeGreaterThan(10)
@@ -61,7 +63,7 @@ describe("escrow rules", () => {
     })
 
     it("weights workers by stake and reputation and draws in proportion, the same way for the same seed", async () => {
-        const got = await lua<{weights: string[], counts: number[], again: boolean, zero: string}>(`
+        const got = await lua<{weights: string[]; counts: number[]; again: boolean; zero: string}>(`
             local selection = require("weavelm.selection")
             local function worker(address, stake, completed, strikes, slashed)
               return { worker = { address = address, stake = stake,

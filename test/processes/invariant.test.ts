@@ -87,7 +87,12 @@ describe("conservation over random action sequences", () => {
         registry = await ao.deploy(owner, "registry")
         escrow = await ao.deploy(owner, "escrow")
         token2 = await ao.deploy(owner, "token")
-        for (const [pid, n] of [[token, "token"], [registry, "registry"], [escrow, "escrow"], [token2, "token2"]] as const) {
+        for (const [pid, n] of [
+            [token, "token"],
+            [registry, "registry"],
+            [escrow, "escrow"],
+            [token2, "token2"]
+        ] as const) {
             names.set(pid, n)
             await cascades.track(pid)
         }
@@ -105,31 +110,49 @@ describe("conservation over random action sequences", () => {
             await run(actor, pid, tags, data)
             const refused = model.stepOutputs.filter((o) => o.tags.Action?.endsWith("-Error"))
             model.stepOutputs = []
-            expect(refused.map((o) => o.tags.Error), `setup ${String(tags.Action)}`).toEqual([])
+            expect(
+                refused.map((o) => o.tags.Error),
+                `setup ${String(tags.Action)}`
+            ).toEqual([])
         }
 
         // -- setup: wired like sdk/deploy/deployProcesses.ts, short windows.
         await must(owner, escrow, {Action: "Configure", Token: token, Registry: registry, ...ESCROW_PARAMS})
         await must(owner, registry, {Action: "Configure", Token: token, Escrow: escrow, ...REGISTRY_PARAMS})
-        const grants = [[alice, "400000"], [bob, "400000"], [carol, "100000"], [w1, "20000"], [w2, "20000"], [w3, "20000"]] as const
+        const grants = [
+            [alice, "400000"],
+            [bob, "400000"],
+            [carol, "100000"],
+            [w1, "20000"],
+            [w2, "20000"],
+            [w3, "20000"]
+        ] as const
         for (const [who, qty] of grants) await must(owner, token, {Action: "Mint", Recipient: who.address, Quantity: qty})
         for (const who of [alice, bob]) await must(owner, token2, {Action: "Mint", Recipient: who.address, Quantity: "50000"})
         await must(carol, registry, modelTags(m1, m1.ownerFee))
         await must(carol, registry, modelTags(m2, m2.ownerFee))
         const workerTerms: Array<[Actor, string, string, string]> = [
-            [w1, `${m1.id}, ${m2.id}`, "3000", "2"], [w2, m1.id, "2000", "2"], [w3, m1.id, "4500", "3"]
+            [w1, `${m1.id}, ${m2.id}`, "3000", "2"],
+            [w2, m1.id, "2000", "2"],
+            [w3, m1.id, "4500", "3"]
         ]
         for (const [w, models, priceOutput, concurrency] of workerTerms) {
             await must(w, token, {Action: "Transfer", Recipient: registry, Quantity: "4000", "X-Action": "Stake"})
-            await must(w, registry, {Action: "Register-Worker", Models: models, "Price-Input": "1000", "Price-Output": priceOutput,
-                "Max-Concurrency": concurrency, Hardware: "cpu-2c"})
+            await must(w, registry, {
+                Action: "Register-Worker",
+                Models: models,
+                "Price-Input": "1000",
+                "Price-Output": priceOutput,
+                "Max-Concurrency": concurrency,
+                Hardware: "cpu-2c"
+            })
         }
         for (const who of [alice, bob, carol])
             await must(who, token, {Action: "Transfer", Recipient: escrow, Quantity: "30000", "X-Action": "Deposit"})
         console.log(`setup done in ${Date.now() - started} ms`)
 
         const actions = new RandomActions(SEED, model, cast, ids)
-        const counts = new Map<string, {sent: number, refused: number}>()
+        const counts = new Map<string, {sent: number; refused: number}>()
         let balanceProbe = 0
         /** Steps where the escrow's own reads, not only the model, were checked against its token balance. */
         const crossChecks = {info: 0, tasks: 0}
@@ -144,9 +167,9 @@ describe("conservation over random action sequences", () => {
             await run(owner, escrow, {Action: "Info"})
             const info = model.stepOutputs.filter((o) => o.tags.Action === "Info-Response").at(-1)!
             const infoLiabilities = BigInt(info.tags.Liabilities!)
-            const infoData = JSON.parse(info.data) as {balances: string, locked: string}
+            const infoData = JSON.parse(info.data) as {balances: string; locked: string}
             if (step % 3 === 0) {
-                const who = actors[1 + balanceProbe++ % (actors.length - 1)]!
+                const who = actors[1 + (balanceProbe++ % (actors.length - 1))]!
                 await run(owner, escrow, {Action: "Balance", Recipient: who.address})
             }
             const escrowSettled = model.escrow.book.liabilities()
@@ -180,10 +203,14 @@ describe("conservation over random action sequences", () => {
             // when nothing moved between the two reads, Tasks' locked plus Info's balances is what the escrow holds.
             if (tasksRead !== undefined) {
                 expect(tasksRead.openLocked, `step ${step}: locked summed from Tasks`).toBe(tasksRead.locked)
-                if (tasksRead.locked === BigInt(infoData.locked) && tasksRead.balances === BigInt(infoData.balances) &&
-                    model.escrow.book.liabilities() === infoLiabilities) {
-                    expect(tasksRead.openLocked + BigInt(infoData.balances), `step ${step}: Tasks + balances vs escrow token balance`)
-                        .toBe(escrowHolds)
+                if (
+                    tasksRead.locked === BigInt(infoData.locked) &&
+                    tasksRead.balances === BigInt(infoData.balances) &&
+                    model.escrow.book.liabilities() === infoLiabilities
+                ) {
+                    expect(tasksRead.openLocked + BigInt(infoData.balances), `step ${step}: Tasks + balances vs escrow token balance`).toBe(
+                        escrowHolds
+                    )
                     crossChecks.tasks++
                 }
             }
@@ -192,9 +219,11 @@ describe("conservation over random action sequences", () => {
             // message: its totals are read again whenever it evaluated one.
             const totals = model.registry.stakeTotals()
             if (touched.has(registry) || step === 0) {
-                const regInfo = await owner.client.readJson<{totalStaked: string, totalUnstaking: string}>(registry, {Action: "Info"})
-                expect({staked: BigInt(regInfo.totalStaked), unstaking: BigInt(regInfo.totalUnstaking)}, `step ${step}: registry totals`)
-                    .toEqual(totals)
+                const regInfo = await owner.client.readJson<{totalStaked: string; totalUnstaking: string}>(registry, {Action: "Info"})
+                expect(
+                    {staked: BigInt(regInfo.totalStaked), unstaking: BigInt(regInfo.totalUnstaking)},
+                    `step ${step}: registry totals`
+                ).toEqual(totals)
             }
             expect(read.get(registry) ?? 0n, `step ${step}: registry token balance vs stakes`).toBe(totals.staked + totals.unstaking)
             return {read, supply}
@@ -202,15 +231,21 @@ describe("conservation over random action sequences", () => {
 
         /** Per-address stakes as the registry reports them (Workers, plus Worker for stakers that never registered). */
         async function verifyStakes(step: number) {
-            type WorkerView = {address: string, stake: string, unstaking: {amount: string, availableAt: number},
-                reputation: {completed: number, strikes: number}}
+            type WorkerView = {
+                address: string
+                stake: string
+                unstaking: {amount: string; availableAt: number}
+                reputation: {completed: number; strikes: number}
+            }
             const views = await owner.client.readJson<WorkerView[]>(registry, {Action: "Workers"})
-            let staked = 0n, unstaking = 0n
+            let staked = 0n,
+                unstaking = 0n
             for (const v of views) {
                 const s = model.registry.stakeOf(v.address)
-                expect({stake: BigInt(v.stake), unstaking: BigInt(v.unstaking.amount), availableAt: v.unstaking.availableAt},
-                    `step ${step}: stake of ${label(v.address)}`)
-                    .toEqual({stake: s.staked, unstaking: s.unstaking, availableAt: s.availableAt})
+                expect(
+                    {stake: BigInt(v.stake), unstaking: BigInt(v.unstaking.amount), availableAt: v.unstaking.availableAt},
+                    `step ${step}: stake of ${label(v.address)}`
+                ).toEqual({stake: s.staked, unstaking: s.unstaking, availableAt: s.availableAt})
                 const {reputation} = model.registry.workers.get(v.address)!
                 expect(v.reputation).toMatchObject({completed: reputation.completed, strikes: reputation.strikes})
                 staked += s.staked
@@ -218,8 +253,10 @@ describe("conservation over random action sequences", () => {
             }
             for (const address of model.registry.stakes.keys()) {
                 if (model.registry.workers.has(address)) continue
-                const v = await owner.client.readJson<{registered: boolean, stake: string, unstaking: {amount: string}}>(registry,
-                    {Action: "Worker", Address: address})
+                const v = await owner.client.readJson<{registered: boolean; stake: string; unstaking: {amount: string}}>(registry, {
+                    Action: "Worker",
+                    Address: address
+                })
                 expect(v.registered).toBe(false)
                 staked += BigInt(v.stake)
                 unstaking += BigInt(v.unstaking.amount)
@@ -255,12 +292,15 @@ describe("conservation over random action sequences", () => {
                 const actionOutputs = model.stepOutputs
                 const refusedHere = actionOutputs.filter((o) => o.tags.Action?.endsWith("-Error"))
                 if (VERBOSE) {
-                    const events = actionOutputs.map((o) => o.tags.Action)
+                    const events = actionOutputs
+                        .map((o) => o.tags.Action)
                         .filter((a) => a !== undefined && !/^(Debit-Notice|Sync-Worker|Record-Outcome)$/.test(a))
                     const slept = action.sleep ? ` ${action.sleep} ms` : ""
                     const took = Date.now() - stepStarted
-                    console.log(`step ${step} ${action.kind} by ${action.actor.name}${slept} (${took} ms): ${events.join(" ")}` +
-                        refusedHere.map((o) => ` [${o.tags.Error}]`).join(""))
+                    console.log(
+                        `step ${step} ${action.kind} by ${action.actor.name}${slept} (${took} ms): ${events.join(" ")}` +
+                            refusedHere.map((o) => ` [${o.tags.Error}]`).join("")
+                    )
                 }
                 if (refusedHere.length > 0) {
                     tally.refused++
@@ -273,8 +313,10 @@ describe("conservation over random action sequences", () => {
                 }
                 if (action.refused !== undefined) {
                     // Known from the inputs: refused, and nothing but upkeep moved.
-                    expect(refusedHere.map((o) => o.tags.Action), `step ${step} ${action.kind}: refused`)
-                        .toContain(`${action.refused}-Error`)
+                    expect(
+                        refusedHere.map((o) => o.tags.Action),
+                        `step ${step} ${action.kind}: refused`
+                    ).toContain(`${action.refused}-Error`)
                     expectHoldings(before, step, `${action.kind}, refused`)
                     expect(model.token2.balances, `step ${step}: second token unchanged`).toEqual(token2Before)
                 }
@@ -283,14 +325,17 @@ describe("conservation over random action sequences", () => {
                 if (registryTouched || step % 10 === 0) await verifyStakes(step)
                 if (action.target === token2) {
                     const read = await owner.client.readJson<Record<string, string>>(token2, {Action: "Balances"})
-                    expect(Object.fromEntries(Object.entries(read).filter(([, v]) => v !== "0")))
-                        .toEqual(Object.fromEntries([...model.token2.balances].filter(([, v]) => v !== 0n).map(([k, v]) => [k, String(v)])))
+                    expect(Object.fromEntries(Object.entries(read).filter(([, v]) => v !== "0"))).toEqual(
+                        Object.fromEntries([...model.token2.balances].filter(([, v]) => v !== 0n).map(([k, v]) => [k, String(v)]))
+                    )
                 }
                 expectHoldings(before, step, action.kind)
             } catch (e) {
                 const tags = Object.fromEntries(Object.entries(action.tags).map(([k, v]) => [k, typeof v === "string" ? label(v) : v]))
-                console.error(`step ${step} failed (seed ${SEED}): ${action.kind} by ${action.actor.name} to ${label(action.target)} ` +
-                    JSON.stringify(tags))
+                console.error(
+                    `step ${step} failed (seed ${SEED}): ${action.kind} by ${action.actor.name} to ${label(action.target)} ` +
+                        JSON.stringify(tags)
+                )
                 throw e
             }
         }
@@ -301,14 +346,23 @@ describe("conservation over random action sequences", () => {
         expect(model.stepOutputs.filter((o) => o.tags.Action === "Balance-Response")).toHaveLength(actors.length - 1)
 
         const s = model.accounting.stats
-        const kinds = [...counts].sort(([a], [b]) => (a < b ? -1 : 1))
-            .map(([k, v]) => `${k} ${v.sent}${v.refused ? ` (${v.refused} refused)` : ""}`).join(", ")
-        console.log(`invariant property: seed ${SEED}, ${STEPS} steps in ${Math.round((Date.now() - started) / 1000)} s; ${kinds}; ` +
-            `tasks: created ${s.created} (${s.perCallCreated} per-call), completed ${s.completed}, settled ${s.settled}, ` +
-            `refunded ${s.refunded}, reassigned ${s.reassigned}, revoked ${s.revoked}, failed ${s.failed}; ` +
-            `stake withdrawals ${s.withdrawnStakes}; refused steps ${s.refusedActions}; escrow reads cross-checked against its token ` +
-            `balance: Info ${crossChecks.info}, Tasks+Info ${crossChecks.tasks} of ${STEPS + 1} checks`)
-        console.log(`refusals: ${[...reasons].sort(([, a], [, b]) => b - a).map(([r, n]) => `${n}x ${r}`).join("; ")}`)
+        const kinds = [...counts]
+            .sort(([a], [b]) => (a < b ? -1 : 1))
+            .map(([k, v]) => `${k} ${v.sent}${v.refused ? ` (${v.refused} refused)` : ""}`)
+            .join(", ")
+        console.log(
+            `invariant property: seed ${SEED}, ${STEPS} steps in ${Math.round((Date.now() - started) / 1000)} s; ${kinds}; ` +
+                `tasks: created ${s.created} (${s.perCallCreated} per-call), completed ${s.completed}, settled ${s.settled}, ` +
+                `refunded ${s.refunded}, reassigned ${s.reassigned}, revoked ${s.revoked}, failed ${s.failed}; ` +
+                `stake withdrawals ${s.withdrawnStakes}; refused steps ${s.refusedActions}; escrow reads cross-checked against its token ` +
+                `balance: Info ${crossChecks.info}, Tasks+Info ${crossChecks.tasks} of ${STEPS + 1} checks`
+        )
+        console.log(
+            `refusals: ${[...reasons]
+                .sort(([, a], [, b]) => b - a)
+                .map(([r, n]) => `${n}x ${r}`)
+                .join("; ")}`
+        )
         if (DEFAULT_RUN) {
             // The property means little unless the sequence reached every way out of a task.
             expect(s.settled, "settlements").toBeGreaterThan(0)

@@ -27,7 +27,11 @@ const model = {id: fakeId("qa-toy"), sha256: hex("qa-toy"), name: "qa-toy", owne
 beforeAll(async () => {
     ao = MemoryAo.create()
     ;[owner, registry, worker, asker, stranger] = await Promise.all([
-        ao.actor("owner"), ao.actor("registry"), ao.actor("worker"), ao.actor("asker"), ao.actor("stranger")
+        ao.actor("owner"),
+        ao.actor("registry"),
+        ao.actor("worker"),
+        ao.actor("asker"),
+        ao.actor("stranger")
     ])
     model.owner = owner.address
 
@@ -35,14 +39,25 @@ beforeAll(async () => {
     escrow = await ao.deploy(owner, "escrow")
     // One attempt per task: a silent worker's task is refunded, not reassigned.
     const configured = await ao.send(owner, escrow, {
-        Action: "Configure", Token: token, Registry: registry.address,
-        "Challenge-Window": "3600000", "Task-Timeout": "3600000", "Max-Attempts": "1"
+        Action: "Configure",
+        Token: token,
+        Registry: registry.address,
+        "Challenge-Window": "3600000",
+        "Task-Timeout": "3600000",
+        "Max-Attempts": "1"
     })
     configured.find({Action: "Configure-Notice"})
     await sync("Sync-Model", model)
     await sync("Sync-Worker", {
-        address: worker.address, models: [model.id], priceInput: "1000", priceOutput: "2000", maxConcurrency: 8,
-        stake: "1000", eligible: true, lastHeartbeat: Date.now(), heartbeatTimeout: 3_600_000,
+        address: worker.address,
+        models: [model.id],
+        priceInput: "1000",
+        priceOutput: "2000",
+        maxConcurrency: 8,
+        stake: "1000",
+        eligible: true,
+        lastHeartbeat: Date.now(),
+        heartbeatTimeout: 3_600_000,
         reputation: {completed: 0, strikes: 0, slashed: 0}
     })
 
@@ -88,10 +103,20 @@ async function ask(question = QUESTION) {
 }
 
 /** The worker wallet's result: fee ceil((1000 * 10 + 2000 * 20) / 1000) = 50. */
-const taskResult = (taskId: string, output = "forty-two") => ao.send(worker, escrow, {
-    Action: "Task-Result", "Task-Id": taskId, "Input-Tokens": "10", "Output-Tokens": "20",
-    "Receipt-Tx": fakeId(`receipt-${taskId}`), "Receipt-Hash": hex(`receipt-${taskId}`)
-}, output)
+const taskResult = (taskId: string, output = "forty-two") =>
+    ao.send(
+        worker,
+        escrow,
+        {
+            Action: "Task-Result",
+            "Task-Id": taskId,
+            "Input-Tokens": "10",
+            "Output-Tokens": "20",
+            "Receipt-Tx": fakeId(`receipt-${taskId}`),
+            "Receipt-Hash": hex(`receipt-${taskId}`)
+        },
+        output
+    )
 
 describe("Lua client in the qa-bot dApp", () => {
     it("answers an Ask paid per call by token transfer, from Infer-Accepted to Answer", async () => {
@@ -99,27 +124,48 @@ describe("Lua client in the qa-bot dApp", () => {
         const call = await ask()
         const payment = sent(call.trace, {Action: "Transfer", "X-Action": "Infer"}, dapp, token)
         expect(payment.tags).toMatchObject({
-            Recipient: escrow, Quantity: "1000", "X-Model": model.name, "X-Max-Tokens": "64", "X-Prompt": PROMPT
+            Recipient: escrow,
+            Quantity: "1000",
+            "X-Model": model.name,
+            "X-Max-Tokens": "64",
+            "X-Prompt": PROMPT
         })
         expect(payment.tags["X-Reference"]).toBe(call.reference)
         expect(call.reference).toMatch(new RegExp(`^${dapp}-\\d+$`))
         expect(BigInt((await tokenBalance(dapp))!)).toBe(before - 1000n)
 
-        expect(await pending()).toEqual([{
-            Reference: call.reference, Model: model.name, PayPerCall: true, TaskId: call.taskId, Worker: worker.address,
-            Deadline: Number(call.assigned.tags.Deadline)
-        }])
+        expect(await pending()).toEqual([
+            {
+                Reference: call.reference,
+                Model: model.name,
+                PayPerCall: true,
+                TaskId: call.taskId,
+                Worker: worker.address,
+                Deadline: Number(call.assigned.tags.Deadline)
+            }
+        ])
         expect(await storedAnswer(call.id)).toMatchObject({status: "pending", question: QUESTION, taskId: call.taskId})
 
         const done = await taskResult(call.taskId)
         expect(sent(done, {Action: "Infer-Result"}, escrow, dapp).tags["X-Reference"]).toBe(call.reference)
         const answer = sent(done, {Action: "Answer"}, dapp, asker.address)
-        expect(answer.tags).toMatchObject({"Question-Id": call.id, "Task-Id": call.taskId, Fee: "50", "Receipt-Tx": fakeId(`receipt-${call.taskId}`)})
+        expect(answer.tags).toMatchObject({
+            "Question-Id": call.id,
+            "Task-Id": call.taskId,
+            Fee: "50",
+            "Receipt-Tx": fakeId(`receipt-${call.taskId}`)
+        })
         expect(answer.data).toBe("forty-two")
 
         expect(await storedAnswer(call.id)).toEqual({
-            status: "answered", question: QUESTION, asker: asker.address, answer: "forty-two", taskId: call.taskId,
-            worker: worker.address, fee: "50", receiptTx: fakeId(`receipt-${call.taskId}`)
+            status: "answered",
+            question: QUESTION,
+            asker: asker.address,
+            answer: "forty-two",
+            taskId: call.taskId,
+            worker: worker.address,
+            fee: "50",
+            receiptTx: fakeId(`receipt-${call.taskId}`)
         })
         expect(await pending()).toEqual([])
     })
@@ -155,7 +201,9 @@ describe("Lua client in the qa-bot dApp", () => {
             const trace = await ao.send(asker, dapp, {Action: "Ask"}, QUESTION)
             const refused = sent(trace, {Action: "Infer-Error"}, escrow, dapp)
             expect(refused.tags.Error).toMatch(/Unknown model/)
-            expect(refused.tags["X-Reference"]).toBe(sent(trace, {Action: "Transfer", "X-Action": "Infer"}, dapp, token).tags["X-Reference"])
+            expect(refused.tags["X-Reference"]).toBe(
+                sent(trace, {Action: "Transfer", "X-Action": "Infer"}, dapp, token).tags["X-Reference"]
+            )
             const error = sent(trace, {Action: "Ask-Error"}, dapp, asker.address)
             expect(error.tags).toMatchObject({"Question-Id": trace.id, Error: refused.tags.Error})
             expect(trace.filter({Action: "Task-Assigned"})).toEqual([])
@@ -192,7 +240,10 @@ describe("Lua client in the qa-bot dApp", () => {
             const error = sent(poke, {Action: "Ask-Error"}, dapp, asker.address)
             expect(error.tags).toMatchObject({"Question-Id": call.id})
             expect(error.tags.Error).toMatch(/missed the deadline/)
-            expect(sent(poke, {Action: "Transfer", Recipient: dapp}, escrow, token).tags).toMatchObject({Quantity: "1000", "X-Reference": call.reference})
+            expect(sent(poke, {Action: "Transfer", Recipient: dapp}, escrow, token).tags).toMatchObject({
+                Quantity: "1000",
+                "X-Reference": call.reference
+            })
             expect(await tokenBalance(dapp)).toBe(before)
             expect(await storedAnswer(call.id)).toMatchObject({status: "failed", taskId: call.taskId})
         } finally {
@@ -225,8 +276,9 @@ describe("Lua client in the qa-bot dApp", () => {
     })
 
     it("refuses an empty question, Get-Answer of an unknown id, and Configure or Deposit from a non-owner", async () => {
-        expect(sent(await ao.send(asker, dapp, {Action: "Ask"}, ""), {Action: "Ask-Error"}, dapp, asker.address).tags.Error)
-            .toMatch(/question/)
+        expect(sent(await ao.send(asker, dapp, {Action: "Ask"}, ""), {Action: "Ask-Error"}, dapp, asker.address).tags.Error).toMatch(
+            /question/
+        )
         await expect(storedAnswer(fakeId("nope"))).rejects.toThrow(/Unknown Question-Id/)
         const configure = await ao.send(stranger, dapp, {Action: "Configure", Escrow: stranger.address})
         expect(configure.find({Action: "Configure-Error"}).tags.Error).toMatch(/owner/)

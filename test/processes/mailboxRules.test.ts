@@ -18,8 +18,16 @@ local function refusal(f, ...)
 end
 `
 
-interface Entry {seq: number, target: string, tags: Record<string, string>, data: string}
-interface Box {next: number, messages: Entry[]}
+interface Entry {
+    seq: number
+    target: string
+    tags: Record<string, string>
+    data: string
+}
+interface Box {
+    next: number
+    messages: Entry[]
+}
 
 describe("mailbox rules", () => {
     let lua: <T>(code: string) => Promise<T>
@@ -35,13 +43,15 @@ describe("mailbox rules", () => {
     })
 
     it("publishes patches by default only for a HyperBEAM process (Variant ao.N.1)", async () => {
-        expect(await lua<string[]>(`return json.encode({
+        expect(
+            await lua<string[]>(`return json.encode({
             mailbox.defaultPublishing({ { name = "Name", value = "x" }, { name = "Variant", value = "ao.N.1" } }),
             mailbox.defaultPublishing({ { name = "variant", value = "ao.N.1" } }),
             mailbox.defaultPublishing({ { name = "Variant", value = "ao.TN.1" } }),
             mailbox.defaultPublishing({}),
             mailbox.defaultPublishing({ Name = "x", Variant = "ao.N.1" }),
-            mailbox.defaultPublishing({ Variant = "ao.TN.1" }) })`)).toEqual(["on", "on", "off", "off", "on", "off"])
+            mailbox.defaultPublishing({ Variant = "ao.TN.1" }) })`)
+        ).toEqual(["on", "on", "off", "off", "on", "off"])
     })
 
     it("records a message's own tags, from the root or a Tags list or map, as strings", async () => {
@@ -59,7 +69,7 @@ describe("mailbox rules", () => {
     })
 
     it("records wallets, dApps and every Infer-Result; not the token, the registry, untargeted messages, Published answers", async () => {
-        const got = await lua<{keys: string[], boxes: Record<string, Box>}>(`
+        const got = await lua<{keys: string[]; boxes: Record<string, Box>}>(`
             local boxes, changed = {}, {}
             for _, m in ipairs({
               { Target = "token", Action = "Transfer" }, { Target = "registry", Action = "Record-Outcome" },
@@ -74,13 +84,17 @@ describe("mailbox rules", () => {
             return json.encode({ keys = keys, boxes = boxes })`)
         expect(got.keys).toEqual([inboxKey("alice"), "results"])
         expect(Object.keys(got.boxes).sort()).toEqual(got.keys)
-        expect(got.boxes[inboxKey("alice")]).toEqual({next: 3, messages: [
-            {seq: 1, target: "alice", tags: {Action: "Infer-Accepted", "X-Reference": "r1"}, data: ""},
-            {seq: 2, target: "alice", tags: {Action: "Infer-Result", "Task-Id": "t1"}, data: "out"}
-        ]})
-        expect(got.boxes.results).toEqual({next: 2, messages: [
-            {seq: 1, target: "alice", tags: {Action: "Infer-Result", "Task-Id": "t1"}, data: "out"}
-        ]})
+        expect(got.boxes[inboxKey("alice")]).toEqual({
+            next: 3,
+            messages: [
+                {seq: 1, target: "alice", tags: {Action: "Infer-Accepted", "X-Reference": "r1"}, data: ""},
+                {seq: 2, target: "alice", tags: {Action: "Infer-Result", "Task-Id": "t1"}, data: "out"}
+            ]
+        })
+        expect(got.boxes.results).toEqual({
+            next: 2,
+            messages: [{seq: 1, target: "alice", tags: {Action: "Infer-Result", "Task-Id": "t1"}, data: "out"}]
+        })
     })
 
     it("keeps the last 32 messages of a recipient and the last 64 results, numbered without gaps", async () => {
@@ -101,7 +115,7 @@ describe("mailbox rules", () => {
     })
 
     it("encodes the same bytes whatever order tags were set in, and publishes nothing when nothing changed", async () => {
-        const got = await lua<{a: string, b: string, none: unknown}>(`
+        const got = await lua<{a: string; b: string; none: unknown}>(`
             local a, b = {}, {}
             local ac, bc = {}, {}
             mailbox.record(a, ac, { Target = "x", Action = "N", Zeta = "z", Alpha = "a\\n\\"q\\"", Data = "é\\t{}" }, isProcess)
@@ -113,10 +127,12 @@ describe("mailbox rules", () => {
             return json.encode({ a = mailbox.encode(a[mailbox.inboxKey("x")]), b = mailbox.encode(b[mailbox.inboxKey("x")]),
               none = mailbox.patch(a, {}) == nil })`)
         expect(got.a).toBe(got.b)
-        expect(got.a).toBe('{"next":2,"messages":[{"seq":1,"target":"x",' +
-            '"tags":{"Action":"N","Alpha":"a\\n\\"q\\"","Zeta":"z"},"data":"é\\t{}"}]}')
+        expect(got.a).toBe(
+            '{"next":2,"messages":[{"seq":1,"target":"x",' + '"tags":{"Action":"N","Alpha":"a\\n\\"q\\"","Zeta":"z"},"data":"é\\t{}"}]}'
+        )
         expect(JSON.parse(got.a)).toEqual({
-            next: 2, messages: [{seq: 1, target: "x", tags: {Action: "N", Alpha: "a\n\"q\"", Zeta: "z"}, data: "é\t{}"}]
+            next: 2,
+            messages: [{seq: 1, target: "x", tags: {Action: "N", Alpha: 'a\n"q"', Zeta: "z"}, data: "é\t{}"}]
         })
         expect(got.none).toBe(true)
     })
@@ -157,15 +173,22 @@ describe("Apus rules", () => {
                 apus.isRequest(request({ ["X-Prompt"] = "Hi", ["Prompt-Tx"] = "tx" })), apus.isRequest(request({})) },
             })`)
         expect(got.full).toEqual({
-            Model: "m", "Max-Tokens": "150", Temperature: "0.8", "Top-P": "1", "Top-K": "5", Seed: "7", "Max-Fee": "900"
+            Model: "m",
+            "Max-Tokens": "150",
+            Temperature: "0.8",
+            "Top-P": "1",
+            "Top-K": "5",
+            Seed: "7",
+            "Max-Fee": "900"
         })
         expect(got.default).toEqual({Model: "dm", Format: "chat"})
         expect(got.library).toEqual({Model: "dm", Temperature: "0"})
         expect(got.noModel).toMatch(/X-Options.model is required: this escrow has no Default-Model/)
         expect(got.session).toMatch(/X-Session is not supported/)
         expect(got.optionSession).toMatch(/X-Session is not supported/)
-        expect(got.unsupported)
-            .toBe("Unsupported X-Options stop, stream: supported are model, max_tokens, temperature, top_p, top_k, seed, max_fee")
+        expect(got.unsupported).toBe(
+            "Unsupported X-Options stop, stream: supported are model, max_tokens, temperature, top_p, top_k, seed, max_fee"
+        )
         expect(got.notJson).toBe("X-Options must be a JSON object")
         expect(got.list).toBe("X-Options must be a JSON object")
         expect(got.twice).toMatch(/Give Model once/)
@@ -197,8 +220,10 @@ describe("Apus rules", () => {
         // a: ceil((1000 * 100 + 3001 * 40) / 1000) = 221, + floor(221 * 5%) = 11 -> 232
         // b: ceil((4000 * 100 + 1000 * 40) / 1000) = 440, + 22 -> 462; busy and stale workers do not count
         expect(got.covered).toBe("462")
-        expect(got.short).toBe("The deposit 100 cannot cover Max-Fee 462, the worst-case fee of the priciest available worker "
-            + "for max_tokens 40 and a 84-byte prompt: deposit more, lower max_tokens, or set max_fee")
+        expect(got.short).toBe(
+            "The deposit 100 cannot cover Max-Fee 462, the worst-case fee of the priciest available worker " +
+                "for max_tokens 40 and a 84-byte prompt: deposit more, lower max_tokens, or set max_fee"
+        )
         expect(got.none).toBe("No available worker serves model m")
     })
 
@@ -218,12 +243,22 @@ describe("Apus rules", () => {
               refused = apus.refusal("no"),
             })`)
         expect(got.result).toEqual({
-            Target: "dapp", Action: "Infer-Response", "Task-Id": "t1", "X-Reference": "r1",
-            Data: '{"result":"forty-\\"two\\"","attestation":{"receiptTx":"rtx","receiptHash":"rh","taskId":"t1",'
-                + '"challengeDeadline":1700000000000,"worker":"w","fee":"122"}}'
+            Target: "dapp",
+            Action: "Infer-Response",
+            "Task-Id": "t1",
+            "X-Reference": "r1",
+            Data:
+                '{"result":"forty-\\"two\\"","attestation":{"receiptTx":"rtx","receiptHash":"rh","taskId":"t1",' +
+                '"challengeDeadline":1700000000000,"worker":"w","fee":"122"}}'
         })
         expect(got.unanswered).toEqual({
-            Target: "dapp", Action: "Infer-Response", "Task-Id": "t1", "X-Reference": "r1", Code: "503", Message: "why", Data: "why"
+            Target: "dapp",
+            Action: "Infer-Response",
+            "Task-Id": "t1",
+            "X-Reference": "r1",
+            Code: "503",
+            Message: "why",
+            Data: "why"
         })
         expect(got.invalid).toMatchObject({Code: "422", Message: "why"})
         expect(got.plain).toBeUndefined()

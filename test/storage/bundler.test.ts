@@ -30,10 +30,15 @@ function countingFetch(failAfter = Infinity) {
 describe("uploads through the devnet bundler", () => {
     let rig: BundlerRig
     let wallet: ArweaveJwk
-    const storage = (options: Partial<BundlerStorageOptions> = {}) => new BundlerStorage({
-        bundler: rig.bundler.url, gateway: rig.gateway.url, wallet, stateDir: path.join(rig.dir, "uploads"),
-        retry: {attempts: 2, initialDelayMs: 10}, ...options
-    })
+    const storage = (options: Partial<BundlerStorageOptions> = {}) =>
+        new BundlerStorage({
+            bundler: rig.bundler.url,
+            gateway: rig.gateway.url,
+            wallet,
+            stateDir: path.join(rig.dir, "uploads"),
+            retry: {attempts: 2, initialDelayMs: 10},
+            ...options
+        })
     const itemFiles = () => readdir(path.join(rig.store.dir, "items"))
 
     beforeAll(async () => {
@@ -44,7 +49,9 @@ describe("uploads through the devnet bundler", () => {
 
     it("round-trips a data item and finds it by id and by tags", async () => {
         const tags = [
-            {name: "Content-Type", value: "application/json"}, {name: "App-Name", value: "weavelm"}, {name: "Type", value: "Receipt"}
+            {name: "Content-Type", value: "application/json"},
+            {name: "App-Name", value: "weavelm"},
+            {name: "Type", value: "Receipt"}
         ]
         const {id} = await storage().uploadData(JSON.stringify({hello: "world"}), tags)
         expect(id).toMatch(/^[A-Za-z0-9_-]{43}$/)
@@ -56,19 +63,28 @@ describe("uploads through the devnet bundler", () => {
 
         const owner = {address: walletAddress(wallet)}
         const fields = "id owner { address } tags { name value } data { size } block { height }"
-        expect(await graphqlNodes(rig.gateway.url, `query { transactions(ids: ["${id}"]) { edges { node { ${fields} } } } }`))
-            .toEqual([{id, owner, tags, data: {size: "17"}, block: null}])
-        expect(await graphqlNodes(rig.gateway.url, `{ transactions(first: 100, tags: [{name: "Type", values: ["Receipt", "Other"]},
-            {name: "App-Name", values: ["weavelm"]}]) { edges { cursor node { id } } } }`)).toEqual([{id}])
-        expect(await graphqlNodes(rig.gateway.url, `{ transactions(owners: ["${owner.address}"]) { edges { node { id } } } }`))
-            .toEqual([{id}])
-        expect(await graphqlNodes(rig.gateway.url, `{ transactions(tags: [{name: "Type", values: ["Model"]}]) { edges { node { id } } } }`))
-            .toEqual([])
+        expect(await graphqlNodes(rig.gateway.url, `query { transactions(ids: ["${id}"]) { edges { node { ${fields} } } } }`)).toEqual([
+            {id, owner, tags, data: {size: "17"}, block: null}
+        ])
+        expect(
+            await graphqlNodes(
+                rig.gateway.url,
+                `{ transactions(first: 100, tags: [{name: "Type", values: ["Receipt", "Other"]},
+            {name: "App-Name", values: ["weavelm"]}]) { edges { cursor node { id } } } }`
+            )
+        ).toEqual([{id}])
+        expect(await graphqlNodes(rig.gateway.url, `{ transactions(owners: ["${owner.address}"]) { edges { node { id } } } }`)).toEqual([
+            {id}
+        ])
+        expect(
+            await graphqlNodes(rig.gateway.url, `{ transactions(tags: [{name: "Type", values: ["Model"]}]) { edges { node { id } } } }`)
+        ).toEqual([])
         // What verifier/evidence/gatewayReads.ts asks, here with variables as other clients send it.
         const query = "query($ids: [ID!]) { transactions(ids: $ids) { edges { node { id owner { address } tags { name value } } } } }"
         expect(await graphql(rig.gateway.url, query, {ids: [id]})).toEqual({data: {transactions: {edges: [{node: {id, owner, tags}}]}}})
-        expect(await graphql(rig.gateway.url, `{ receipt: transaction(id: "${id}") { id recipient } }`))
-            .toEqual({data: {receipt: {id, recipient: ""}}})
+        expect(await graphql(rig.gateway.url, `{ receipt: transaction(id: "${id}") { id recipient } }`)).toEqual({
+            data: {receipt: {id, recipient: ""}}
+        })
     })
 
     it("signs items arbundles verifies, with the id the bundler acknowledges", async () => {
@@ -85,7 +101,10 @@ describe("uploads through the devnet bundler", () => {
     it("uploads a file as a data item that arbundles verifies", async () => {
         const file = path.join(rig.dir, "streamed.bin")
         await writeRandomFile(file, 7 * MiB, 8)
-        const tags = [{name: "Content-Type", value: "application/octet-stream"}, {name: "Name", value: "streamed"}]
+        const tags = [
+            {name: "Content-Type", value: "application/octet-stream"},
+            {name: "Name", value: "streamed"}
+        ]
         const {id, chunksSent, chunksTotal} = await storage({stateDir: path.join(rig.dir, "streamed")}).uploadFile({file, tags})
         expect([chunksSent, chunksTotal]).toEqual([2, 2])
         // The signature was made over a streamed SHA-384; arbundles checks it over the bytes in memory.
@@ -146,8 +165,7 @@ describe("uploads through the devnet bundler", () => {
         await expect(upload).resolves.toMatchObject({id: expect.any(String)})
         const file = path.join(rig.dir, "unread.bin")
         await writeRandomFile(file, 1000, 4)
-        const unread = storage({gateway: `${rig.bundler.url}/nowhere`, stateDir: path.join(rig.dir, "unread")})
-            .uploadFile({file, tags: []})
+        const unread = storage({gateway: `${rig.bundler.url}/nowhere`, stateDir: path.join(rig.dir, "unread")}).uploadFile({file, tags: []})
         await expect(unread).rejects.toThrow(/Reading .* back from .* failed after 2 attempts: HTTP 404/)
     })
 
@@ -164,13 +182,16 @@ describe("uploads through the devnet bundler", () => {
 
         it("resumes an upload killed halfway without re-sending confirmed chunks", async () => {
             const stateDir = path.join(rig.dir, "resumed-uploads")
-            const tags = [{name: "Content-Type", value: "application/octet-stream"}, {name: "Type", value: "Model"}]
+            const tags = [
+                {name: "Content-Type", value: "application/octet-stream"},
+                {name: "Type", value: "Model"}
+            ]
             const crashing = countingFetch(CONFIRMED)
             await expect(storage({fetch: crashing.fetch, stateDir}).uploadFile({file, tags})).rejects.toThrow(/simulated crash/)
             expect(crashing.offsets).toHaveLength(CONFIRMED)
             const states = await readdir(stateDir)
             expect(states).toHaveLength(1)
-            const state = JSON.parse(await readFile(path.join(stateDir, states[0]!), "utf8")) as {confirmed: number[], header: string}
+            const state = JSON.parse(await readFile(path.join(stateDir, states[0]!), "utf8")) as {confirmed: number[]; header: string}
             expect([...state.confirmed].sort((a, b) => a - b)).toEqual([...crashing.offsets].sort((a, b) => a - b))
             const headerLength = Buffer.from(state.header, "base64url").length
 
@@ -200,12 +221,19 @@ describe("uploads through the devnet bundler", () => {
                 const body = Buffer.from(await response.arrayBuffer())
                 const header = (name: string) => response.headers.get(name)
                 return {
-                    status: response.status, body, length: header("content-length"), range: header("content-range"),
+                    status: response.status,
+                    body,
+                    length: header("content-length"),
+                    range: header("content-range"),
                     accepts: header("accept-ranges")
                 }
             }
-            expect(await read(undefined, "HEAD"))
-                .toMatchObject({status: 200, length: String(SIZE), accepts: "bytes", body: Buffer.alloc(0)})
+            expect(await read(undefined, "HEAD")).toMatchObject({
+                status: 200,
+                length: String(SIZE),
+                accepts: "bytes",
+                body: Buffer.alloc(0)
+            })
             const middle = await read("bytes=1000-1999")
             expect(middle).toMatchObject({status: 206, range: `bytes 1000-1999/${SIZE}`, length: "1000", accepts: "bytes"})
             expect(middle.body.equals(original.subarray(1000, 2000))).toBe(true)
@@ -219,7 +247,10 @@ describe("uploads through the devnet bundler", () => {
 
         it("does not send a finished file again", async () => {
             const stateDir = path.join(rig.dir, "resumed-uploads")
-            const tags = [{name: "Content-Type", value: "application/octet-stream"}, {name: "Type", value: "Model"}]
+            const tags = [
+                {name: "Content-Type", value: "application/octet-stream"},
+                {name: "Type", value: "Model"}
+            ]
             const again = countingFetch()
             expect(await storage({fetch: again.fetch, stateDir}).uploadFile({file, tags})).toMatchObject({id, chunksSent: 0})
             expect(again.offsets).toEqual([])
@@ -244,7 +275,10 @@ describe("uploads through the devnet bundler", () => {
         it("sends a finished file again after a devnet reset", async () => {
             await rig.reset()
             const stateDir = path.join(rig.dir, "resumed-uploads")
-            const tags = [{name: "Content-Type", value: "application/octet-stream"}, {name: "Type", value: "Model"}]
+            const tags = [
+                {name: "Content-Type", value: "application/octet-stream"},
+                {name: "Type", value: "Model"}
+            ]
             const again = countingFetch()
             const result = await storage({fetch: again.fetch, stateDir}).uploadFile({file, tags})
             expect(result.id).not.toBe(id)

@@ -41,7 +41,7 @@ export async function startBundlerRig(): Promise<BundlerRig> {
         const bundler = await BundlerService.start({port: 0, store})
         return {store, bundler, gateway: await GatewayFront.start({port: 0, upstream: upstreamUrl, store})}
     }
-    const rig = {dir, ...await open()} as BundlerRig
+    const rig = {dir, ...(await open())} as BundlerRig
     const stop = async () => {
         await rig.gateway.close()
         await rig.bundler.close()
@@ -94,7 +94,9 @@ export const sha256OfFile = (file: string) => sha256Stream(createReadStream(file
 /** GraphQL against the gateway: the whole answer. */
 export async function graphql(gateway: string, query: string, variables?: Record<string, unknown>): Promise<unknown> {
     const response = await fetch(`${gateway}/graphql`, {
-        method: "POST", headers: {"content-type": "application/json"}, body: JSON.stringify({query, variables})
+        method: "POST",
+        headers: {"content-type": "application/json"},
+        body: JSON.stringify({query, variables})
     })
     if (!response.ok) throw new Error(`GraphQL answered HTTP ${response.status}`)
     return await response.json()
@@ -102,12 +104,12 @@ export async function graphql(gateway: string, query: string, variables?: Record
 
 /** The nodes of a `transactions` query's edges. */
 export async function graphqlNodes(gateway: string, query: string): Promise<Array<Record<string, unknown>>> {
-    const body = await graphql(gateway, query) as {data: {transactions: {edges: Array<{node: Record<string, unknown>}>}}}
+    const body = (await graphql(gateway, query)) as {data: {transactions: {edges: Array<{node: Record<string, unknown>}>}}}
     return body.data.transactions.edges.map((edge) => edge.node)
 }
 
 /** Posts raw bytes, as a client posts a signed data item. */
-export async function postBytes(url: string, bytes: Uint8Array): Promise<{status: number, text: string}> {
+export async function postBytes(url: string, bytes: Uint8Array): Promise<{status: number; text: string}> {
     const response = await fetch(url, {method: "POST", headers: {"content-type": "application/octet-stream"}, body: new Uint8Array(bytes)})
     return {status: response.status, text: await response.text()}
 }

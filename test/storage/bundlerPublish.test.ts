@@ -34,13 +34,19 @@ describe("model publish through a bundler", () => {
         requests.push(`${init?.method ?? "GET"} ${/\/\d+$/.test(url) ? "chunk" : url}`)
         return await fetch(input, init)
     }
-    const publish = (options: Partial<PublishModelOptions> & Pick<PublishModelOptions, "file" | "name" | "registry">) => publishModel({
-        storage: new BundlerStorage({
-            bundler: rig.bundler.url, gateway: rig.gateway.url, wallet, stateDir: path.join(rig.dir, "uploads"), fetch: recording,
-            retry: {attempts: 2, initialDelayMs: 10}
-        }),
-        owner: walletAddress(wallet), ...options
-    })
+    const publish = (options: Partial<PublishModelOptions> & Pick<PublishModelOptions, "file" | "name" | "registry">) =>
+        publishModel({
+            storage: new BundlerStorage({
+                bundler: rig.bundler.url,
+                gateway: rig.gateway.url,
+                wallet,
+                stateDir: path.join(rig.dir, "uploads"),
+                fetch: recording,
+                retry: {attempts: 2, initialDelayMs: 10}
+            }),
+            owner: walletAddress(wallet),
+            ...options
+        })
 
     beforeAll(async () => {
         rig = await startBundlerRig()
@@ -82,8 +88,11 @@ describe("model publish through a bundler", () => {
 
         const response = await fetch(`${rig.gateway.url}/${published.modelId}`)
         expect(await sha256Stream(response.body as unknown as AsyncIterable<Uint8Array>)).toBe(await sha256OfFile(file))
-        const [node] = await graphqlNodes(rig.gateway.url, `{ transactions(tags: [{name: "Model-Name", values: ["padded"]},
-            {name: "SHA-256", values: ["${published.sha256}"]}]) { edges { node { id owner { address } } } } }`)
+        const [node] = await graphqlNodes(
+            rig.gateway.url,
+            `{ transactions(tags: [{name: "Model-Name", values: ["padded"]},
+            {name: "SHA-256", values: ["${published.sha256}"]}]) { edges { node { id owner { address } } } } }`
+        )
         expect(node).toEqual({id: published.modelId, owner: {address: walletAddress(wallet)}})
 
         requests.length = 0

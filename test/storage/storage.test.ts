@@ -18,11 +18,18 @@ describe("Arweave storage on the devnet", () => {
     beforeAll(async () => {
         net = await startTestDevnet(PORT)
         dir = await mkdtemp(path.join(os.tmpdir(), "weavelm-storage-"))
-        storage = new ArweaveChunkedStorage({arweave: net.connection.arweave, wallet: net.connection.wallet, stateDir: path.join(dir, "uploads")})
+        storage = new ArweaveChunkedStorage({
+            arweave: net.connection.arweave,
+            wallet: net.connection.wallet,
+            stateDir: path.join(dir, "uploads")
+        })
     })
     afterAll(async () => await net?.dispose())
 
-    const sha256 = async (file: string) => createHash("sha256").update(await readFile(file)).digest("hex")
+    const sha256 = async (file: string) =>
+        createHash("sha256")
+            .update(await readFile(file))
+            .digest("hex")
 
     it("draws chunk boundaries exactly as arweave-js does", async () => {
         for (const size of [1, 32 * KiB, 256 * KiB, 256 * KiB + 1, 256 * KiB + 32 * KiB - 1, 512 * KiB + 100, 3 * 256 * KiB + 40 * KiB]) {
@@ -47,7 +54,9 @@ describe("Arweave storage on the devnet", () => {
         await writeFile(file, randomBytes(10 * 256 * KiB + 12345))
         const tags = [{name: "App-Name", value: "weavelm-test"}]
         const interrupted = storage.uploadFile({
-            file, tags, onProgress: ({bytes}) => {
+            file,
+            tags,
+            onProgress: ({bytes}) => {
                 if (bytes >= 4 * 256 * KiB) throw new Error("simulated crash")
             }
         })
@@ -78,9 +87,15 @@ describe("Arweave storage on the devnet", () => {
     })
 
     it("reports an unknown transaction and an unreachable gateway clearly", async () => {
-        await expect(downloadFile({gateway: net.connection.config.gateway, id: "x".repeat(43), destination: path.join(dir, "none")}))
-            .rejects.toThrow(/not found/)
-        const down = downloadFile({gateway: "http://localhost:1", id: "x".repeat(43), destination: path.join(dir, "none"), retry: {attempts: 3, initialDelayMs: 10}})
+        await expect(
+            downloadFile({gateway: net.connection.config.gateway, id: "x".repeat(43), destination: path.join(dir, "none")})
+        ).rejects.toThrow(/not found/)
+        const down = downloadFile({
+            gateway: "http://localhost:1",
+            id: "x".repeat(43),
+            destination: path.join(dir, "none"),
+            retry: {attempts: 3, initialDelayMs: 10}
+        })
         await expect(down).rejects.toBeInstanceOf(GatewayError)
         await expect(down).rejects.toThrow(/after 3 attempts/)
     })

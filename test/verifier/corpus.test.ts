@@ -8,8 +8,22 @@ import {encodeReceipt, hashPrompt, type Sampling} from "../../sdk/receipt/index.
 import {GPU_THRESHOLDS, verifyReceipt, type VerificationReport} from "../../verifier/index.ts"
 import {InferenceEngine, type LoadedModel, type LoadedModelOptions} from "../../worker/engine/index.ts"
 import {
-    caseFor, chatPrompts, Choices, consistentWork, GREEDY, ModelPool, receiptFor, sampledSettings, textPrompts, writeModels,
-    precisionKind, type CorpusCase, type ModelFile, type ModelName, type Task, type Work
+    caseFor,
+    chatPrompts,
+    Choices,
+    consistentWork,
+    GREEDY,
+    ModelPool,
+    receiptFor,
+    sampledSettings,
+    textPrompts,
+    writeModels,
+    precisionKind,
+    type CorpusCase,
+    type ModelFile,
+    type ModelName,
+    type Task,
+    type Work
 } from "./corpus.ts"
 
 /**
@@ -49,11 +63,20 @@ let taskCounter = 0
 
 const worker = (name: WorkerName) => pool.get(models[WORKERS[name].model], WORKERS[name].options)
 
-const newTask = (model: ModelFile, prompt: string, format: "text" | "chat", sampling: Sampling): Task =>
-    ({taskId: `task-${String(++taskCounter).padStart(39, "0")}`, prompt, format, sampling, model})
+const newTask = (model: ModelFile, prompt: string, format: "text" | "chat", sampling: Sampling): Task => ({
+    taskId: `task-${String(++taskCounter).padStart(39, "0")}`,
+    prompt,
+    format,
+    sampling,
+    model
+})
 
-async function run(name: WorkerName, task: Task, fed: {prompt?: string, sampling?: Sampling} = {}): Promise<Work> {
-    return await (await worker(name)).generate({prompt: fed.prompt ?? task.prompt, format: task.format, sampling: fed.sampling ?? task.sampling})
+async function run(name: WorkerName, task: Task, fed: {prompt?: string; sampling?: Sampling} = {}): Promise<Work> {
+    return await (await worker(name)).generate({
+        prompt: fed.prompt ?? task.prompt,
+        format: task.format,
+        sampling: fed.sampling ?? task.sampling
+    })
 }
 
 const same = (a: readonly number[], b: readonly number[]) => a.length === b.length && a.every((token, i) => token === b[i])
@@ -66,27 +89,52 @@ beforeAll(async () => {
     const choose = new Choices(20_261_122)
     const texts = textPrompts()
     const chats = chatPrompts()
-    const samplingFor = (i: number): Sampling => i % 2 === 0 ? {...GREEDY, maxTokens: 24 + (i % 3) * 8} : sampledSettings(100 + i)[Math.floor(i / 2) % 5]!
+    const samplingFor = (i: number): Sampling =>
+        i % 2 === 0 ? {...GREEDY, maxTokens: 24 + (i % 3) * 8} : sampledSettings(100 + i)[Math.floor(i / 2) % 5]!
 
     // Honest: every worker setting, text and chat prompts, greedy and sampled.
-    const plan: [WorkerName, number][] = [["A", 24], ["B", 8], ["C", 22], ["D", 16], ["E", 14], ["F", 16]]
+    const plan: [WorkerName, number][] = [
+        ["A", 24],
+        ["B", 8],
+        ["C", 22],
+        ["D", 16],
+        ["E", 14],
+        ["F", 16]
+    ]
     for (const [name, count] of plan) {
         for (let i = 0; i < count; i++) {
             const chat = i % 6 === 5
-            const task = newTask(models[WORKERS[name].model], chat ? chats[i % chats.length]! : texts[(i * 7 + name.charCodeAt(0)) % texts.length]!,
-                chat ? "chat" : "text", samplingFor(i))
-            honest.push(caseFor("honest", `${name} ${task.format} ${task.sampling.temperature === "0" ? "greedy" : "sampled"}`, task, receiptFor(task, await run(name, task))))
+            const task = newTask(
+                models[WORKERS[name].model],
+                chat ? chats[i % chats.length]! : texts[(i * 7 + name.charCodeAt(0)) % texts.length]!,
+                chat ? "chat" : "text",
+                samplingFor(i)
+            )
+            honest.push(
+                caseFor(
+                    "honest",
+                    `${name} ${task.format} ${task.sampling.temperature === "0" ? "greedy" : "sampled"}`,
+                    task,
+                    receiptFor(task, await run(name, task))
+                )
+            )
         }
     }
     // The same honest receipts checked by a verifier with other thread counts: the same kernels, the same numbers.
-    const others = honest.filter((item, j) => item.model.preset === "tiny" && j % 4 === 0)
-        .map((item) => [item, {threads: 2}] as const)
+    const others = honest.filter((item, j) => item.model.preset === "tiny" && j % 4 === 0).map((item) => [item, {threads: 2}] as const)
     for (const [item, verifierOptions] of others)
         honest.push({...item, description: `${item.description}, verifier ${JSON.stringify(verifierOptions)}`, verifierOptions})
 
-    const add = (kind: string, description: string, task: Task, work: Work, claims: Parameters<typeof receiptFor>[2] = {}, overrides: Parameters<typeof caseFor>[4] = {}) =>
-        dishonest.push(caseFor(kind, description, task, receiptFor(task, work, claims), overrides))
-    const textTask = (model: ModelFile, i: number, sampling = samplingFor(i)) => newTask(model, texts[(i * 5 + 3) % texts.length]!, "text", sampling)
+    const add = (
+        kind: string,
+        description: string,
+        task: Task,
+        work: Work,
+        claims: Parameters<typeof receiptFor>[2] = {},
+        overrides: Parameters<typeof caseFor>[4] = {}
+    ) => dishonest.push(caseFor(kind, description, task, receiptFor(task, work, claims), overrides))
+    const textTask = (model: ModelFile, i: number, sampling = samplingFor(i)) =>
+        newTask(model, texts[(i * 5 + 3) % texts.length]!, "text", sampling)
 
     // A different model: other weights of the same shape, or another size.
     for (let i = 0; i < 10; i++) {
@@ -100,12 +148,31 @@ beforeAll(async () => {
 
     // The same weights at another precision.
     const precision: [ModelName, WorkerName][] = [
-        ["tiny", "C"], ["tiny", "C"], ["tiny", "E"], ["tiny", "C"], ["tiny", "E"], ["tinyF16", "C"], ["tinyF16", "E"], ["tinyF16", "C"],
-        ["tinyQ8", "A"], ["tinyQ8", "A"], ["tinyQ8", "B"], ["tinyQ8", "A"], ["tinyQ8", "D"], ["tinyQ8", "D"], ["small", "G"], ["smallQ8", "F"]
+        ["tiny", "C"],
+        ["tiny", "C"],
+        ["tiny", "E"],
+        ["tiny", "C"],
+        ["tiny", "E"],
+        ["tinyF16", "C"],
+        ["tinyF16", "E"],
+        ["tinyF16", "C"],
+        ["tinyQ8", "A"],
+        ["tinyQ8", "A"],
+        ["tinyQ8", "B"],
+        ["tinyQ8", "A"],
+        ["tinyQ8", "D"],
+        ["tinyQ8", "D"],
+        ["small", "G"],
+        ["smallQ8", "F"]
     ]
     for (const [i, [claimed, ran]] of precision.entries()) {
         const task = textTask(models[claimed], i)
-        add(precisionKind(models[WORKERS[ran].model].type, models[claimed].type), `${WORKERS[ran].model} claimed as ${claimed}`, task, await run(ran, task))
+        add(
+            precisionKind(models[WORKERS[ran].model].type, models[claimed].type),
+            `${WORKERS[ran].model} claimed as ${claimed}`,
+            task,
+            await run(ran, task)
+        )
     }
 
     // Edited output: one token swapped, records re-scored by the cheater so they are exact for what it claims.
@@ -121,20 +188,34 @@ beforeAll(async () => {
         for (let offset = 0; offset < work.tokens.length && position === -1; offset++) {
             const p = (Math.floor(work.tokens.length / 2) + offset) % work.tokens.length
             const record = work.tokens[p]!
-            const alternative = record.top.find(([token, logprob]) => token !== record.token && (!greedy || record.top[0]![1] - logprob > 1))
+            const alternative = record.top.find(
+                ([token, logprob]) => token !== record.token && (!greedy || record.top[0]![1] - logprob > 1)
+            )
             if (alternative != null) [position, replacement] = [p, alternative[0]]
         }
         const tampered = [...work.outputTokens]
         tampered[position] = replacement as Token
         if (i < 16) {
-            add("swapped token", `${name} ${greedy ? "greedy" : "sampled"}, position ${position}`, task, await consistentWork(await worker(name), work, tampered))
+            add(
+                "swapped token",
+                `${name} ${greedy ? "greedy" : "sampled"}, position ${position}`,
+                task,
+                await consistentWork(await worker(name), work, tampered)
+            )
         } else {
             // Naively fabricated: the swapped token's record copied from the original top list, the rest left as generated.
-            const tokens = work.tokens.map((record, p) => p !== position ? record
-                : {token: replacement, logprob: record.top.find(([token]) => token === replacement)![1], top: record.top})
+            const tokens = work.tokens.map((record, p) =>
+                p !== position
+                    ? record
+                    : {token: replacement, logprob: record.top.find(([token]) => token === replacement)![1], top: record.top}
+            )
             const model = await worker(name)
-            add("fabricated records", `${name} ${greedy ? "greedy" : "sampled"}, position ${position}`, task,
-                {...work, outputTokens: tampered, tokens, output: model.detokenize(tampered)})
+            add("fabricated records", `${name} ${greedy ? "greedy" : "sampled"}, position ${position}`, task, {
+                ...work,
+                outputTokens: tampered,
+                tokens,
+                output: model.detokenize(tampered)
+            })
         }
     }
 
@@ -146,25 +227,39 @@ beforeAll(async () => {
         const task = textTask(models[WORKERS[name].model], i + 50, i % 2 === 0 ? GREEDY : sampledSettings(300 + i)[i % 5]!)
         const junk = 4 + (i % 3) * 4
         const work = await run(name, task, {sampling: {...task.sampling, maxTokens: task.sampling.maxTokens - junk}})
-        const tail = i % 3 === 0 ? Array.from({length: junk}, randomToken)
-            : i % 3 === 1 ? Array<number>(junk).fill(work.outputTokens.at(-1)!) : work.outputTokens.slice(0, junk)
-        add("appended junk", `${name}, ${junk} tokens (${["random", "repeated", "copied"][i % 3]})`, task,
-            {...await consistentWork(await worker(name), work, [...work.outputTokens, ...tail]), stopReason: "maxTokens"})
+        const tail =
+            i % 3 === 0
+                ? Array.from({length: junk}, randomToken)
+                : i % 3 === 1
+                  ? Array<number>(junk).fill(work.outputTokens.at(-1)!)
+                  : work.outputTokens.slice(0, junk)
+        add("appended junk", `${name}, ${junk} tokens (${["random", "repeated", "copied"][i % 3]})`, task, {
+            ...(await consistentWork(await worker(name), work, [...work.outputTokens, ...tail])),
+            stopReason: "maxTokens"
+        })
     }
     for (let i = 0; i < 10; i++) {
         const name = tamperable[i % tamperable.length]!
         const task = textTask(models[WORKERS[name].model], i + 60)
         const work = await run(name, task)
-        add("random tokens", `${name}, ${work.outputTokens.length} random tokens`, task,
-            await consistentWork(await worker(name), work, work.outputTokens.map(randomToken)))
+        add(
+            "random tokens",
+            `${name}, ${work.outputTokens.length} random tokens`,
+            task,
+            await consistentWork(await worker(name), work, work.outputTokens.map(randomToken))
+        )
     }
 
     // Output cut short to save work, with a stop reason that does not hold.
     for (let i = 0; i < 4; i++) {
         const task = textTask(models.tiny, i + 65)
         const work = await run("A", task, {sampling: {...task.sampling, maxTokens: task.sampling.maxTokens - 10}})
-        add("stopped early", `${work.outputTokens.length} of ${task.sampling.maxTokens} tokens, says ${i % 2 === 0 ? "maxTokens" : "eos"}`, task,
-            {...work, stopReason: i % 2 === 0 ? "maxTokens" : "eos"})
+        add(
+            "stopped early",
+            `${work.outputTokens.length} of ${task.sampling.maxTokens} tokens, says ${i % 2 === 0 ? "maxTokens" : "eos"}`,
+            task,
+            {...work, stopReason: i % 2 === 0 ? "maxTokens" : "eos"}
+        )
     }
 
     // The prompt: another one run under the task's prompt hash, or a truncated one.
@@ -172,14 +267,25 @@ beforeAll(async () => {
         const task = textTask(models.tiny, i + 70)
         const altered = i % 2 === 0 ? task.prompt.replace(/\b(\w+)$/, "forest") : `${task.prompt} and the king`
         const claims = i >= 6 ? {promptSha256: hashPrompt(altered)} : {}
-        add("altered prompt", i >= 6 ? "ran another prompt, said so" : "ran another prompt under the task's hash", task, await run("A", task, {prompt: altered}), claims)
+        add(
+            "altered prompt",
+            i >= 6 ? "ran another prompt, said so" : "ran another prompt under the task's hash",
+            task,
+            await run("A", task, {prompt: altered}),
+            claims
+        )
     }
     for (let i = 0; i < 8; i++) {
         if (i < 6) {
             const task = newTask(models.tiny, texts[16 + (i % 4)]!, "text", samplingFor(i))
             const words = task.prompt.split(" ")
             const kept = i % 2 === 0 ? words.slice(Math.floor(words.length / 2)) : words.slice(0, Math.floor(words.length / 2))
-            add("truncated prompt", `kept the ${i % 2 === 0 ? "last" : "first"} ${kept.length} of ${words.length} words`, task, await run(i % 3 === 0 ? "C" : "A", task, {prompt: kept.join(" ")}))
+            add(
+                "truncated prompt",
+                `kept the ${i % 2 === 0 ? "last" : "first"} ${kept.length} of ${words.length} words`,
+                task,
+                await run(i % 3 === 0 ? "C" : "A", task, {prompt: kept.join(" ")})
+            )
         } else {
             const task = newTask(models.tiny, chats[i === 6 ? 1 : 3]!, "chat", samplingFor(i))
             const fed = JSON.stringify((JSON.parse(task.prompt) as {role: string}[]).filter((message) => message.role !== "system"))
@@ -214,24 +320,47 @@ beforeAll(async () => {
         const receipt = receiptFor(task, await run("A", task))
         const original = encodeReceipt(receipt)
         if (i < 4) {
-            const edited = i % 2 === 0 ? {...receipt, log: [...receipt.log, "edited after upload"]} : {...receipt, timings: {...receipt.timings, generationMs: 1}}
+            const edited =
+                i % 2 === 0
+                    ? {...receipt, log: [...receipt.log, "edited after upload"]}
+                    : {...receipt, timings: {...receipt.timings, generationMs: 1}}
             dishonest.push(caseFor("receipt hash", "bytes edited after hashing", task, edited, {receiptHash: original.hash}))
         } else if (i < 6) {
             const other = encodeReceipt({...receipt, taskId: "another-task"})
             dishonest.push(caseFor("receipt hash", "Receipt-Hash of another receipt", task, receipt, {receiptHash: other.hash}))
         } else {
-            dishonest.push(caseFor("receipt hash", "Task-Result output differs from the receipt", task, receipt, {output: `${receipt.output} and more`}))
+            dishonest.push(
+                caseFor("receipt hash", "Task-Result output differs from the receipt", task, receipt, {
+                    output: `${receipt.output} and more`
+                })
+            )
         }
     }
 
     for (const item of [...honest, ...dishonest]) {
         const model: LoadedModel = await pool.verifierFor(item)
-        results.set(item, await verifyReceipt({receipt: JSON.parse(item.bytes.toString("utf8")), receiptBytes: item.bytes, expected: item.expected, model}))
+        results.set(
+            item,
+            await verifyReceipt({
+                receipt: JSON.parse(item.bytes.toString("utf8")),
+                receiptBytes: item.bytes,
+                expected: item.expected,
+                model
+            })
+        )
     }
     for (const item of dishonest) {
         const model: LoadedModel = await pool.verifierFor(item)
-        loose.set(item, await verifyReceipt({receipt: JSON.parse(item.bytes.toString("utf8")), receiptBytes: item.bytes, expected: item.expected, model,
-            thresholds: GPU_THRESHOLDS[model.weightClass]}))
+        loose.set(
+            item,
+            await verifyReceipt({
+                receipt: JSON.parse(item.bytes.toString("utf8")),
+                receiptBytes: item.bytes,
+                expected: item.expected,
+                model,
+                thresholds: GPU_THRESHOLDS[model.weightClass]
+            })
+        )
     }
 }, 900_000)
 
@@ -272,7 +401,10 @@ describe("verifier corpus", () => {
 
     it("flags every dishonest receipt, finer weights than claimed included", () => {
         const missed = dishonest.filter((item) => results.get(item)!.verdict !== "invalid")
-        for (const item of missed) console.log(`MISSED ${item.kind}: ${item.description} ${JSON.stringify(item.expected.sampling)} ${JSON.stringify(results.get(item)!.aggregate)}`)
+        for (const item of missed)
+            console.log(
+                `MISSED ${item.kind}: ${item.description} ${JSON.stringify(item.expected.sampling)} ${JSON.stringify(results.get(item)!.aggregate)}`
+            )
         expect(missed.map((item) => `${item.kind}: ${item.description}`)).toEqual([])
     })
 
@@ -286,7 +418,7 @@ describe("verifier corpus", () => {
     it("prints the counts", () => {
         const passed = honest.filter((item) => results.get(item)!.verdict === "valid").length
         const flagged = dishonest.filter((item) => results.get(item)!.verdict === "invalid").length
-        const kinds = new Map<string, {total: number, flagged: number, loose: number, by: Map<string, number>}>()
+        const kinds = new Map<string, {total: number; flagged: number; loose: number; by: Map<string, number>}>()
         for (const item of dishonest) {
             const entry = kinds.get(item.kind) ?? {total: 0, flagged: 0, loose: 0, by: new Map()}
             entry.total++
@@ -298,17 +430,21 @@ describe("verifier corpus", () => {
         }
         const lines = [`honest ${passed}/${honest.length} passed, dishonest ${flagged}/${dishonest.length} flagged`]
         for (const [kind, entry] of kinds)
-            lines.push(`  ${kind}: ${entry.flagged}/${entry.total} flagged (${entry.loose} under the GPU profile); caught by ${[...entry.by].map(([name, n]) => `${name} ${n}`).join(", ")}`)
+            lines.push(
+                `  ${kind}: ${entry.flagged}/${entry.total} flagged (${entry.loose} under the GPU profile); caught by ${[...entry.by].map(([name, n]) => `${name} ${n}`).join(", ")}`
+            )
         // Receipts a replay decided were first re-scored with the profile's tolerances: grouped under it, their re-score's mean shown.
         const profileOf = (report: VerificationReport) => report.thresholds.profile.replace(/\/decode-replay$/, "")
         for (const profile of new Set(honest.map((item) => profileOf(results.get(item)!)))) {
             const reports = honest.map((item) => results.get(item)!).filter((report) => profileOf(report) === profile)
             const worst = (pick: (r: VerificationReport) => number) => Math.max(0, ...reports.map(pick)).toExponential(1)
-            lines.push(`  honest ${profile} (${reports.length}, ${reports.filter((r) => r.decidedBy === "replay").length} decided by a decode replay), ` +
-                `worst re-score mean top |Δ| ${worst((r) => r.rescore?.meanTopDelta ?? r.aggregate.meanTopDelta)}; decided on: ` +
-                `token |Δ| ${worst((r) => r.aggregate.maxTokenDelta)}, top |Δ| ${worst((r) => r.aggregate.maxTopDelta)}, ` +
-                `receipt mean top |Δ| ${worst((r) => r.aggregate.meanTopDelta)}, greedy margin ${worst((r) => Math.max(0, ...r.positions.filter((p) => p.replay == null).map((p) => p.marginToTop1)))}, ` +
-                `replay distance ${worst((r) => Math.max(0, ...r.positions.map((p) => p.replay?.distance ?? 0)))}`)
+            lines.push(
+                `  honest ${profile} (${reports.length}, ${reports.filter((r) => r.decidedBy === "replay").length} decided by a decode replay), ` +
+                    `worst re-score mean top |Δ| ${worst((r) => r.rescore?.meanTopDelta ?? r.aggregate.meanTopDelta)}; decided on: ` +
+                    `token |Δ| ${worst((r) => r.aggregate.maxTokenDelta)}, top |Δ| ${worst((r) => r.aggregate.maxTopDelta)}, ` +
+                    `receipt mean top |Δ| ${worst((r) => r.aggregate.meanTopDelta)}, greedy margin ${worst((r) => Math.max(0, ...r.positions.filter((p) => p.replay == null).map((p) => p.marginToTop1)))}, ` +
+                    `replay distance ${worst((r) => Math.max(0, ...r.positions.map((p) => p.replay?.distance ?? 0)))}`
+            )
         }
         console.log(lines.join("\n"))
         expect(passed).toBe(honest.length)

@@ -79,7 +79,15 @@ export async function writeTrainedModels(dir: string): Promise<Record<TrainedTyp
         const path = type === "f32" ? TRAINED_FIXTURE : join(dir, `trained-${type}.gguf`)
         if (type !== "f32") await convertModel({input: TRAINED_FIXTURE, output: path, type})
         const name = `trained-${type}`
-        files[type] = {name, preset: "trained", type, seed: 1, path, sha256: await sha256File(path), id: createHash("sha256").update(name).digest("base64url").slice(0, 43)}
+        files[type] = {
+            name,
+            preset: "trained",
+            type,
+            seed: 1,
+            path,
+            sha256: await sha256File(path),
+            id: createHash("sha256").update(name).digest("base64url").slice(0, 43)
+        }
     }
     return files
 }
@@ -147,7 +155,7 @@ export class Choices {
 export type Work = Pick<Generation, "inputTokens" | "outputTokens" | "output" | "stopReason" | "tokens" | "engine">
 
 /** The receipt a worker would store for `task` after doing `work`; `claims` overrides what it says about itself. */
-export function receiptFor(task: Task, work: Work, claims: {model?: ModelFile, promptSha256?: string, sampling?: Sampling} = {}): Receipt {
+export function receiptFor(task: Task, work: Work, claims: {model?: ModelFile; promptSha256?: string; sampling?: Sampling} = {}): Receipt {
     const model = claims.model ?? task.model
     return {
         version: 1,
@@ -168,18 +176,33 @@ export function receiptFor(task: Task, work: Work, claims: {model?: ModelFile, p
 }
 
 /** A case as the verifier meets it: the stored bytes, and the task record, Task-Result and upload tags that go with them. */
-export function caseFor(kind: string, description: string, task: Task, receipt: Receipt,
-    overrides: {bytes?: Buffer, receiptHash?: string, output?: string, verifierOptions?: LoadedModelOptions} = {}): CorpusCase {
+export function caseFor(
+    kind: string,
+    description: string,
+    task: Task,
+    receipt: Receipt,
+    overrides: {bytes?: Buffer; receiptHash?: string; output?: string; verifierOptions?: LoadedModelOptions} = {}
+): CorpusCase {
     const encoded = encodeReceipt(receipt)
     const bytes = overrides.bytes ?? encoded.bytes
     return {
-        kind, description, receipt, bytes, model: task.model,
+        kind,
+        description,
+        receipt,
+        bytes,
+        model: task.model,
         ...(overrides.verifierOptions == null ? {} : {verifierOptions: overrides.verifierOptions}),
         expected: {
-            taskId: task.taskId, modelId: task.model.id, modelSha256: task.model.sha256,
-            prompt: task.prompt, format: task.format, sampling: task.sampling,
-            inputTokenCount: receipt.inputTokens.length, outputTokenCount: receipt.outputTokens.length,
-            receiptHash: overrides.receiptHash ?? encoded.hash, output: overrides.output ?? receipt.output
+            taskId: task.taskId,
+            modelId: task.model.id,
+            modelSha256: task.model.sha256,
+            prompt: task.prompt,
+            format: task.format,
+            sampling: task.sampling,
+            inputTokenCount: receipt.inputTokens.length,
+            outputTokenCount: receipt.outputTokens.length,
+            receiptHash: overrides.receiptHash ?? encoded.hash,
+            output: overrides.output ?? receipt.output
         }
     }
 }
@@ -203,10 +226,22 @@ export async function consistentWork(cheater: LoadedModel, base: Work, outputTok
 }
 
 const TOPICS = [
-    "The river ran past the old mill", "Once upon a time the king", "A small boat drifted", "In the morning we walked",
-    "The city was quiet when", "She opened the door and", "They built a house near the", "My father told me about the",
-    "Under the bridge there was", "The children played in the", "We found a letter in the", "After the storm the village",
-    "He wrote a book about", "The market was full of", "At night the forest", "Tell me about the sea"
+    "The river ran past the old mill",
+    "Once upon a time the king",
+    "A small boat drifted",
+    "In the morning we walked",
+    "The city was quiet when",
+    "She opened the door and",
+    "They built a house near the",
+    "My father told me about the",
+    "Under the bridge there was",
+    "The children played in the",
+    "We found a letter in the",
+    "After the storm the village",
+    "He wrote a book about",
+    "The market was full of",
+    "At night the forest",
+    "Tell me about the sea"
 ]
 
 /** Prompts of many lengths, a few past 64 tokens (where q8_0's batched kernels differ from single-token ones). */
@@ -218,9 +253,18 @@ export function textPrompts(): string[] {
 export function chatPrompts(): string[] {
     return [
         [{role: "user", content: "Tell me about the river"}],
-        [{role: "system", content: "Be brief."}, {role: "user", content: "What did the king say"}],
-        [{role: "user", content: "Write about the old mill"}, {role: "assistant", content: "The old mill"}],
-        [{role: "system", content: "You write stories."}, {role: "user", content: "A boat on the sea"}]
+        [
+            {role: "system", content: "Be brief."},
+            {role: "user", content: "What did the king say"}
+        ],
+        [
+            {role: "user", content: "Write about the old mill"},
+            {role: "assistant", content: "The old mill"}
+        ],
+        [
+            {role: "system", content: "You write stories."},
+            {role: "user", content: "A boat on the sea"}
+        ]
     ].map((messages) => JSON.stringify(messages))
 }
 

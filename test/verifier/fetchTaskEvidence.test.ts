@@ -8,7 +8,13 @@ import {sha256File, writeTestModel, type PulledModel} from "../../model-publishe
 import type {TaskRecord} from "../../sdk/escrow/schemas.ts"
 import {encodeReceipt, hashPrompt, type Receipt, type Sampling} from "../../sdk/receipt/index.ts"
 import type {ModelRecord, RegistryClient} from "../../sdk/registry/index.ts"
-import {fetchTaskEvidence, TaskEvidenceError, verifierModelOptions, verifyReceipt, type FetchTaskEvidenceOptions} from "../../verifier/index.ts"
+import {
+    fetchTaskEvidence,
+    TaskEvidenceError,
+    verifierModelOptions,
+    verifyReceipt,
+    type FetchTaskEvidenceOptions
+} from "../../verifier/index.ts"
 import {InferenceEngine} from "../../worker/engine/index.ts"
 
 // The I/O layer against a fake gateway (GET /<id>, POST /graphql) and a fake escrow; the model is a real tiny one.
@@ -45,10 +51,20 @@ beforeAll(async () => {
     const generation = await worker.generate({prompt: PROMPT, format: "text", sampling})
     await worker.dispose()
     receipt = {
-        version: 1, taskId: TASK, worker: id("worker"), model: {id: MODEL_ID, sha256},
-        prompt: {format: "text", sha256: hashPrompt(PROMPT), messageId: TASK}, sampling, engine: generation.engine,
-        inputTokens: generation.inputTokens, outputTokens: generation.outputTokens, output: generation.output,
-        stopReason: generation.stopReason, tokens: generation.tokens, timings: {startedAt: 0, promptMs: 1, generationMs: 1}, log: []
+        version: 1,
+        taskId: TASK,
+        worker: id("worker"),
+        model: {id: MODEL_ID, sha256},
+        prompt: {format: "text", sha256: hashPrompt(PROMPT), messageId: TASK},
+        sampling,
+        engine: generation.engine,
+        inputTokens: generation.inputTokens,
+        outputTokens: generation.outputTokens,
+        output: generation.output,
+        stopReason: generation.stopReason,
+        tokens: generation.tokens,
+        timings: {startedAt: 0, promptMs: 1, generationMs: 1},
+        log: []
     }
     ;({bytes: receiptBytes, hash: receiptHash} = encodeReceipt(receipt))
     pulled = {path, sha256, cached: true, model: {id: MODEL_ID, sha256} as ModelRecord}
@@ -67,8 +83,15 @@ beforeAll(async () => {
             if (request.method === "POST" && request.url === "/graphql") {
                 const {query} = JSON.parse(Buffer.concat(body).toString()) as {query: string}
                 const ids = [...query.matchAll(/"([A-Za-z0-9_-]{43})"/g)].map((m) => m[1]!)
-                const edges = ids.filter((i) => tags.has(i)).map((i) => ({node: {id: i, ...(owners.has(i) ? {owner: {address: owners.get(i)}} : {}),
-                    tags: Object.entries(tags.get(i)!).map(([name, value]) => ({name, value}))}}))
+                const edges = ids
+                    .filter((i) => tags.has(i))
+                    .map((i) => ({
+                        node: {
+                            id: i,
+                            ...(owners.has(i) ? {owner: {address: owners.get(i)}} : {}),
+                            tags: Object.entries(tags.get(i)!).map(([name, value]) => ({name, value}))
+                        }
+                    }))
                 response.writeHead(200, {"content-type": "application/json"})
                 return response.end(JSON.stringify({data: {transactions: {edges}}}))
             }
@@ -88,16 +111,39 @@ afterAll(async () => {
 })
 
 const completed = (changes: Partial<TaskRecord> & Record<string, unknown> = {}): TaskRecord => ({
-    id: TASK, state: "Completed", requester: id("requester"), worker: id("worker"), model: MODEL_ID, modelSha256: pulled.sha256,
-    maxTokens: sampling.maxTokens, temperature: sampling.temperature, topK: sampling.topK, topP: sampling.topP, seed: sampling.seed,
-    format: "text", maxFee: "1000", attempt: 1, promptMessage: TASK, inputTokens: receipt.inputTokens.length,
-    outputTokens: receipt.outputTokens.length, receiptTx: RECEIPT_TX, receiptHash, output: receipt.output, ...changes
+    id: TASK,
+    state: "Completed",
+    requester: id("requester"),
+    worker: id("worker"),
+    model: MODEL_ID,
+    modelSha256: pulled.sha256,
+    maxTokens: sampling.maxTokens,
+    temperature: sampling.temperature,
+    topK: sampling.topK,
+    topP: sampling.topP,
+    seed: sampling.seed,
+    format: "text",
+    maxFee: "1000",
+    attempt: 1,
+    promptMessage: TASK,
+    inputTokens: receipt.inputTokens.length,
+    outputTokens: receipt.outputTokens.length,
+    receiptTx: RECEIPT_TX,
+    receiptHash,
+    output: receipt.output,
+    ...changes
 })
 
 function sources(task: TaskRecord | null, extra: Partial<FetchTaskEvidenceOptions> = {}): FetchTaskEvidenceOptions {
     return {
-        taskId: TASK, escrow: {task: async () => task}, registry: {} as RegistryClient, gateway: gatewayUrl, cacheDir: dir,
-        pullModel: async ({ref}) => ({...pulled, model: {...pulled.model, id: ref}}), retry: {attempts: 1}, ...extra
+        taskId: TASK,
+        escrow: {task: async () => task},
+        registry: {} as RegistryClient,
+        gateway: gatewayUrl,
+        cacheDir: dir,
+        pullModel: async ({ref}) => ({...pulled, model: {...pulled.model, id: ref}}),
+        retry: {attempts: 1},
+        ...extra
     }
 }
 
@@ -109,13 +155,26 @@ describe("fetchTaskEvidence", () => {
         expect(evidence.prompt).toEqual({text: PROMPT, source: "prompt-message"})
         expect(evidence.notes).toEqual([])
         expect(evidence.expected).toEqual({
-            taskId: TASK, modelId: MODEL_ID, modelSha256: pulled.sha256, prompt: PROMPT, format: "text", sampling,
-            inputTokenCount: receipt.inputTokens.length, outputTokenCount: receipt.outputTokens.length, receiptHash, output: receipt.output
+            taskId: TASK,
+            modelId: MODEL_ID,
+            modelSha256: pulled.sha256,
+            prompt: PROMPT,
+            format: "text",
+            sampling,
+            inputTokenCount: receipt.inputTokens.length,
+            outputTokenCount: receipt.outputTokens.length,
+            receiptHash,
+            output: receipt.output
         })
 
         const model = await engine.loadModel(evidence.model.path, verifierModelOptions(evidence.receipt!))
         try {
-            const report = await verifyReceipt({receipt: evidence.receipt, receiptBytes: evidence.receiptBytes, expected: evidence.expected, model})
+            const report = await verifyReceipt({
+                receipt: evidence.receipt,
+                receiptBytes: evidence.receiptBytes,
+                expected: evidence.expected,
+                model
+            })
             expect(report.reasons).toEqual([])
             expect(report.verdict).toBe("valid")
             expect(report.structural.filter((check) => check.status === "skipped").map((check) => check.name)).toEqual([])
@@ -126,8 +185,10 @@ describe("fetchTaskEvidence", () => {
 
     it("reads the prompt from Prompt-Tx, a per-call Infer's X-Prompt tag, the task record, or the caller", async () => {
         expect((await fetchTaskEvidence(sources(completed({promptTx: PROMPT_TX})))).prompt).toEqual({text: PROMPT, source: "prompt-tx"})
-        expect((await fetchTaskEvidence(sources(completed({promptMessage: CREDIT_NOTICE, perCall: true})))).prompt)
-            .toEqual({text: PROMPT, source: "prompt-message-tag"})
+        expect((await fetchTaskEvidence(sources(completed({promptMessage: CREDIT_NOTICE, perCall: true})))).prompt).toEqual({
+            text: PROMPT,
+            source: "prompt-message-tag"
+        })
         expect((await fetchTaskEvidence(sources(completed({prompt: PROMPT})))).prompt).toEqual({text: PROMPT, source: "task"})
         expect((await fetchTaskEvidence(sources(completed(), {prompt: "mine"}))).prompt).toEqual({text: "mine", source: "input"})
 
@@ -154,9 +215,15 @@ describe("fetchTaskEvidence", () => {
     })
 
     it("says which evidence is missing", async () => {
-        const code = (promise: Promise<unknown>) => promise.then(() => null, (error: unknown) => (error as TaskEvidenceError).code)
+        const code = (promise: Promise<unknown>) =>
+            promise.then(
+                () => null,
+                (error: unknown) => (error as TaskEvidenceError).code
+            )
         expect(await code(fetchTaskEvidence(sources(null)))).toBe("task-not-found")
-        expect(await code(fetchTaskEvidence(sources(completed({state: "Assigned", receiptTx: undefined, receiptHash: undefined}))))).toBe("no-result")
+        expect(await code(fetchTaskEvidence(sources(completed({state: "Assigned", receiptTx: undefined, receiptHash: undefined}))))).toBe(
+            "no-result"
+        )
         expect(await code(fetchTaskEvidence(sources(completed({receiptTx: id("missing")}))))).toBe("receipt-unavailable")
         expect(await code(fetchTaskEvidence(sources(completed({modelSha256: "0".repeat(64)}))))).toBe("model-mismatch")
         await expect(fetchTaskEvidence(sources(null))).rejects.toBeInstanceOf(TaskEvidenceError)
@@ -169,14 +236,31 @@ describe("fetchTaskEvidence of a direct request", () => {
     const EVIDENCE = id("evidence")
     const WORKER = id("worker")
     /** A direct request's record; only the dispute's evidenceTx is read of its dispute. */
-    const direct = (changes: Record<string, unknown> = {}) => ({
-        id: TASK, state: "Challenged", direct: true, channel: CHANNEL, requester: id("requester"), worker: WORKER, model: MODEL_ID,
-        modelSha256: pulled.sha256, fee: "10", locked: "0", attempt: 0, receiptTx: BATCH, receiptHash, dispute: {evidenceTx: id("no-evidence")}, ...changes
-    }) as unknown as TaskRecord
+    const direct = (changes: Record<string, unknown> = {}) =>
+        ({
+            id: TASK,
+            state: "Challenged",
+            direct: true,
+            channel: CHANNEL,
+            requester: id("requester"),
+            worker: WORKER,
+            model: MODEL_ID,
+            modelSha256: pulled.sha256,
+            fee: "10",
+            locked: "0",
+            attempt: 0,
+            receiptTx: BATCH,
+            receiptHash,
+            dispute: {evidenceTx: id("no-evidence")},
+            ...changes
+        }) as unknown as TaskRecord
 
     beforeAll(() => {
         const other = encodeReceipt({...receipt, taskId: id("other-request")}).bytes
-        data.set(BATCH, Buffer.from(JSON.stringify({channel: CHANNEL, receipts: [other.toString("base64"), receiptBytes.toString("base64")]})))
+        data.set(
+            BATCH,
+            Buffer.from(JSON.stringify({channel: CHANNEL, receipts: [other.toString("base64"), receiptBytes.toString("base64")]}))
+        )
         tags.set(BATCH, {Type: "Receipt-Batch", Channel: CHANNEL, Worker: WORKER})
         owners.set(BATCH, WORKER)
         data.set(EVIDENCE, Buffer.from(JSON.stringify({version: 1, prompt: PROMPT})))
@@ -193,7 +277,12 @@ describe("fetchTaskEvidence of a direct request", () => {
 
         const model = await engine.loadModel(evidence.model.path, verifierModelOptions(evidence.receipt!))
         try {
-            const report = await verifyReceipt({receipt: evidence.receipt, receiptBytes: evidence.receiptBytes, expected: evidence.expected, model})
+            const report = await verifyReceipt({
+                receipt: evidence.receipt,
+                receiptBytes: evidence.receiptBytes,
+                expected: evidence.expected,
+                model
+            })
             expect(report.verdict).toBe("valid")
             expect(report.checked).toBe(receipt.outputTokens.length)
             expect(report.structural.filter((check) => check.status === "skipped").map((check) => check.name)).toContain("prompt.tokens")
@@ -203,7 +292,10 @@ describe("fetchTaskEvidence of a direct request", () => {
     })
 
     it("takes the prompt from the caller, else from the challenger's evidence report", async () => {
-        expect((await fetchTaskEvidence(sources(direct({dispute: {evidenceTx: EVIDENCE}})))).prompt).toEqual({text: PROMPT, source: "evidence"})
+        expect((await fetchTaskEvidence(sources(direct({dispute: {evidenceTx: EVIDENCE}})))).prompt).toEqual({
+            text: PROMPT,
+            source: "evidence"
+        })
         expect((await fetchTaskEvidence(sources(direct(), {prompt: "mine"}))).prompt).toEqual({text: "mine", source: "input"})
     })
 
@@ -214,9 +306,15 @@ describe("fetchTaskEvidence of a direct request", () => {
         } finally {
             owners.set(BATCH, WORKER)
         }
-        expect((await fetchTaskEvidence(sources(direct({channel: id("other-channel")})))).unfounded).toMatch(/is not a Receipt-Batch of channel/)
-        expect((await fetchTaskEvidence(sources(direct({receiptHash: "0".repeat(64)})))).unfounded).toMatch(/holds no receipt with SHA-256 0{64}/)
-        expect((await fetchTaskEvidence(sources(direct({id: id("other-id")})))).unfounded).toMatch(/the receipt is of request .*, not of the challenged/)
+        expect((await fetchTaskEvidence(sources(direct({channel: id("other-channel")})))).unfounded).toMatch(
+            /is not a Receipt-Batch of channel/
+        )
+        expect((await fetchTaskEvidence(sources(direct({receiptHash: "0".repeat(64)})))).unfounded).toMatch(
+            /holds no receipt with SHA-256 0{64}/
+        )
+        expect((await fetchTaskEvidence(sources(direct({id: id("other-id")})))).unfounded).toMatch(
+            /the receipt is of request .*, not of the challenged/
+        )
         await expect(fetchTaskEvidence(sources(direct({receiptTx: id("missing")})))).rejects.toMatchObject({code: "receipt-unavailable"})
     })
 })

@@ -19,16 +19,44 @@ describe("Mt19937", () => {
     it("draws uniform doubles as std::uniform_real_distribution<double> does, two outputs each", () => {
         expect(new Mt19937(5489).nextCanonical()).toBeCloseTo((3499211612 + 581869302 * 2 ** 32) / 2 ** 64, 15)
         expect(new Mt19937(5489).nextCanonical()).toBeCloseTo(0.135477004, 9)
-        expect(replayDraws(7, 3)).toEqual([0, 1, 2].map(((rng) => () => rng.nextCanonical())(new Mt19937(7))))
+        expect(replayDraws(7, 3)).toEqual(
+            [0, 1, 2].map(
+                (
+                    (rng) => () =>
+                        rng.nextCanonical()
+                )(new Mt19937(7))
+            )
+        )
         expect(replayDraws(UNREPLAYABLE_SEED, 3)).toBeNull()
     })
 })
 
 const ln = Math.log
 // Probabilities 0.5, 0.25, 0.125, 0.0625, then the rest of the vocabulary.
-const ranked: [number, number][] = [[10, ln(0.5)], [11, ln(0.25)], [12, ln(0.125)], [13, ln(0.0625)]]
-const judge = (token: number, settings: ChainSettings, u: number | null, logprob = ranked.find(([t]) => t === token)?.[1] ?? ln(0.001), tieBandNats = 0) =>
-    judgeSampledToken({ranked, token, logprob, settings, u, vocabularySize: 100, supportSlackNats: 0.1, supportSlackMass: 0.02, tieBandNats})
+const ranked: [number, number][] = [
+    [10, ln(0.5)],
+    [11, ln(0.25)],
+    [12, ln(0.125)],
+    [13, ln(0.0625)]
+]
+const judge = (
+    token: number,
+    settings: ChainSettings,
+    u: number | null,
+    logprob = ranked.find(([t]) => t === token)?.[1] ?? ln(0.001),
+    tieBandNats = 0
+) =>
+    judgeSampledToken({
+        ranked,
+        token,
+        logprob,
+        settings,
+        u,
+        vocabularySize: 100,
+        supportSlackNats: 0.1,
+        supportSlackMass: 0.02,
+        tieBandNats
+    })
 
 describe("judgeSampledToken", () => {
     it("keeps tokens inside top-k, with slack for a near-tie at the edge", () => {
@@ -47,7 +75,10 @@ describe("judgeSampledToken", () => {
     })
 
     it("puts an unranked token outside a top-p cut that falls inside the ranked list", () => {
-        expect(judge(50, {temperature: 1, topK: 0, topP: 0.8}, null)).toMatchObject({inSupport: false, supportWhy: expect.stringMatching(/not ranked/)})
+        expect(judge(50, {temperature: 1, topK: 0, topP: 0.8}, null)).toMatchObject({
+            inSupport: false,
+            supportWhy: expect.stringMatching(/not ranked/)
+        })
         expect(judge(50, {temperature: 1, topK: 0, topP: 1}, null).inSupport).toBe(true)
     })
 

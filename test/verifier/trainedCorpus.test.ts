@@ -7,8 +7,21 @@ import {hashPrompt, type Sampling} from "../../sdk/receipt/index.ts"
 import {verifyReceipt, type VerificationReport} from "../../verifier/index.ts"
 import {InferenceEngine, type Generation, type LoadedModel, type LoadedModelOptions} from "../../worker/engine/index.ts"
 import {
-    caseFor, Choices, consistentWork, GREEDY, ModelPool, precisionKind, receiptFor, sampledSettings, TRAINED_TYPES, writeTrainedModels,
-    type CorpusCase, type ModelFile, type Task, type TrainedType, type Work
+    caseFor,
+    Choices,
+    consistentWork,
+    GREEDY,
+    ModelPool,
+    precisionKind,
+    receiptFor,
+    sampledSettings,
+    TRAINED_TYPES,
+    writeTrainedModels,
+    type CorpusCase,
+    type ModelFile,
+    type Task,
+    type TrainedType,
+    type Work
 } from "./corpus.ts"
 
 /**
@@ -33,8 +46,16 @@ const WORKER_SETTINGS: readonly LoadedModelOptions[] = [
 ]
 
 const STORIES = [
-    "Once upon a time", "One day, Mia went to the park", "Sam the cat", "The little dog found a shiny ball", "Tom and Lily",
-    "There was a big tree", "Ben wanted to play", "The sun was hot and", "A girl named Sue", "Mom made a cake"
+    "Once upon a time",
+    "One day, Mia went to the park",
+    "Sam the cat",
+    "The little dog found a shiny ball",
+    "Tom and Lily",
+    "There was a big tree",
+    "Ben wanted to play",
+    "The sun was hot and",
+    "A girl named Sue",
+    "Mom made a cake"
 ]
 /** Prompts past 32 and 64 tokens, so batch sizes 8 and 32 split them. */
 const LONG_STORIES = [0, 3, 6].map((i) => Array.from({length: 8}, (_, j) => STORIES[(i + j) % STORIES.length]).join(". "))
@@ -55,10 +76,14 @@ const sampling = (i: number): Sampling => {
     return {...base, maxTokens: 64 + (i % 5) * 16}
 }
 const task = (type: TrainedType, i: number, overrides: Partial<Task> = {}): Task => ({
-    taskId: `trained-${String(++taskCounter).padStart(35, "0")}`, prompt: PROMPTS[i % PROMPTS.length]!, format: "text",
-    sampling: sampling(i), model: trained[type], ...overrides
+    taskId: `trained-${String(++taskCounter).padStart(35, "0")}`,
+    prompt: PROMPTS[i % PROMPTS.length]!,
+    format: "text",
+    sampling: sampling(i),
+    model: trained[type],
+    ...overrides
 })
-const generate = async (model: LoadedModel, t: Task, changes: {prompt?: string, sampling?: Sampling} = {}) =>
+const generate = async (model: LoadedModel, t: Task, changes: {prompt?: string; sampling?: Sampling} = {}) =>
     await model.generate({prompt: changes.prompt ?? t.prompt, format: t.format, sampling: changes.sampling ?? t.sampling})
 const label = (t: Task, work: Generation) =>
     `${t.sampling.temperature === "0" ? "greedy" : `T ${t.sampling.temperature} k ${t.sampling.topK} p ${t.sampling.topP}`}, ` +
@@ -73,14 +98,16 @@ beforeAll(async () => {
 
     // Honest: each setting in turn; a two-sequence setting runs its tasks in pairs, side by side.
     for (const type of TRAINED_TYPES) {
-        for (let i = 0; i < HONEST_PER_TYPE;) {
+        for (let i = 0; i < HONEST_PER_TYPE; ) {
             const setting = Math.floor(i / 2)
             const model = await worker(type, setting)
             const pair = (WORKER_SETTINGS[setting % WORKER_SETTINGS.length]!.sequences ?? 1) === 2
-            const tasks = [task(type, i), ...pair ? [task(type, i + 1)] : []]
+            const tasks = [task(type, i), ...(pair ? [task(type, i + 1)] : [])]
             const works = await Promise.all(tasks.map((t) => generate(model, t)))
             for (const [j, t] of tasks.entries())
-                honest.push(caseFor("honest", `${type} ${label(t, works[j]!)}${pair ? ", beside another task" : ""}`, t, receiptFor(t, works[j]!)))
+                honest.push(
+                    caseFor("honest", `${type} ${label(t, works[j]!)}${pair ? ", beside another task" : ""}`, t, receiptFor(t, works[j]!))
+                )
             i += tasks.length
         }
     }
@@ -90,8 +117,14 @@ beforeAll(async () => {
         honest.push({...item, description: `${item.description}, verifier 2 threads`, verifierOptions: {threads: 2}})
     }
 
-    const add = (kind: string, description: string, t: Task, work: Work, claims: Parameters<typeof receiptFor>[2] = {},
-        overrides: Parameters<typeof caseFor>[4] = {}) => dishonest.push(caseFor(kind, description, t, receiptFor(t, work, claims), overrides))
+    const add = (
+        kind: string,
+        description: string,
+        t: Task,
+        work: Work,
+        claims: Parameters<typeof receiptFor>[2] = {},
+        overrides: Parameters<typeof caseFor>[4] = {}
+    ) => dishonest.push(caseFor(kind, description, t, receiptFor(t, work, claims), overrides))
 
     // Every precision served for every other.
     for (const served of TRAINED_TYPES) {
@@ -112,13 +145,25 @@ beforeAll(async () => {
         const work = await generate(model, t)
         const greedy = t.sampling.temperature === "0"
         const start = 8 + choose.int(work.tokens.length - 16)
-        const position = [...work.tokens.keys()].map((p) => (start + p) % work.tokens.length).find((p) => work.tokens[p]!.top
-            .some(([token, logprob]) => token !== work.tokens[p]!.token && (!greedy || work.tokens[p]!.top[0]![1] - logprob > 1)))!
+        const position = [...work.tokens.keys()]
+            .map((p) => (start + p) % work.tokens.length)
+            .find((p) =>
+                work.tokens[p]!.top.some(
+                    ([token, logprob]) => token !== work.tokens[p]!.token && (!greedy || work.tokens[p]!.top[0]![1] - logprob > 1)
+                )
+            )!
         const record = work.tokens[position]!
-        const replacement = record.top.find(([token, logprob]) => token !== record.token && (!greedy || record.top[0]![1] - logprob > 1))![0]
+        const replacement = record.top.find(
+            ([token, logprob]) => token !== record.token && (!greedy || record.top[0]![1] - logprob > 1)
+        )![0]
         const tampered = [...work.outputTokens]
         tampered[position] = replacement as Token
-        add("swapped token", `${type} ${greedy ? "greedy" : "sampled"}, position ${position}`, t, await consistentWork(model, work, tampered))
+        add(
+            "swapped token",
+            `${type} ${greedy ? "greedy" : "sampled"}, position ${position}`,
+            t,
+            await consistentWork(model, work, tampered)
+        )
     }
 
     // The tokens as generated, the records edited past kernel noise: a worker inflating its confidence.
@@ -127,10 +172,17 @@ beforeAll(async () => {
         const type = TRAINED_TYPES[i % TRAINED_TYPES.length]!
         const t = task(type, i + 11)
         const work = await generate(await worker(type, i), t)
-        const edit = i % 3 === 0 ? (logprob: number) => Math.min(0, logprob + 0.1)
-            : i % 3 === 1 ? (logprob: number) => Math.round(logprob * 10) / 10
-                : (logprob: number) => logprob * 0.95
-        const tokens = work.tokens.map((record) => ({...record, logprob: edit(record.logprob), top: record.top.map(([token, logprob]) => [token, edit(logprob)] as [number, number])}))
+        const edit =
+            i % 3 === 0
+                ? (logprob: number) => Math.min(0, logprob + 0.1)
+                : i % 3 === 1
+                  ? (logprob: number) => Math.round(logprob * 10) / 10
+                  : (logprob: number) => logprob * 0.95
+        const tokens = work.tokens.map((record) => ({
+            ...record,
+            logprob: edit(record.logprob),
+            top: record.top.map(([token, logprob]) => [token, edit(logprob)] as [number, number])
+        }))
         add("edited records", `${type}, ${["raised by 0.1 nats", "rounded to 1 decimal", "scaled by 0.95"][i % 3]}`, t, {...work, tokens})
     }
 
@@ -138,9 +190,20 @@ beforeAll(async () => {
     for (let i = 0; i < 20; i++) {
         const type = TRAINED_TYPES[i % TRAINED_TYPES.length]!
         const t = task(type, i + 5)
-        const prompt = i % 2 === 0 ? `${t.prompt} and the dog` : t.prompt.split(" ").slice(0, Math.max(1, Math.floor(t.prompt.split(" ").length / 2))).join(" ")
-        add(i % 2 === 0 ? "altered prompt" : "truncated prompt", `${type}, ran "${prompt.slice(0, 40)}"`, t, await generate(await worker(type, i), t, {prompt}),
-            i % 4 === 1 ? {promptSha256: hashPrompt(prompt)} : {})
+        const prompt =
+            i % 2 === 0
+                ? `${t.prompt} and the dog`
+                : t.prompt
+                      .split(" ")
+                      .slice(0, Math.max(1, Math.floor(t.prompt.split(" ").length / 2)))
+                      .join(" ")
+        add(
+            i % 2 === 0 ? "altered prompt" : "truncated prompt",
+            `${type}, ran "${prompt.slice(0, 40)}"`,
+            t,
+            await generate(await worker(type, i), t, {prompt}),
+            i % 4 === 1 ? {promptSha256: hashPrompt(prompt)} : {}
+        )
     }
 
     // Other sampling than the task's.
@@ -163,20 +226,37 @@ beforeAll(async () => {
         const type = TRAINED_TYPES[i % TRAINED_TYPES.length]!
         const t = task(type, i + 2)
         const work = await generate(await worker(type, i), t, {sampling: {...t.sampling, maxTokens: t.sampling.maxTokens - 20}})
-        add("stopped early", `${type}, ${work.outputTokens.length} of ${t.sampling.maxTokens} tokens`, t, {...work, stopReason: "maxTokens"})
+        add("stopped early", `${type}, ${work.outputTokens.length} of ${t.sampling.maxTokens} tokens`, t, {
+            ...work,
+            stopReason: "maxTokens"
+        })
     }
     for (let i = 0; i < 10; i++) {
         const type = TRAINED_TYPES[i % TRAINED_TYPES.length]!
         const t = task(type, i + 7)
         const work = await generate(await worker(type, i), t)
         const other = receiptFor(t, {...work, output: `${work.output} `})
-        add("receipt hash", `${type}, committed to ${i % 2 === 0 ? "other bytes" : "a made-up hash"}`, t, work, {},
-            {receiptHash: i % 2 === 0 ? caseFor("", "", t, other).expected.receiptHash : "f".repeat(64)})
+        add(
+            "receipt hash",
+            `${type}, committed to ${i % 2 === 0 ? "other bytes" : "a made-up hash"}`,
+            t,
+            work,
+            {},
+            {receiptHash: i % 2 === 0 ? caseFor("", "", t, other).expected.receiptHash : "f".repeat(64)}
+        )
     }
 
     for (const item of [...honest, ...dishonest]) {
         const model = await pool.verifierFor(item)
-        results.set(item, await verifyReceipt({receipt: JSON.parse(item.bytes.toString("utf8")), receiptBytes: item.bytes, expected: item.expected, model}))
+        results.set(
+            item,
+            await verifyReceipt({
+                receipt: JSON.parse(item.bytes.toString("utf8")),
+                receiptBytes: item.bytes,
+                expected: item.expected,
+                model
+            })
+        )
     }
 }, 1_800_000)
 
@@ -211,11 +291,14 @@ describe("verifier on trained weights", () => {
         const valid = honest.filter((item) => results.get(item)!.verdict === "valid").length
         const replayed = honest.filter((item) => results.get(item)!.decidedBy === "replay").length
         const flagged = dishonest.filter((item) => results.get(item)!.verdict === "invalid").length
-        const lines = [`trained: honest ${valid}/${honest.length} passed (${replayed} decided by a decode replay), dishonest ${flagged}/${dishonest.length} flagged`]
-        const byKind = new Map<string, {flagged: number, total: number, means: number[], replayed: number}>()
+        const lines = [
+            `trained: honest ${valid}/${honest.length} passed (${replayed} decided by a decode replay), dishonest ${flagged}/${dishonest.length} flagged`
+        ]
+        const byKind = new Map<string, {flagged: number; total: number; means: number[]; replayed: number}>()
         for (const item of dishonest) {
             const report = results.get(item)!
-            const key = item.kind === "lower precision" || item.kind === "higher precision" ? `${item.kind}: ${item.description}` : item.kind
+            const key =
+                item.kind === "lower precision" || item.kind === "higher precision" ? `${item.kind}: ${item.description}` : item.kind
             const entry = byKind.get(key) ?? {flagged: 0, total: 0, means: [], replayed: 0}
             entry.total++
             if (report.verdict === "invalid") entry.flagged++
@@ -224,12 +307,16 @@ describe("verifier on trained weights", () => {
             byKind.set(key, entry)
         }
         for (const [kind, entry] of byKind)
-            lines.push(`  ${kind}: ${entry.flagged}/${entry.total} flagged (${entry.replayed} by a decode replay), ` +
-                `re-score mean top |Δ| ${Math.min(...entry.means).toExponential(2)}..${Math.max(...entry.means).toExponential(2)}`)
+            lines.push(
+                `  ${kind}: ${entry.flagged}/${entry.total} flagged (${entry.replayed} by a decode replay), ` +
+                    `re-score mean top |Δ| ${Math.min(...entry.means).toExponential(2)}..${Math.max(...entry.means).toExponential(2)}`
+            )
         for (const type of TRAINED_TYPES) {
             const reports = honest.filter((item) => item.model.type === type).map((item) => results.get(item)!)
-            lines.push(`  honest ${type} (${reports.length}, ${reports.filter((r) => r.decidedBy === "replay").length} replayed): worst re-score mean top |Δ| ` +
-                `${Math.max(0, ...reports.map((r) => r.rescore?.meanTopDelta ?? r.aggregate.meanTopDelta)).toExponential(2)}`)
+            lines.push(
+                `  honest ${type} (${reports.length}, ${reports.filter((r) => r.decidedBy === "replay").length} replayed): worst re-score mean top |Δ| ` +
+                    `${Math.max(0, ...reports.map((r) => r.rescore?.meanTopDelta ?? r.aggregate.meanTopDelta)).toExponential(2)}`
+            )
         }
         console.log(lines.join("\n"))
         expect(valid).toBe(honest.length)

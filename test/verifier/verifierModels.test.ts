@@ -5,16 +5,33 @@ import {VerifierModels, type DisposableVerifierModel, type VerifierModel} from "
 
 // Which model a verification gets: the caller's own when it re-scores the receipt with the receipt's kernels, else one loaded (and cached) for it.
 
-const engine = (batchSize: number, contextSize: number): Engine =>
-    ({name: "node-llama-cpp", version: "3.22.1", llamaCpp: "b1", backend: "cpu", gpu: null, threads: 1, batchSize, contextSize})
-const receipt = (batchSize: number, tokens = 10) => ({
-    engine: engine(batchSize, 512), inputTokens: Array.from({length: tokens}, () => 1), outputTokens: [5]
-}) as unknown as Receipt
+const engine = (batchSize: number, contextSize: number): Engine => ({
+    name: "node-llama-cpp",
+    version: "3.22.1",
+    llamaCpp: "b1",
+    backend: "cpu",
+    gpu: null,
+    threads: 1,
+    batchSize,
+    contextSize
+})
+const receipt = (batchSize: number, tokens = 10) =>
+    ({
+        engine: engine(batchSize, 512),
+        inputTokens: Array.from({length: tokens}, () => 1),
+        outputTokens: [5]
+    }) as unknown as Receipt
 
 function fakeModel(batchSize: number, contextSize: number, disposed: string[] = [], name = ""): DisposableVerifierModel {
     return {
-        engine: engine(batchSize, contextSize), contextSize, weightClass: "f32", vocabularySize: 10,
-        score: async () => [], tokenizePrompt: () => [] as Token[], detokenize: () => "", isEogToken: () => false,
+        engine: engine(batchSize, contextSize),
+        contextSize,
+        weightClass: "f32",
+        vocabularySize: 10,
+        score: async () => [],
+        tokenizePrompt: () => [] as Token[],
+        detokenize: () => "",
+        isEogToken: () => false,
         dispose: async () => void disposed.push(name)
     }
 }
@@ -22,13 +39,13 @@ function fakeModel(batchSize: number, contextSize: number, disposed: string[] = 
 describe("VerifierModels", () => {
     it("reuses a model loaded elsewhere only when its batch size is the receipt's and its context holds the receipt", async () => {
         const served = fakeModel(512, 512)
-        const loads: Array<{path: string, options: unknown}> = []
+        const loads: Array<{path: string; options: unknown}> = []
         const models = new VerifierModels({
             load: async (path, options) => {
                 loads.push({path, options})
                 return fakeModel(0, 0)
             },
-            loaded: (sha256) => sha256 === "a" ? served : undefined
+            loaded: (sha256) => (sha256 === "a" ? served : undefined)
         })
         expect(await models.modelFor({path: "a.gguf", sha256: "a"}, receipt(512))).toBe(served)
         expect(loads).toEqual([])

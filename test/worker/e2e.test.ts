@@ -23,19 +23,34 @@ interface TaskPath {
     net: TestDevnet
     worker: Worker
     requester: WeaveLM
-    model: {modelId: string, sha256: string}
+    model: {modelId: string; sha256: string}
     workerAddress: string
 }
 
 /** A devnet with the tiny model published, one worker serving it and a requester with a deposit. */
 async function startTaskPath(port: number, mode: DevnetMode): Promise<TaskPath> {
-    const net = await startTestDevnet(port, {mode, parameters: {escrow: {"Challenge-Window": String(CHALLENGE_WINDOW), "Task-Timeout": "30000"}}})
+    const net = await startTestDevnet(port, {
+        mode,
+        parameters: {escrow: {"Challenge-Window": String(CHALLENGE_WINDOW), "Task-Timeout": "30000"}}
+    })
     const model = await publishTestModel(net, {name: "tiny", ownerFee: 1000})
-    const [workerWallet, requesterWallet] = await Promise.all([fundedActor(net, "worker", "5000"), fundedActor(net, "requester", "100000000")])
+    const [workerWallet, requesterWallet] = await Promise.all([
+        fundedActor(net, "worker", "5000"),
+        fundedActor(net, "requester", "100000000")
+    ])
     const worker = await Worker.start({
-        connection: workerWallet, processes: net.devnet.processes, models: ["tiny"], priceInput: "1000", priceOutput: "2000",
-        stake: "1000", concurrency: 2, gpu: "cpu", threads: 1, cacheDir: await mkdtemp(path.join(os.tmpdir(), "weavelm-worker-")),
-        heartbeatMs: 5000, pollMs: 200
+        connection: workerWallet,
+        processes: net.devnet.processes,
+        models: ["tiny"],
+        priceInput: "1000",
+        priceOutput: "2000",
+        stake: "1000",
+        concurrency: 2,
+        gpu: "cpu",
+        threads: 1,
+        cacheDir: await mkdtemp(path.join(os.tmpdir(), "weavelm-worker-")),
+        heartbeatMs: 5000,
+        pollMs: 200
     })
     const requester = new WeaveLM(requesterWallet, net.devnet.processes)
     await requester.deposit("50000000")
@@ -58,7 +73,9 @@ async function answersAndSettles({net, requester, model, workerAddress}: TaskPat
     expect(hashReceiptBytes(bytes)).toBe(task.receiptHash)
     const receipt = decodeReceipt(bytes)
     expect(receipt).toMatchObject({
-        taskId: result.taskId, worker: workerAddress, output: result.output,
+        taskId: result.taskId,
+        worker: workerAddress,
+        output: result.output,
         model: {id: model.modelId, sha256: model.sha256},
         prompt: {format: "text", sha256: hashPrompt(prompt)},
         sampling: {maxTokens: 12, temperature: "0"}
@@ -116,7 +133,8 @@ describe("a task through the whole protocol on the devnet (mainnet mode)", {time
     it("answers, stores a receipt that matches, and settles to worker and model owner", async () => await answersAndSettles(taskPath))
 
     it("gives the same output for the same seed, greedy or sampled", async () => {
-        const ask = (seed: number, temperature: number) => requester.infer({model: "tiny", prompt: "A story about", maxTokens: 10, temperature, seed})
+        const ask = (seed: number, temperature: number) =>
+            requester.infer({model: "tiny", prompt: "A story about", maxTokens: 10, temperature, seed})
         const [greedyA, greedyB] = [await ask(0, 0), await ask(0, 0)]
         expect(greedyA.output).toBe(greedyB.output)
         const [sampledA, sampledB] = [await ask(42, 1), await ask(42, 1)]
@@ -132,7 +150,7 @@ describe("a task through the whole protocol on the devnet (mainnet mode)", {time
     it("refunds a prompt longer than the model's context", async () => {
         const prompt = Array.from({length: 700}, (_, i) => `word${i}`).join(" ")
         let taskId = ""
-        const refused = requester.infer({model: "tiny", prompt, maxTokens: 8, onAccepted: (accepted) => taskId = accepted.taskId})
+        const refused = requester.infer({model: "tiny", prompt, maxTokens: 8, onAccepted: (accepted) => (taskId = accepted.taskId)})
         await expect(refused).rejects.toBeInstanceOf(TaskRefundedError)
         await expect(refused).rejects.toThrow(/context|too long/i)
         // Judged on the task itself: earlier tasks settling meanwhile also move the balance.
@@ -145,16 +163,27 @@ describe("a task through the whole protocol on the devnet (mainnet mode)", {time
         const dev = net.connection
         const {network, processes} = net.devnet
         const bot = await spawnLuaProcess({
-            client: dev.ao, module: network.module, scheduler: network.scheduler, authority: network.authority,
-            name: "qa-bot", bundle: await bundleLua(path.resolve("examples/qa-bot/qa-bot.lua"))
+            client: dev.ao,
+            module: network.module,
+            scheduler: network.scheduler,
+            authority: network.authority,
+            name: "qa-bot",
+            bundle: await bundleLua(path.resolve("examples/qa-bot/qa-bot.lua"))
         })
-        await dev.ao.send(bot, {Action: "Configure", Escrow: processes.escrow, Token: processes.token, Model: "tiny", "Max-Fee": "100000", "Max-Tokens": "8"})
+        await dev.ao.send(bot, {
+            Action: "Configure",
+            Escrow: processes.escrow,
+            Token: processes.token,
+            Model: "tiny",
+            "Max-Fee": "100000",
+            "Max-Tokens": "8"
+        })
         await dev.ao.send(processes.token, {Action: "Transfer", Recipient: bot, Quantity: "1000000"})
 
         const asked = await dev.ao.send(bot, {Action: "Ask"}, "What is the quick brown fox?")
         const questionId = asked.emitted.find((m) => m.tags.Action === "Ask-Accepted")!.tags["Question-Id"]!
-        let answer: {status: string, answer?: string, receiptTx?: string} = {status: "pending"}
-        for (const deadline = Date.now() + 180_000; answer.status === "pending" && Date.now() < deadline;) {
+        let answer: {status: string; answer?: string; receiptTx?: string} = {status: "pending"}
+        for (const deadline = Date.now() + 180_000; answer.status === "pending" && Date.now() < deadline; ) {
             await new Promise((resolve) => setTimeout(resolve, 1000))
             answer = await dev.ao.readJson(bot, {Action: "Get-Answer", "Question-Id": questionId})
         }
@@ -171,15 +200,32 @@ describe("a task through the whole protocol on the devnet (mainnet mode)", {time
         await writeTestModel({preset: "tiny", seed: 99, path: file})
         const storage = dev.storage(path.join(net.dataDir, "uploads"))
         const {id} = await storage.uploadFile({file, tags: []})
-        const wrong = (await sha256File(file)).replace(/^./, (c) => c === "0" ? "1" : "0")
+        const wrong = (await sha256File(file)).replace(/^./, (c) => (c === "0" ? "1" : "0"))
         await new RegistryClient(dev.ao, net.devnet.processes.registry).registerModel({
-            modelId: id, sha256: wrong, name: "mismatch", format: "GGUF", architecture: "llama", quantization: "F32",
-            parameters: 1, contextLength: 512, license: "none", ownerFee: 0
+            modelId: id,
+            sha256: wrong,
+            name: "mismatch",
+            format: "GGUF",
+            architecture: "llama",
+            quantization: "F32",
+            parameters: 1,
+            contextLength: 512,
+            license: "none",
+            ownerFee: 0
         })
         const other = await fundedActor(net, "worker-mismatch", "2000")
-        await expect(Worker.start({
-            connection: other, processes: net.devnet.processes, models: ["mismatch"], priceInput: "1", priceOutput: "1", stake: "1000",
-            gpu: "cpu", threads: 1, cacheDir: await mkdtemp(path.join(os.tmpdir(), "weavelm-worker-"))
-        })).rejects.toBeInstanceOf(PullError)
+        await expect(
+            Worker.start({
+                connection: other,
+                processes: net.devnet.processes,
+                models: ["mismatch"],
+                priceInput: "1",
+                priceOutput: "1",
+                stake: "1000",
+                gpu: "cpu",
+                threads: 1,
+                cacheDir: await mkdtemp(path.join(os.tmpdir(), "weavelm-worker-"))
+            })
+        ).rejects.toBeInstanceOf(PullError)
     })
 })

@@ -25,7 +25,11 @@ beforeAll(async () => {
     engine = await InferenceEngine.create({gpu: "cpu"})
     model = await engine.loadModel(path, {contextSize: CONTEXT_SIZE, sequences: 2})
     llama = await getLlama({gpu: false, build: "never", logLevel: LlamaLogLevel.error})
-    const context = await (await llama.loadModel({modelPath: path})).createContext({contextSize: CONTEXT_SIZE, threads: 1, flashAttention: false})
+    const context = await (await llama.loadModel({modelPath: path})).createContext({
+        contextSize: CONTEXT_SIZE,
+        threads: 1,
+        flashAttention: false
+    })
     reference = context.getSequence()
 })
 afterAll(async () => {
@@ -50,8 +54,11 @@ describe("generate", () => {
         await reference.clearHistory()
         let input: Token[] = first.inputTokens
         for (const [i, record] of first.tokens.entries()) {
-            const [result] = (await reference.controlledEvaluate(input.map((token, j) =>
-                j === input.length - 1 ? [token, {generateNext: {token: true, probabilities: true}}] : token))).slice(-1)
+            const [result] = (
+                await reference.controlledEvaluate(
+                    input.map((token, j) => (j === input.length - 1 ? [token, {generateNext: {token: true, probabilities: true}}] : token))
+                )
+            ).slice(-1)
             const probabilities = result!.next.probabilities!
             expect(result!.next.token).toBe(first.outputTokens[i])
             expect(record.logprob).toBeCloseTo(Math.log(probabilities.get(record.token as Token)!), 5)
@@ -62,7 +69,10 @@ describe("generate", () => {
     })
 
     it("records consistent top-k lists", async () => {
-        const runs = [[await text("The river", greedy), true], [await text("Once upon", sampled), false]] as const
+        const runs = [
+            [await text("The river", greedy), true],
+            [await text("Once upon", sampled), false]
+        ] as const
         for (const [generation, greedyChoice] of runs) {
             expect(generation.tokens.map((record) => record.token)).toEqual(generation.outputTokens)
             for (const record of generation.tokens) expectConsistent(record, greedyChoice)
@@ -94,7 +104,10 @@ describe("generate", () => {
     })
 
     it("formats chat prompts with the model's template", async () => {
-        const messages = [{role: "system", content: "Be brief."}, {role: "user", content: "Tell me about the river"}]
+        const messages = [
+            {role: "system", content: "Be brief."},
+            {role: "user", content: "Tell me about the river"}
+        ]
         const chat = await model.generate({prompt: JSON.stringify(messages), format: "chat", sampling: greedy})
         const fed = model.detokenize(chat.inputTokens, true)
         expect(fed).toMatch(/^<s><\|im_start\|> ?system\nBe brief\.<\|im_end\|>/)
@@ -103,7 +116,12 @@ describe("generate", () => {
         expect(chat.outputTokens.length).toBeGreaterThan(0)
         expect(chat.inputTokens.length).toBeGreaterThan((await text("Be brief. Tell me about the river", greedy)).inputTokens.length + 6)
 
-        for (const prompt of ["not json", "[]", JSON.stringify([{role: "bot", content: "hi"}]), JSON.stringify({role: "user", content: "hi"})])
+        for (const prompt of [
+            "not json",
+            "[]",
+            JSON.stringify([{role: "bot", content: "hi"}]),
+            JSON.stringify({role: "user", content: "hi"})
+        ])
             await expect(model.generate({prompt, format: "chat", sampling: greedy})).rejects.toBeInstanceOf(InvalidPromptError)
     })
 
@@ -121,7 +139,11 @@ describe("generate", () => {
     })
 
     it("runs generations on both sequences at once, queues a third, and matches running them one by one", async () => {
-        const requests: [string, Sampling][] = [["The river", greedy], ["Once upon", sampled], ["A small boat", {...sampled, seed: 3}]]
+        const requests: [string, Sampling][] = [
+            ["The river", greedy],
+            ["Once upon", sampled],
+            ["A small boat", {...sampled, seed: 3}]
+        ]
         const together = await Promise.all(requests.map(([prompt, sampling]) => text(prompt, sampling)))
         for (const [i, [prompt, sampling]] of requests.entries()) {
             const alone = await text(prompt, sampling)
@@ -150,10 +172,15 @@ describe("score", () => {
     })
 
     it("re-scores an honest q8_0 generation bit for bit on the CPU", async () => {
-        const quantized = await engine.loadModel((await writeTestModel({preset: "tiny", seed: 1, type: "q8_0", path: join(dir, "tiny-q8_0.gguf")})).path, {contextSize: CONTEXT_SIZE})
+        const quantized = await engine.loadModel(
+            (await writeTestModel({preset: "tiny", seed: 1, type: "q8_0", path: join(dir, "tiny-q8_0.gguf")})).path,
+            {contextSize: CONTEXT_SIZE}
+        )
         try {
             const generation = await quantized.generate({prompt: "The river", format: "text", sampling: {...greedy, maxTokens: 100}})
-            expect(await quantized.score({inputTokens: generation.inputTokens, outputTokens: generation.outputTokens})).toEqual(generation.tokens)
+            expect(await quantized.score({inputTokens: generation.inputTokens, outputTokens: generation.outputTokens})).toEqual(
+                generation.tokens
+            )
         } finally {
             await quantized.dispose()
         }
@@ -163,12 +190,20 @@ describe("score", () => {
         // With flash attention on, chunks under 64 rows run the single-row kernels; a multi-threaded worker's
         // single-token attention would split a cache of 512+ cells between its threads, which is why the
         // engine's default is off (and off, batched rows round differently: verifier/thresholds.ts).
-        const quantized = await engine.loadModel((await writeTestModel({preset: "tiny", seed: 1, type: "q8_0", path: join(dir, "tiny-q8_0.gguf")})).path,
-            {contextSize: 512, threads: 1, flashAttention: true})
+        const quantized = await engine.loadModel(
+            (await writeTestModel({preset: "tiny", seed: 1, type: "q8_0", path: join(dir, "tiny-q8_0.gguf")})).path,
+            {contextSize: 512, threads: 1, flashAttention: true}
+        )
         try {
-            const generation = await quantized.generate({prompt: "The river ran past the old mill and on to the sea. ".repeat(16), format: "text", sampling: {...greedy, maxTokens: 120}})
+            const generation = await quantized.generate({
+                prompt: "The river ran past the old mill and on to the sea. ".repeat(16),
+                format: "text",
+                sampling: {...greedy, maxTokens: 120}
+            })
             expect(generation.inputTokens.length + generation.outputTokens.length).toBeGreaterThan(300)
-            expect(await quantized.score({inputTokens: generation.inputTokens, outputTokens: generation.outputTokens})).toEqual(generation.tokens)
+            expect(await quantized.score({inputTokens: generation.inputTokens, outputTokens: generation.outputTokens})).toEqual(
+                generation.tokens
+            )
         } finally {
             await quantized.dispose()
         }

@@ -24,8 +24,22 @@ describe("workers that die", {timeout: 300_000}, () => {
 
     const startWorker = async (name: string) => {
         const worker = await startWorkerCli([
-            "--network", networkFile, "--wallet", wallets[name]!, "--models", "tiny", "--concurrency", "4",
-            "--gpu", "cpu", "--threads", "1", "--cache-dir", cacheDirs[name]!, "--stake", "1000"
+            "--network",
+            networkFile,
+            "--wallet",
+            wallets[name]!,
+            "--models",
+            "tiny",
+            "--concurrency",
+            "4",
+            "--gpu",
+            "cpu",
+            "--threads",
+            "1",
+            "--cache-dir",
+            cacheDirs[name]!,
+            "--stake",
+            "1000"
         ])
         workers.push(worker)
         byName[name] = worker
@@ -38,17 +52,20 @@ describe("workers that die", {timeout: 300_000}, () => {
         for (;;) {
             const tasks = await Promise.all(ids.map(async (id) => (await requester.task(id))!))
             if (tasks.every((t) => t.state !== "Assigned")) return tasks
-            if (Date.now() > deadline) throw new Error(`tasks still assigned: ${JSON.stringify(tasks.map((t) => [t.id, t.state, t.worker]))}`)
+            if (Date.now() > deadline)
+                throw new Error(`tasks still assigned: ${JSON.stringify(tasks.map((t) => [t.id, t.state, t.worker]))}`)
             await requester.escrow.settle()
             await new Promise((resolve) => setTimeout(resolve, 1000))
         }
     }
 
     beforeAll(async () => {
-        net = await startTestDevnet(PORT, {parameters: {
-            escrow: {"Task-Timeout": String(TASK_TIMEOUT), "Challenge-Window": String(CHALLENGE_WINDOW), "Max-Attempts": "5"},
-            registry: {"Heartbeat-Timeout": "30000"}
-        }})
+        net = await startTestDevnet(PORT, {
+            parameters: {
+                escrow: {"Task-Timeout": String(TASK_TIMEOUT), "Challenge-Window": String(CHALLENGE_WINDOW), "Max-Attempts": "5"},
+                registry: {"Heartbeat-Timeout": "30000"}
+            }
+        })
         networkFile = net.devnet.networkFile
         await publishTestModel(net, {name: "tiny"})
         for (const name of ["a", "b"]) {
@@ -70,7 +87,9 @@ describe("workers that die", {timeout: 300_000}, () => {
         await a.kill("SIGKILL")
         const accepted: InferAccepted[] = []
         while (!accepted.some((t) => t.worker === a.address) || accepted.length < 4) {
-            accepted.push(await requester.escrow.submit({model: "tiny", prompt: `Question ${accepted.length}`, maxTokens: 8, maxFee: "100000"}))
+            accepted.push(
+                await requester.escrow.submit({model: "tiny", prompt: `Question ${accepted.length}`, maxTokens: 8, maxFee: "100000"})
+            )
             if (accepted.length > 12) throw new Error("the escrow never chose the killed worker")
         }
         const tasks = await waitForTasks(accepted.map((t) => t.taskId))
@@ -97,9 +116,11 @@ describe("workers that die", {timeout: 300_000}, () => {
         const b = byName.b!
         const ids: string[] = []
         for (let i = 0; i < 4; i++)
-            ids.push((await requester.escrow.submit({model: "tiny", prompt: `Queued question ${i}`, maxTokens: 48, maxFee: "200000"})).taskId)
+            ids.push(
+                (await requester.escrow.submit({model: "tiny", prompt: `Queued question ${i}`, maxTokens: 48, maxFee: "200000"})).taskId
+            )
         // Crash as soon as the first answer is in: the rest are queued or running.
-        for (let done = false; !done;) {
+        for (let done = false; !done; ) {
             done = b.events.some((e) => e.event === "task.completed" && ids.includes(e.taskId!))
             await new Promise((resolve) => setTimeout(resolve, 100))
         }

@@ -7,14 +7,20 @@ import type {WorkerOptions} from "../../worker/service/index.ts"
 import {WorkerNode, type WorkerLogEvent, type WorkerNodeOptions, type WorkerNodeParts} from "../../worker/index.ts"
 
 const OPTIONS: WorkerNodeOptions = {
-    connection: {address: "worker-address"} as NetworkConnection, processes: {token: "token", registry: "registry", escrow: "escrow"},
-    models: ["tiny"], priceInput: "1000", priceOutput: "2000", stake: "1000", concurrency: 3, cacheDir: "/cache"
+    connection: {address: "worker-address"} as NetworkConnection,
+    processes: {token: "token", registry: "registry", escrow: "escrow"},
+    models: ["tiny"],
+    priceInput: "1000",
+    priceOutput: "2000",
+    stake: "1000",
+    concurrency: 3,
+    cacheDir: "/cache"
 }
 
 /** Fake parts that record what the node asked of them, in order. */
 function fakeParts({httpFails = false} = {}) {
     const calls: string[] = []
-    const started: {worker?: WorkerOptions, http?: WorkerHttpServerOptions} = {}
+    const started: {worker?: WorkerOptions; http?: WorkerHttpServerOptions} = {}
     const notices: ProcessReply[] = []
     const parts: WorkerNodeParts = {
         async startWorker(options) {
@@ -48,7 +54,12 @@ describe("WorkerNode", () => {
         await WorkerNode.start({...OPTIONS, http: {port: 8080, settleIntervalMs: 5000}}, parts)
         expect(started.worker!.endpoint).toBe("http://127.0.0.1:8080/v1")
         expect(started.http).toMatchObject({
-            port: 8080, host: "127.0.0.1", capacity: 3, priceInput: "1000", priceOutput: "2000", settleIntervalMs: 5000,
+            port: 8080,
+            host: "127.0.0.1",
+            capacity: 3,
+            priceInput: "1000",
+            priceOutput: "2000",
+            settleIntervalMs: 5000,
             stateDir: path.join("/cache", "direct", "worker-address")
         })
         const notice = {tags: {Action: "Channel-Closing"}} as unknown as ProcessReply

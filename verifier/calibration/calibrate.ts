@@ -71,8 +71,8 @@ export interface CalibrationGroup {
 
 export interface CalibrationResult {
     at: string
-    machine: {cpus: number, node: string, workerBackend: string}
-    grid: {workers: LoadedModelOptions[], prompts: number, samplings: Sampling[]}
+    machine: {cpus: number; node: string; workerBackend: string}
+    grid: {workers: LoadedModelOptions[]; prompts: number; samplings: Sampling[]}
     honest: CalibrationGroup[]
     /** The same weights at another precision, checked with the worker's kernels: the nearest cheat. */
     precisionSwaps: CalibrationGroup[]
@@ -92,15 +92,28 @@ const SAMPLINGS: Sampling[] = [
 const SHORT_PROMPTS = ["The river ran past the old mill", "Once upon a time the king", "She opened the door and"]
 // Past 64 tokens: where q8_0's batched kernels part from its single-token ones.
 const LONG_PROMPT = Array.from({length: 5}, () => "the children played in the market and the people came from the town").join(" and ")
-const PRESET_TYPES: Record<PresetName, WeightType[]> = {tiny: ["f32", "f16", "q8_0"], small: ["f32", "f16", "q8_0"], "125m": ["q8_0", "f16"]}
+const PRESET_TYPES: Record<PresetName, WeightType[]> = {
+    tiny: ["f32", "f16", "q8_0"],
+    small: ["f32", "f16", "q8_0"],
+    "125m": ["q8_0", "f16"]
+}
 
 /** A verifier's setting that does not run the worker's kernels: another batch size. */
 const crossKernelOptions = (worker: LoadedModelOptions): LoadedModelOptions => ({batchSize: worker.batchSize === 8 ? 512 : 8})
 
 // Everything measured, nothing judged: the thresholds are what this run is for.
 const MEASURE_ONLY: VerificationThresholds = {
-    profile: "custom", tokenLogprob: Infinity, topLogprob: Infinity, meanTopLogprob: Infinity, greedyMargin: Infinity,
-    supportSlackNats: Infinity, supportSlackMass: Infinity, replayTieNats: 0, replayFlipNats: 0, replayFlipBudget: Infinity, replaySlack: Infinity,
+    profile: "custom",
+    tokenLogprob: Infinity,
+    topLogprob: Infinity,
+    meanTopLogprob: Infinity,
+    greedyMargin: Infinity,
+    supportSlackNats: Infinity,
+    supportSlackMass: Infinity,
+    replayTieNats: 0,
+    replayFlipNats: 0,
+    replayFlipBudget: Infinity,
+    replaySlack: Infinity,
     exactReplayAbove: null
 }
 
@@ -116,7 +129,7 @@ export async function calibrate({presets, workDir, workerGpu = "cpu", log = () =
             const files: Partial<Record<WeightType, string>> = {}
             for (const type of PRESET_TYPES[preset]) {
                 const file = path.join(workDir, `${preset}-${type}-seed1.gguf`)
-                if (await stat(file).catch(() => null) == null) {
+                if ((await stat(file).catch(() => null)) == null) {
                     log(`writing ${preset} ${type}`)
                     await writeTestModel({preset, seed: 1, type, path: file})
                 }
@@ -131,17 +144,36 @@ export async function calibrate({presets, workDir, workerGpu = "cpu", log = () =
                     const worker = await workerEngine.loadModel(files[type]!, {...options, sequences: 1})
                     const receipts: Receipt[] = []
                     try {
-                        for (const prompt of prompts) for (const sampling of SAMPLINGS)
-                            receipts.push(receiptOf(prompt, sampling, await worker.generate({prompt, format: "text", sampling})))
+                        for (const prompt of prompts)
+                            for (const sampling of SAMPLINGS)
+                                receipts.push(receiptOf(prompt, sampling, await worker.generate({prompt, format: "text", sampling})))
                     } finally {
                         await worker.dispose()
                     }
                     // Grouped by verifier setting, so each model is loaded once per worker setting.
-                    await checkAll(verifierEngine, files[type]!, receipts, () => ({}), (report, untied, profile) => collector(honest, `${preset}/${type} ${profile}`).add(report, untied))
-                    await checkAll(verifierEngine, files[type]!, receipts, () => crossKernelOptions(options), (report, untied, profile) => collector(honest, `${preset}/${type} ${profile}`).add(report, untied))
+                    await checkAll(
+                        verifierEngine,
+                        files[type]!,
+                        receipts,
+                        () => ({}),
+                        (report, untied, profile) => collector(honest, `${preset}/${type} ${profile}`).add(report, untied)
+                    )
+                    await checkAll(
+                        verifierEngine,
+                        files[type]!,
+                        receipts,
+                        () => crossKernelOptions(options),
+                        (report, untied, profile) => collector(honest, `${preset}/${type} ${profile}`).add(report, untied)
+                    )
                     // The nearest cheat: the same weights at the other precisions, with the worker's kernels.
                     for (const other of PRESET_TYPES[preset].filter((t) => t !== type))
-                        await checkAll(verifierEngine, files[other]!, receipts, () => ({}), (report, untied) => collector(swaps, `${preset}: ran ${type}, claimed ${other}`).add(report, untied))
+                        await checkAll(
+                            verifierEngine,
+                            files[other]!,
+                            receipts,
+                            () => ({}),
+                            (report, untied) => collector(swaps, `${preset}: ran ${type}, claimed ${other}`).add(report, untied)
+                        )
                 }
             }
         }
@@ -159,8 +191,13 @@ export async function calibrate({presets, workDir, workerGpu = "cpu", log = () =
 }
 
 /** Re-checks receipts with one verifier model: the receipt's own settings (`verifierModelOptions`) with `change` over them. */
-async function checkAll(engine: InferenceEngine, file: string, receipts: Receipt[], change: () => LoadedModelOptions,
-    record: (report: VerificationReport, untied: VerificationReport, profile: VerificationThresholds["profile"]) => void) {
+async function checkAll(
+    engine: InferenceEngine,
+    file: string,
+    receipts: Receipt[],
+    change: () => LoadedModelOptions,
+    record: (report: VerificationReport, untied: VerificationReport, profile: VerificationThresholds["profile"]) => void
+) {
     // The receipts of one worker setting share their batch size; the largest context holds them all.
     const options = receipts.map(verifierModelOptions).reduce((a, b) => (a.contextSize >= b.contextSize ? a : b))
     const model: LoadedModel = await engine.loadModel(file, {...options, ...change()})
@@ -168,7 +205,16 @@ async function checkAll(engine: InferenceEngine, file: string, receipts: Receipt
         for (const receipt of receipts) {
             const profile = thresholdsFor(model.weightClass)
             // Replay distances with the profile's tie band, and without one to show what the band is for.
-            const report = await verifyReceipt({receipt, model, thresholds: {...MEASURE_ONLY, replayTieNats: profile.replayTieNats, replayFlipNats: profile.replayFlipNats, replaySlack: profile.replaySlack}})
+            const report = await verifyReceipt({
+                receipt,
+                model,
+                thresholds: {
+                    ...MEASURE_ONLY,
+                    replayTieNats: profile.replayTieNats,
+                    replayFlipNats: profile.replayFlipNats,
+                    replaySlack: profile.replaySlack
+                }
+            })
             const untied = receipt.sampling.temperature === "0" ? report : await verifyReceipt({receipt, model, thresholds: MEASURE_ONLY})
             record(report, untied, profile.profile)
         }
@@ -179,11 +225,20 @@ async function checkAll(engine: InferenceEngine, file: string, receipts: Receipt
 
 function receiptOf(prompt: string, sampling: Sampling, generation: Generation): Receipt {
     return {
-        version: 1, taskId: "calibration", worker: "calibration", model: {id: "calibration", sha256: "0".repeat(64)},
-        prompt: {format: "text", sha256: hashPrompt(prompt)}, sampling, engine: generation.engine,
-        inputTokens: generation.inputTokens, outputTokens: generation.outputTokens, output: generation.output,
-        stopReason: generation.stopReason, tokens: generation.tokens,
-        timings: {startedAt: 0, promptMs: generation.timings.promptMs, generationMs: generation.timings.generationMs}, log: []
+        version: 1,
+        taskId: "calibration",
+        worker: "calibration",
+        model: {id: "calibration", sha256: "0".repeat(64)},
+        prompt: {format: "text", sha256: hashPrompt(prompt)},
+        sampling,
+        engine: generation.engine,
+        inputTokens: generation.inputTokens,
+        outputTokens: generation.outputTokens,
+        output: generation.output,
+        stopReason: generation.stopReason,
+        tokens: generation.tokens,
+        timings: {startedAt: 0, promptMs: generation.timings.promptMs, generationMs: generation.timings.generationMs},
+        log: []
     }
 }
 
@@ -223,31 +278,51 @@ class Collector {
 
     public summary(): CalibrationGroup {
         return {
-            name: this.#name, receipts: this.#receiptMeans.length, positions: this.#token.length,
-            tokenDelta: distribution(this.#token), topDelta: distribution(this.#top), receiptMeanTopDelta: distribution(this.#receiptMeans),
-            greedyMargin: distribution(this.#margin), greedyArgmaxFlips: this.#flips,
-            sampledRank: distribution(this.#rank), replayDistance: distribution(this.#replay),
-            untiedReplayDistance: distribution(this.#untiedReplay), replayFlipShare: distribution(this.#flipShare)
+            name: this.#name,
+            receipts: this.#receiptMeans.length,
+            positions: this.#token.length,
+            tokenDelta: distribution(this.#token),
+            topDelta: distribution(this.#top),
+            receiptMeanTopDelta: distribution(this.#receiptMeans),
+            greedyMargin: distribution(this.#margin),
+            greedyArgmaxFlips: this.#flips,
+            sampledRank: distribution(this.#rank),
+            replayDistance: distribution(this.#replay),
+            untiedReplayDistance: distribution(this.#untiedReplay),
+            replayFlipShare: distribution(this.#flipShare)
         }
     }
 }
 
 function distribution(values: number[]): Distribution {
     const sorted = [...values].sort((a, b) => a - b)
-    const at = (q: number) => sorted.length === 0 ? 0 : sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!
+    const at = (q: number) => (sorted.length === 0 ? 0 : sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!)
     return {samples: sorted.length, min: sorted[0] ?? 0, p50: at(0.5), p99: at(0.99), p999: at(0.999), max: sorted.at(-1) ?? 0}
 }
 
 /** The result as markdown tables, for docs/verification.md. */
 export function formatCalibration(result: CalibrationResult): string {
     const e = (value: number) => (value === 0 ? "0" : Number.isFinite(value) ? value.toExponential(1) : "∞")
-    const rows = (groups: CalibrationGroup[]) => groups.map((g) =>
-        `| ${g.name} | ${g.receipts} | ${g.positions} | ${e(g.tokenDelta.p99)} / ${e(g.tokenDelta.max)} | ${e(g.topDelta.p99)} / ${e(g.topDelta.max)} | ` +
-        `${e(g.receiptMeanTopDelta.min)} / ${e(g.receiptMeanTopDelta.p50)} / ${e(g.receiptMeanTopDelta.max)} | ${e(g.greedyMargin.max)} (${g.greedyArgmaxFlips}) | ${g.sampledRank.max} | ` +
-        `${e(g.untiedReplayDistance.max)} / ${e(g.replayDistance.max)} | ${(100 * g.replayFlipShare.max).toFixed(1)}% |`)
-    const header = "| group | receipts | positions | token Δ p99 / max | top Δ p99 / max | receipt mean top Δ min / p50 / max | greedy margin max (flips) | sampled rank max | replay distance max, no band / flip band | near-tie flips, worst receipt |\n|---|---|---|---|---|---|---|---|---|---|"
-    return [`Honest (${result.machine.workerBackend} workers, CPU verifier, ${result.at}):`, "", header, ...rows(result.honest), "",
-        "Same weights, other precision (verifier with the worker's kernels):", "", header, ...rows(result.precisionSwaps)].join("\n")
+    const rows = (groups: CalibrationGroup[]) =>
+        groups.map(
+            (g) =>
+                `| ${g.name} | ${g.receipts} | ${g.positions} | ${e(g.tokenDelta.p99)} / ${e(g.tokenDelta.max)} | ${e(g.topDelta.p99)} / ${e(g.topDelta.max)} | ` +
+                `${e(g.receiptMeanTopDelta.min)} / ${e(g.receiptMeanTopDelta.p50)} / ${e(g.receiptMeanTopDelta.max)} | ${e(g.greedyMargin.max)} (${g.greedyArgmaxFlips}) | ${g.sampledRank.max} | ` +
+                `${e(g.untiedReplayDistance.max)} / ${e(g.replayDistance.max)} | ${(100 * g.replayFlipShare.max).toFixed(1)}% |`
+        )
+    const header =
+        "| group | receipts | positions | token Δ p99 / max | top Δ p99 / max | receipt mean top Δ min / p50 / max | greedy margin max (flips) | sampled rank max | replay distance max, no band / flip band | near-tie flips, worst receipt |\n|---|---|---|---|---|---|---|---|---|---|"
+    return [
+        `Honest (${result.machine.workerBackend} workers, CPU verifier, ${result.at}):`,
+        "",
+        header,
+        ...rows(result.honest),
+        "",
+        "Same weights, other precision (verifier with the worker's kernels):",
+        "",
+        header,
+        ...rows(result.precisionSwaps)
+    ].join("\n")
 }
 
 if (process.argv[1] != null && import.meta.url === pathToFileURL(process.argv[1]).href) {
@@ -257,8 +332,10 @@ if (process.argv[1] != null && import.meta.url === pathToFileURL(process.argv[1]
     }
     const presets = (flag("presets") ?? "tiny,small").split(",") as PresetName[]
     const result = await calibrate({
-        presets, workDir: path.join(tmpdir(), "weavelm-calibration"),
-        workerGpu: (flag("gpu") ?? "cpu") as CalibrationOptions["workerGpu"], log: (line) => process.stderr.write(`${line}\n`)
+        presets,
+        workDir: path.join(tmpdir(), "weavelm-calibration"),
+        workerGpu: (flag("gpu") ?? "cpu") as CalibrationOptions["workerGpu"],
+        log: (line) => process.stderr.write(`${line}\n`)
     })
     const out = flag("out")
     if (out != null) await writeFile(out, JSON.stringify(result, null, 2) + "\n")

@@ -16,7 +16,7 @@ export interface TaskEvidence {
     receiptError?: string
     /** The receipt upload's tags (GraphQL); null when the gateway could not say. */
     receiptTags: Record<string, string> | null
-    prompt: {text: string, source: PromptSource} | null
+    prompt: {text: string; source: PromptSource} | null
     model: PulledModel
     /** What the task says, for `verifyReceipt`. */
     expected: ExpectedTask
@@ -33,7 +33,10 @@ export class TaskEvidenceError extends WeaveLMError {
     public override readonly name = "TaskEvidenceError"
     public override readonly kind = "user"
 
-    public constructor(public readonly code: TaskEvidenceErrorCode, message: string) {
+    public constructor(
+        public readonly code: TaskEvidenceErrorCode,
+        message: string
+    ) {
         super(message)
     }
 }

@@ -40,16 +40,23 @@ export async function fetchDirectEvidence(task: TaskRecord, sources: DirectEvide
     try {
         batchBytes = await reader.data(batchTx)
     } catch (error) {
-        throw new TaskEvidenceError("receipt-unavailable", `the Receipt-Batch ${batchTx} of request ${task.id} cannot be read: ${(error as Error).message}`)
+        throw new TaskEvidenceError(
+            "receipt-unavailable",
+            `the Receipt-Batch ${batchTx} of request ${task.id} cannot be read: ${(error as Error).message}`
+        )
     }
     const owner = await reader.owner(batchTx)
     if (owner == null) throw new TaskEvidenceError("receipt-unavailable", `the gateway cannot say who signed the Receipt-Batch ${batchTx}`)
     const receiptTags = await reader.tags(batchTx)
 
     const found = findReceipt(batchBytes, receiptHash)
-    const unfounded = owner !== worker ? `the Receipt-Batch ${batchTx} is signed by ${owner}, not by the channel's worker ${worker}`
-        : receiptTags?.Type !== "Receipt-Batch" || receiptTags.Channel !== channel ? `the upload ${batchTx} is not a Receipt-Batch of channel ${channel}`
-            : found == null ? `the Receipt-Batch ${batchTx} holds no receipt with SHA-256 ${receiptHash}`
+    const unfounded =
+        owner !== worker
+            ? `the Receipt-Batch ${batchTx} is signed by ${owner}, not by the channel's worker ${worker}`
+            : receiptTags?.Type !== "Receipt-Batch" || receiptTags.Channel !== channel
+              ? `the upload ${batchTx} is not a Receipt-Batch of channel ${channel}`
+              : found == null
+                ? `the Receipt-Batch ${batchTx} holds no receipt with SHA-256 ${receiptHash}`
                 : null
     let receipt: Receipt | null = null
     let receiptError: string | undefined
@@ -60,12 +67,18 @@ export async function fetchDirectEvidence(task: TaskRecord, sources: DirectEvide
             receiptError = `the stored receipt is not a receipt: ${(error as Error).message.slice(0, 300)}`
         }
     }
-    const otherRequest = receipt != null && receipt.taskId !== task.id ? `the receipt is of request ${receipt.taskId}, not of the challenged ${task.id}` : null
+    const otherRequest =
+        receipt != null && receipt.taskId !== task.id
+            ? `the receipt is of request ${receipt.taskId}, not of the challenged ${task.id}`
+            : null
 
     const prompt = sources.prompt != null ? {text: sources.prompt, source: "input" as const} : await evidencePrompt(reader, task, notes)
     const model = await sources.pull()
     if (task.modelSha256 != null && model.sha256 !== task.modelSha256)
-        throw new TaskEvidenceError("model-mismatch", `the task names model ${task.model} with SHA-256 ${task.modelSha256}, the registry now ${model.sha256}`)
+        throw new TaskEvidenceError(
+            "model-mismatch",
+            `the task names model ${task.model} with SHA-256 ${task.modelSha256}, the registry now ${model.sha256}`
+        )
     const expected: ExpectedTask = {
         taskId: task.id,
         modelId: task.model,
@@ -75,8 +88,17 @@ export async function fetchDirectEvidence(task: TaskRecord, sources: DirectEvide
     }
     const reason = unfounded ?? otherRequest
     return {
-        task, receiptTx: batchTx, receiptBytes: found ?? new Uint8Array(), receipt, ...(receiptError == null ? {} : {receiptError}),
-        receiptTags, prompt, model, expected, notes, ...(reason == null ? {} : {unfounded: reason})
+        task,
+        receiptTx: batchTx,
+        receiptBytes: found ?? new Uint8Array(),
+        receipt,
+        ...(receiptError == null ? {} : {receiptError}),
+        receiptTags,
+        prompt,
+        model,
+        expected,
+        notes,
+        ...(reason == null ? {} : {unfounded: reason})
     }
 }
 
@@ -96,7 +118,11 @@ function findReceipt(batchBytes: Uint8Array, receiptHash: string): Uint8Array | 
 }
 
 /** The prompt the challenger's evidence report carries, if any. */
-async function evidencePrompt(reader: GatewayReader, task: TaskRecord, notes: string[]): Promise<{text: string, source: "evidence"} | null> {
+async function evidencePrompt(
+    reader: GatewayReader,
+    task: TaskRecord,
+    notes: string[]
+): Promise<{text: string; source: "evidence"} | null> {
     const evidenceTx = task.dispute?.evidenceTx
     if (evidenceTx != null) {
         try {

@@ -34,12 +34,12 @@ export interface LocalReceiptSources extends ReceiptAtHand {
 export type FetchReceiptEvidenceOptions = NetworkReceiptSources | LocalReceiptSources
 
 /** The model a receipt is judged against: pulled by its Model-Id with the registry's record, or a local file with none. */
-export type ReceiptModel = PulledModel | {path: string, sha256: string, model: null}
+export type ReceiptModel = PulledModel | {path: string; sha256: string; model: null}
 
 export interface ReceiptEvidence {
     receipt: Receipt
     receiptBytes: Uint8Array
-    prompt: {text: string, source: PromptSource} | null
+    prompt: {text: string; source: PromptSource} | null
     model: ReceiptModel
     /** What can be held against a receipt without its task: the prompt's text and the model's hash. */
     expected: ExpectedTask
@@ -74,12 +74,20 @@ export async function fetchReceiptEvidence(options: FetchReceiptEvidenceOptions)
     const gateway = options.gateway.replace(/\/$/, "")
     const pull = options.pullModel ?? defaultPullModel
     const notes: string[] = []
-    const prompt = options.prompt != null
-        ? {text: options.prompt, source: "input" as const}
-        : await readPromptText(gatewayReader({gateway, fetch: options.fetch, retry}), {promptTx: receipt.prompt.tx, promptMessage: receipt.prompt.messageId}, notes)
+    const prompt =
+        options.prompt != null
+            ? {text: options.prompt, source: "input" as const}
+            : await readPromptText(
+                  gatewayReader({gateway, fetch: options.fetch, retry}),
+                  {promptTx: receipt.prompt.tx, promptMessage: receipt.prompt.messageId},
+                  notes
+              )
     const model = await pull({ref: receipt.model.id, registry, gateway, cacheDir, retry})
     if (model.sha256 !== receipt.model.sha256)
-        throw new TaskEvidenceError("model-mismatch", `the receipt names model ${receipt.model.id} with SHA-256 ${receipt.model.sha256}, the registry ${model.sha256}`)
+        throw new TaskEvidenceError(
+            "model-mismatch",
+            `the receipt names model ${receipt.model.id} with SHA-256 ${receipt.model.sha256}, the registry ${model.sha256}`
+        )
     const expected: ExpectedTask = {
         modelId: model.model.id,
         modelSha256: model.sha256,
@@ -91,10 +99,15 @@ export async function fetchReceiptEvidence(options: FetchReceiptEvidenceOptions)
 async function localEvidence(receipt: Receipt, {receiptBytes, modelFile, prompt}: LocalReceiptSources): Promise<ReceiptEvidence> {
     const sha256 = await sha256File(modelFile)
     if (sha256 !== receipt.model.sha256)
-        throw new TaskEvidenceError("model-mismatch", `the model file ${modelFile} has SHA-256 ${sha256}, the receipt names ${receipt.model.sha256}: not the receipt's model`)
+        throw new TaskEvidenceError(
+            "model-mismatch",
+            `the model file ${modelFile} has SHA-256 ${sha256}, the receipt names ${receipt.model.sha256}: not the receipt's model`
+        )
     const notes = prompt == null ? ["no prompt given: the prompt's hash and tokens are not checked"] : []
     return {
-        receipt, receiptBytes, notes,
+        receipt,
+        receiptBytes,
+        notes,
         prompt: prompt == null ? null : {text: prompt, source: "input"},
         model: {path: modelFile, sha256, model: null},
         expected: {modelSha256: sha256, ...(prompt == null ? {} : {prompt})}

@@ -56,7 +56,9 @@ export async function fetchTaskEvidence(options: FetchTaskEvidenceOptions): Prom
         throw new TaskEvidenceError("no-result", `task ${taskId} has no result to verify (state ${task.state})`)
     if (task.direct === true) {
         return await fetchDirectEvidence(task, {
-            reader, ...(options.prompt == null ? {} : {prompt: options.prompt}), pull: () => pull({ref: task.model, registry, gateway, cacheDir, retry})
+            reader,
+            ...(options.prompt == null ? {} : {prompt: options.prompt}),
+            pull: () => pull({ref: task.model, registry, gateway, cacheDir, retry})
         })
     }
 
@@ -64,7 +66,10 @@ export async function fetchTaskEvidence(options: FetchTaskEvidenceOptions): Prom
     try {
         receiptBytes = await reader.data(task.receiptTx)
     } catch (error) {
-        throw new TaskEvidenceError("receipt-unavailable", `the receipt ${task.receiptTx} of task ${taskId} cannot be read: ${(error as Error).message}`)
+        throw new TaskEvidenceError(
+            "receipt-unavailable",
+            `the receipt ${task.receiptTx} of task ${taskId} cannot be read: ${(error as Error).message}`
+        )
     }
     let receipt: Receipt | null = null
     let receiptError: string | undefined
@@ -77,23 +82,47 @@ export async function fetchTaskEvidence(options: FetchTaskEvidenceOptions): Prom
     const receiptTags = await reader.tags(task.receiptTx)
     if (receiptTags == null) notes.push("the gateway did not report the receipt upload's tags")
     else {
-        const wanted: Record<string, string> = {"App-Name": "weavelm", Type: "Receipt", "Task-Id": taskId, "Model-Id": task.model, "Receipt-Hash": task.receiptHash}
+        const wanted: Record<string, string> = {
+            "App-Name": "weavelm",
+            Type: "Receipt",
+            "Task-Id": taskId,
+            "Model-Id": task.model,
+            "Receipt-Hash": task.receiptHash
+        }
         for (const [name, value] of Object.entries(wanted))
-            if (receiptTags[name] !== value) notes.push(`the receipt upload's ${name} tag is ${JSON.stringify(receiptTags[name] ?? null)}, expected ${JSON.stringify(value)}`)
+            if (receiptTags[name] !== value)
+                notes.push(
+                    `the receipt upload's ${name} tag is ${JSON.stringify(receiptTags[name] ?? null)}, expected ${JSON.stringify(value)}`
+                )
     }
 
     const inRecord = (task as {prompt?: unknown}).prompt
-    const prompt = options.prompt != null ? {text: options.prompt, source: "input" as const} : await readPromptText(reader, {
-        promptTx: task.promptTx, promptMessage: task.promptMessage, perCall: (task as {perCall?: unknown}).perCall === true,
-        ...(typeof inRecord === "string" ? {inRecord} : {})
-    }, notes)
+    const prompt =
+        options.prompt != null
+            ? {text: options.prompt, source: "input" as const}
+            : await readPromptText(
+                  reader,
+                  {
+                      promptTx: task.promptTx,
+                      promptMessage: task.promptMessage,
+                      perCall: (task as {perCall?: unknown}).perCall === true,
+                      ...(typeof inRecord === "string" ? {inRecord} : {})
+                  },
+                  notes
+              )
 
     const model = await pull({ref: task.model, registry, gateway, cacheDir, retry})
     if (task.modelSha256 != null && model.sha256 !== task.modelSha256)
-        throw new TaskEvidenceError("model-mismatch", `the task names model ${task.model} with SHA-256 ${task.modelSha256}, the registry now ${model.sha256}`)
+        throw new TaskEvidenceError(
+            "model-mismatch",
+            `the task names model ${task.model} with SHA-256 ${task.modelSha256}, the registry now ${model.sha256}`
+        )
 
     const {maxTokens, temperature, topK, topP, seed} = task
-    const sampling = maxTokens == null || temperature == null || topK == null || topP == null || seed == null ? null : {maxTokens, temperature, topK, topP, seed}
+    const sampling =
+        maxTokens == null || temperature == null || topK == null || topP == null || seed == null
+            ? null
+            : {maxTokens, temperature, topK, topP, seed}
     const expected: ExpectedTask = {
         taskId: task.id,
         modelId: task.model,
@@ -106,5 +135,16 @@ export async function fetchTaskEvidence(options: FetchTaskEvidenceOptions): Prom
         receiptHash: task.receiptHash,
         ...(task.output == null ? {} : {output: task.output})
     }
-    return {task, receiptTx: task.receiptTx, receiptBytes, receipt, ...(receiptError == null ? {} : {receiptError}), receiptTags, prompt, model, expected, notes}
+    return {
+        task,
+        receiptTx: task.receiptTx,
+        receiptBytes,
+        receipt,
+        ...(receiptError == null ? {} : {receiptError}),
+        receiptTags,
+        prompt,
+        model,
+        expected,
+        notes
+    }
 }

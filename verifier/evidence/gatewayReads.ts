@@ -10,15 +10,28 @@ export interface GatewayReader {
     owner(id: string): Promise<string | null>
 }
 
-export function gatewayReader({gateway, fetch: http = fetch, retry}: {gateway: string, fetch?: typeof fetch, retry?: RetryOptions}): GatewayReader {
+export function gatewayReader({
+    gateway,
+    fetch: http = fetch,
+    retry
+}: {
+    gateway: string
+    fetch?: typeof fetch
+    retry?: RetryOptions
+}): GatewayReader {
     const base = gateway.replace(/\/$/, "")
     return {
-        data: (id) => withRetry(`Reading ${id}`, async () => {
-            const response = await http(`${base}/${id}`)
-            if (response.status === 404) throw new GatewayError(`${id} was not found on ${base}`)
-            if (!response.ok) throw new Error(`HTTP ${response.status} from ${base}/${id}`)
-            return new Uint8Array(await response.arrayBuffer())
-        }, retry),
+        data: (id) =>
+            withRetry(
+                `Reading ${id}`,
+                async () => {
+                    const response = await http(`${base}/${id}`)
+                    if (response.status === 404) throw new GatewayError(`${id} was not found on ${base}`)
+                    if (!response.ok) throw new Error(`HTTP ${response.status} from ${base}/${id}`)
+                    return new Uint8Array(await response.arrayBuffer())
+                },
+                retry
+            ),
         tags: async (id) => (await readUpload(http, base, id).catch(() => null))?.tags ?? null,
         owner: async (id) => (await readUpload(http, base, id).catch(() => null))?.owner ?? null
     }
@@ -42,7 +55,11 @@ export interface PromptReference {
  * opened the task (its Data, or its X-Prompt tag for a per-call Infer: tokens do not forward Data).
  * Null, with a note saying why, when none can be read.
  */
-export async function readPromptText(reader: GatewayReader, reference: PromptReference, notes: string[]): Promise<{text: string, source: PromptSource} | null> {
+export async function readPromptText(
+    reader: GatewayReader,
+    reference: PromptReference,
+    notes: string[]
+): Promise<{text: string; source: PromptSource} | null> {
     const text = (bytes: Uint8Array) => Buffer.from(bytes).toString("utf8")
     if (reference.promptTx != null && reference.promptTx !== "") {
         try {
@@ -71,12 +88,22 @@ export async function readPromptText(reader: GatewayReader, reference: PromptRef
     }
 }
 
-async function readUpload(http: typeof fetch, gateway: string, id: string): Promise<{tags: Record<string, string>, owner: string | null} | null> {
+async function readUpload(
+    http: typeof fetch,
+    gateway: string,
+    id: string
+): Promise<{tags: Record<string, string>; owner: string | null} | null> {
     if (!/^[A-Za-z0-9_-]{43}$/.test(id)) return null
     const query = `query { transactions(ids: ["${id}"]) { edges { node { id owner { address } tags { name value } } } } }`
-    const response = await http(`${gateway}/graphql`, {method: "POST", headers: {"content-type": "application/json"}, body: JSON.stringify({query})})
+    const response = await http(`${gateway}/graphql`, {
+        method: "POST",
+        headers: {"content-type": "application/json"},
+        body: JSON.stringify({query})
+    })
     if (!response.ok) return null
-    const body = await response.json() as {data?: {transactions?: {edges?: {node?: {id?: string, owner?: {address?: string}, tags?: {name: string, value: string}[]}}[]}}}
+    const body = (await response.json()) as {
+        data?: {transactions?: {edges?: {node?: {id?: string; owner?: {address?: string}; tags?: {name: string; value: string}[]}}[]}}
+    }
     const node = body.data?.transactions?.edges?.map((edge) => edge.node).find((n) => n?.id === id)
     if (node?.tags == null) return null
     return {tags: Object.fromEntries(node.tags.map(({name, value}) => [name, value])), owner: node.owner?.address ?? null}

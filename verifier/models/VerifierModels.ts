@@ -10,7 +10,7 @@ export interface VerifierModelSource {
      * (the stored bytes were not one) gets the model as it loads by default: it is judged without a
      * re-score.
      */
-    modelFor(model: {path: string, sha256: string}, receipt: Receipt | null): Promise<VerifierModel>
+    modelFor(model: {path: string; sha256: string}, receipt: Receipt | null): Promise<VerifierModel>
 }
 
 /** A model the source loaded itself and must dispose. */
@@ -42,11 +42,16 @@ export class VerifierModels implements VerifierModelSource {
         this.#options = options
     }
 
-    public async modelFor(model: {path: string, sha256: string}, receipt: Receipt | null): Promise<VerifierModel> {
+    public async modelFor(model: {path: string; sha256: string}, receipt: Receipt | null): Promise<VerifierModel> {
         const options = receipt == null ? {sequences: 1 as const} : verifierModelOptions(receipt)
         const elsewhere = this.#options.loaded?.(model.sha256)
-        if (elsewhere != null && receipt != null && "batchSize" in options && elsewhere.engine.batchSize === options.batchSize &&
-            elsewhere.contextSize >= receipt.inputTokens.length + receipt.outputTokens.length)
+        if (
+            elsewhere != null &&
+            receipt != null &&
+            "batchSize" in options &&
+            elsewhere.engine.batchSize === options.batchSize &&
+            elsewhere.contextSize >= receipt.inputTokens.length + receipt.outputTokens.length
+        )
             return elsewhere
 
         const key = "batchSize" in options ? `${model.sha256}:${options.batchSize}:${options.contextSize}` : `${model.sha256}:default`

@@ -16,7 +16,7 @@ export interface VerificationDocument {
     receiptTx: string | null
     /** SHA-256 of the receipt bytes judged. */
     receiptHash: string
-    model: {id: string, sha256: string}
+    model: {id: string; sha256: string}
     /** The address that verified (and signs the upload). */
     verifier: string
     /** Set when a referee verified for a challenge. */
@@ -49,7 +49,7 @@ export interface VerificationDocument {
 export interface VerificationDocumentInput {
     report: VerificationReport
     receiptBytes: Uint8Array
-    model: {id: string, sha256: string}
+    model: {id: string; sha256: string}
     verifier: string
     engine: Engine
     taskId?: string

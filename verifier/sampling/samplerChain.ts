@@ -112,7 +112,8 @@ export function judgeSampledToken(input: SampledTokenInput): SampledTokenJudgeme
         // Beyond the top-k (rank > k, or not even listed while all k are): fine only in a near-tie with the k-th.
         const edge = ranked[k - 1]![1]
         inSupport = logprob >= edge - input.supportSlackNats
-        if (!inSupport) supportWhy = `outside top-k ${settings.topK}: ${rank == null ? "not ranked" : `rank ${rank}`}, ${(edge - logprob).toFixed(3)} nats below the ${k}th token`
+        if (!inSupport)
+            supportWhy = `outside top-k ${settings.topK}: ${rank == null ? "not ranked" : `rank ${rank}`}, ${(edge - logprob).toFixed(3)} nats below the ${k}th token`
     } else if (kept != null && kMass != null) {
         // Not ranked, top-k off, and the top-p cut falls inside the ranked list: everything ranked comes first.
         const above = sum(probability) / kMass
@@ -126,7 +127,11 @@ export function judgeSampledToken(input: SampledTokenInput): SampledTokenJudgeme
     return {inSupport, ...(supportWhy == null ? {} : {supportWhy}), massBefore, replay: replay(input, kept, inSupport)}
 }
 
-function replay({ranked, token, logprob, settings, u, vocabularySize, tieBandNats}: SampledTokenInput, kept: number | null, inSupport: boolean): ReplayJudgement {
+function replay(
+    {ranked, token, logprob, settings, u, vocabularySize, tieBandNats}: SampledTokenInput,
+    kept: number | null,
+    inSupport: boolean
+): ReplayJudgement {
     if (u == null || !inSupport) return {mode: "skipped", u, interval: null, distance: 0}
     const top = ranked[0]![1]
     const a = 1 / settings.temperature

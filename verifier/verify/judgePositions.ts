@@ -52,7 +52,9 @@ export function judgePositions({outputTokens, claimed, verifier, sampling, thres
         maxTokenDelta = Math.max(maxTokenDelta, tokenDelta)
         if (c.token !== token) why.push(`the record is for token ${c.token}`)
         if (!(tokenDelta <= thresholds.tokenLogprob))
-            why.push(`claimed log-probability ${c.logprob.toFixed(4)}, the verifier's ${v.logprob.toFixed(4)} (|Δ| ${tokenDelta.toExponential(1)})`)
+            why.push(
+                `claimed log-probability ${c.logprob.toFixed(4)}, the verifier's ${v.logprob.toFixed(4)} (|Δ| ${tokenDelta.toExponential(1)})`
+            )
 
         // The two top lists: shared entries must agree, and neither may leave out what the other ranks high.
         const verifierTop = new Map(v.top)
@@ -61,12 +63,17 @@ export function judgePositions({outputTokens, claimed, verifier, sampling, thres
             const own = verifierTop.get(candidate)
             if (own !== undefined) deltas.push(Math.abs(logprob - own))
             else if (logprob > v.top.at(-1)![1] + thresholds.topLogprob)
-                why.push(`the receipt's top list has token ${candidate} at ${logprob.toFixed(3)}; the verifier ranks it below its ${v.top.length}th (${v.top.at(-1)![1].toFixed(3)})`)
+                why.push(
+                    `the receipt's top list has token ${candidate} at ${logprob.toFixed(3)}; the verifier ranks it below its ${v.top.length}th (${v.top.at(-1)![1].toFixed(3)})`
+                )
         }
         const claimedTop = new Set(c.top.map(([candidate]) => candidate))
         const claimedFloor = c.top.at(-1)![1]
-        const omitted = v.top.slice(0, c.top.length).find(([candidate, logprob]) => !claimedTop.has(candidate) && logprob > claimedFloor + thresholds.topLogprob)
-        if (omitted != null) why.push(`the receipt's top list leaves out token ${omitted[0]}, which the verifier ranks at ${omitted[1].toFixed(3)}`)
+        const omitted = v.top
+            .slice(0, c.top.length)
+            .find(([candidate, logprob]) => !claimedTop.has(candidate) && logprob > claimedFloor + thresholds.topLogprob)
+        if (omitted != null)
+            why.push(`the receipt's top list leaves out token ${omitted[0]}, which the verifier ranks at ${omitted[1].toFixed(3)}`)
         const worstTop = deltas.length === 0 ? 0 : Math.max(...deltas)
         if (worstTop > thresholds.topLogprob) why.push(`top-list log-probabilities differ by up to ${worstTop.toExponential(2)}`)
         maxTopDelta = Math.max(maxTopDelta, worstTop)
@@ -81,12 +88,23 @@ export function judgePositions({outputTokens, claimed, verifier, sampling, thres
             if (!chosen) why.push(`greedy, yet ${marginToTop1.toFixed(3)} nats below the verifier's best token ${verifierTop1}`)
             else if (verifierTop1 !== token) nearTies++
         } else {
-            const judge = (tieBandNats: number) => judgeSampledToken({
-                ranked: v.top, token, logprob: v.logprob, settings: chain, u: draws?.[position] ?? null, vocabularySize, tieBandNats,
-                supportSlackNats: thresholds.supportSlackNats, supportSlackMass: thresholds.supportSlackMass
-            })
+            const judge = (tieBandNats: number) =>
+                judgeSampledToken({
+                    ranked: v.top,
+                    token,
+                    logprob: v.logprob,
+                    settings: chain,
+                    u: draws?.[position] ?? null,
+                    vocabularySize,
+                    tieBandNats,
+                    supportSlackNats: thresholds.supportSlackNats,
+                    supportSlackMass: thresholds.supportSlackMass
+                })
             const judged = judge(thresholds.replayTieNats)
-            const flipDistance = thresholds.replayFlipNats === thresholds.replayTieNats ? judged.replay.distance : judge(thresholds.replayFlipNats).replay.distance
+            const flipDistance =
+                thresholds.replayFlipNats === thresholds.replayTieNats
+                    ? judged.replay.distance
+                    : judge(thresholds.replayFlipNats).replay.distance
             if (!judged.inSupport) why.push(`not in the sampler's support: ${judged.supportWhy}`)
             else if (judged.replay.mode !== "skipped" && judge(0).replay.distance > 0) nearTies++
             replayReport = {...judged.replay, flipDistance}
@@ -94,13 +112,20 @@ export function judgePositions({outputTokens, claimed, verifier, sampling, thres
             chosen = judged.inSupport && flipDistance <= thresholds.replaySlack
             if (flipDistance > thresholds.replaySlack) {
                 const [from, to] = judged.replay.interval!
-                why.push(`the seed's draw ${judged.replay.u!.toFixed(4)} picks another token: this one holds [${from.toFixed(4)}, ${to.toFixed(4)}]${judged.replay.mode === "bounded" ? " at most" : ""}`)
+                why.push(
+                    `the seed's draw ${judged.replay.u!.toFixed(4)} picks another token: this one holds [${from.toFixed(4)}, ${to.toFixed(4)}]${judged.replay.mode === "bounded" ? " at most" : ""}`
+                )
             } else if (judged.replay.distance > thresholds.replaySlack) replay.flips++
         }
 
         positions.push({
-            position, token, claimedLogprob: c.logprob, verifierLogprob: v.logprob,
-            rankInVerifierTopK: rankIndex === -1 ? null : rankIndex + 1, verifierTop1, marginToTop1,
+            position,
+            token,
+            claimedLogprob: c.logprob,
+            verifierLogprob: v.logprob,
+            rankInVerifierTopK: rankIndex === -1 ? null : rankIndex + 1,
+            verifierTop1,
+            marginToTop1,
             meanTopDelta: deltas.length === 0 ? 0 : deltas.reduce((sum, delta) => sum + delta, 0) / deltas.length,
             maxTopDelta: worstTop,
             ...(replayReport == null ? {} : {replay: replayReport}),
@@ -114,8 +139,12 @@ export function judgePositions({outputTokens, claimed, verifier, sampling, thres
     const reasons: string[] = []
     const flipsAllowed = Math.floor(thresholds.replayFlipBudget * (replay.exact + replay.bounded))
     if (replay.flips > flipsAllowed)
-        reasons.push(`the seed's draws pick other tokens, within near-ties, at ${replay.flips} of ${replay.exact + replay.bounded} positions (at most ${flipsAllowed} for ${thresholds.profile} kernels)`)
+        reasons.push(
+            `the seed's draws pick other tokens, within near-ties, at ${replay.flips} of ${replay.exact + replay.bounded} positions (at most ${flipsAllowed} for ${thresholds.profile} kernels)`
+        )
     if (meanTopDelta > thresholds.meanTopLogprob)
-        reasons.push(`top-list log-probabilities differ by ${meanTopDelta.toExponential(2)} nats on average (at most ${thresholds.meanTopLogprob} for ${thresholds.profile} kernels): other weights, or the same weights at another precision`)
+        reasons.push(
+            `top-list log-probabilities differ by ${meanTopDelta.toExponential(2)} nats on average (at most ${thresholds.meanTopLogprob} for ${thresholds.profile} kernels): other weights, or the same weights at another precision`
+        )
     return {positions, aggregate: {meanTopDelta, maxTokenDelta, maxTopDelta, replay, nearTies}, reasons}
 }

@@ -29,7 +29,9 @@ export async function verifyReceipt(options: VerifyReceiptOptions): Promise<Veri
     const {model, expected = {}} = options
     const parsed = ReceiptSchema.safeParse(options.receipt)
     if (!parsed.success) {
-        const structural: StructuralCheck[] = [{name: "receipt.schema", status: "fail", detail: `not a receipt: ${parsed.error.message.slice(0, 300)}`}]
+        const structural: StructuralCheck[] = [
+            {name: "receipt.schema", status: "fail", detail: `not a receipt: ${parsed.error.message.slice(0, 300)}`}
+        ]
         return report({structural, thresholds: options.thresholds ?? thresholdsFor(model.weightClass, options.hardware), started})
     }
     const receipt = parsed.data
@@ -41,17 +43,32 @@ export async function verifyReceipt(options: VerifyReceiptOptions): Promise<Veri
 
     const needed = receipt.inputTokens.length + receipt.outputTokens.length
     if (needed > model.contextSize)
-        throw new VerifierSetupError(`the receipt holds ${needed} tokens, the verifier's context ${model.contextSize}: load the model with a context of at least ${needed}`)
-    if (structural.some((check) => check.name === "tokens.vocabulary" && check.status === "fail")) return report({structural, thresholds, started})
+        throw new VerifierSetupError(
+            `the receipt holds ${needed} tokens, the verifier's context ${model.contextSize}: load the model with a context of at least ${needed}`
+        )
+    if (structural.some((check) => check.name === "tokens.vocabulary" && check.status === "fail"))
+        return report({structural, thresholds, started})
     if (receipt.inputTokens.length === 0 || receipt.tokens.length !== receipt.outputTokens.length)
-        return report({structural, thresholds, started, reasons: ["nothing to re-score: no input tokens, or not one record per output token"]})
+        return report({
+            structural,
+            thresholds,
+            started,
+            reasons: ["nothing to re-score: no input tokens, or not one record per output token"]
+        })
 
     // Judge by the task's sampling when known: a receipt that states other parameters failed above already.
     const sampling = expected.sampling ?? receipt.sampling
     const replay = options.replay ?? "escalate"
     const request = {inputTokens: receipt.inputTokens, outputTokens: receipt.outputTokens, topK: scoreTopK(receipt, sampling)}
     const judge = (records: TokenRecord[], profile: VerificationThresholds) =>
-        judgePositions({outputTokens: receipt.outputTokens, claimed: receipt.tokens, verifier: records, sampling, thresholds: profile, vocabularySize: model.vocabularySize})
+        judgePositions({
+            outputTokens: receipt.outputTokens,
+            claimed: receipt.tokens,
+            verifier: records,
+            sampling,
+            thresholds: profile,
+            vocabularySize: model.vocabularySize
+        })
     const replayThresholds = decodeReplayThresholds(thresholds)
 
     let scoreMs = 0
@@ -67,15 +84,30 @@ export async function verifyReceipt(options: VerifyReceiptOptions): Promise<Veri
         const escalated = decided ? undefined : escalation(judgement, thresholds)
         if (escalated == null) return report({structural, thresholds, started, scoreMs, judgement})
         const summary = report({structural, thresholds, started, judgement})
-        rescore = {verdict: summary.verdict, firstBadPosition: summary.firstBadPosition, meanTopDelta: judgement.aggregate.meanTopDelta, escalated}
+        rescore = {
+            verdict: summary.verdict,
+            firstBadPosition: summary.firstBadPosition,
+            meanTopDelta: judgement.aggregate.meanTopDelta,
+            escalated
+        }
     }
     const replaying = performance.now()
     const replayed = await scoreOrRefuse(model, request, "decode")
     const replayMs = performance.now() - replaying
-    if (typeof replayed === "string") return report({structural, thresholds: replayThresholds, started, scoreMs, replayMs, rescore, reasons: [replayed]})
+    if (typeof replayed === "string")
+        return report({structural, thresholds: replayThresholds, started, scoreMs, replayMs, rescore, reasons: [replayed]})
     // Exact numbers decide; the profile's tolerances, on the same numbers, say where the output first goes wrong.
     const located = replayThresholds === thresholds ? undefined : judge(replayed, thresholds)
-    return report({structural, thresholds: replayThresholds, started, scoreMs, replayMs, rescore, judgement: judge(replayed, replayThresholds), located})
+    return report({
+        structural,
+        thresholds: replayThresholds,
+        started,
+        scoreMs,
+        replayMs,
+        rescore,
+        judgement: judge(replayed, replayThresholds),
+        located
+    })
 }
 
 /**
@@ -95,8 +127,11 @@ function escalation(judgement: Judgement, thresholds: VerificationThresholds): s
 }
 
 /** The model's records, or why it cannot produce them for these tokens. */
-async function scoreOrRefuse(model: VerifierModel, request: {inputTokens: readonly number[], outputTokens: readonly number[], topK: number},
-    mode: "prefill" | "decode"): Promise<TokenRecord[] | string> {
+async function scoreOrRefuse(
+    model: VerifierModel,
+    request: {inputTokens: readonly number[]; outputTokens: readonly number[]; topK: number},
+    mode: "prefill" | "decode"
+): Promise<TokenRecord[] | string> {
     try {
         return await model.score({...request, mode})
     } catch (error) {
@@ -142,7 +177,17 @@ interface ReportParts {
 
 const MAX_POSITION_REASONS = 8
 
-function report({structural, thresholds, started, scoreMs = 0, replayMs, rescore, reasons: extra = [], judgement, located}: ReportParts): VerificationReport {
+function report({
+    structural,
+    thresholds,
+    started,
+    scoreMs = 0,
+    replayMs,
+    rescore,
+    reasons: extra = [],
+    judgement,
+    located
+}: ReportParts): VerificationReport {
     const positions = judgement?.positions ?? []
     const bad = positions.filter((position) => !position.ok)
     const wrong = located?.positions.filter((position) => !position.ok) ?? []
@@ -153,14 +198,19 @@ function report({structural, thresholds, started, scoreMs = 0, replayMs, rescore
         for (const position of bad) if (!position.chosen) substantive.set(position.position, position)
         for (const position of wrong) substantive.set(position.position, position)
     }
-    const named = [...[...substantive.values()].sort((a, b) => a.position - b.position), ...bad.filter((position) => !substantive.has(position.position))]
+    const named = [
+        ...[...substantive.values()].sort((a, b) => a.position - b.position),
+        ...bad.filter((position) => !substantive.has(position.position))
+    ]
     const reasons = [
         ...structural.filter((check) => check.status === "fail").map((check) => `${check.name}: ${check.detail}`),
         ...extra,
-        ...named.slice(0, MAX_POSITION_REASONS).map((position) => `position ${position.position} (token ${position.token}): ${position.why}`),
+        ...named
+            .slice(0, MAX_POSITION_REASONS)
+            .map((position) => `position ${position.position} (token ${position.token}): ${position.why}`),
         ...(named.length > MAX_POSITION_REASONS ? [`${named.length - MAX_POSITION_REASONS} more positions failed`] : []),
-        ...located?.reasons ?? [],
-        ...judgement?.reasons ?? []
+        ...(located?.reasons ?? []),
+        ...(judgement?.reasons ?? [])
     ]
     return {
         verdict: reasons.length === 0 ? "valid" : "invalid",
@@ -169,7 +219,13 @@ function report({structural, thresholds, started, scoreMs = 0, replayMs, rescore
         reasons,
         positions,
         structural,
-        aggregate: judgement?.aggregate ?? {meanTopDelta: 0, maxTokenDelta: 0, maxTopDelta: 0, replay: {exact: 0, bounded: 0, skipped: 0, flips: 0}, nearTies: 0},
+        aggregate: judgement?.aggregate ?? {
+            meanTopDelta: 0,
+            maxTokenDelta: 0,
+            maxTopDelta: 0,
+            replay: {exact: 0, bounded: 0, skipped: 0, flips: 0},
+            nearTies: 0
+        },
         thresholds,
         decidedBy: replayMs == null ? "rescore" : "replay",
         ...(rescore == null ? {} : {rescore}),

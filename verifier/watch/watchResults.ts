@@ -89,38 +89,83 @@ async function checkResult(options: WatchResultsOptions, result: AnnouncedResult
     let verification: Awaited<ReturnType<typeof verifyTask>>
     try {
         verification = await verifyTask({
-            taskId: result.taskId, escrow: options.escrow, registry: options.registry, gateway: options.gateway,
-            cacheDir: options.cacheDir, models: options.models, retry: options.retry, replay: options.replay
+            taskId: result.taskId,
+            escrow: options.escrow,
+            registry: options.registry,
+            gateway: options.gateway,
+            cacheDir: options.cacheDir,
+            models: options.models,
+            retry: options.retry,
+            replay: options.replay
         })
     } catch (error) {
-        return {...base, verdict: null, firstBadPosition: null, checked: 0, reasons: [], reportTx: null, challenge: null,
-            error: (error as Error).message, ms: performance.now() - started}
+        return {
+            ...base,
+            verdict: null,
+            firstBadPosition: null,
+            checked: 0,
+            reasons: [],
+            reportTx: null,
+            challenge: null,
+            error: (error as Error).message,
+            ms: performance.now() - started
+        }
     }
     const {evidence, report} = verification
     const checked: WatchedResult = {
-        ...base, verdict: report.verdict, firstBadPosition: report.firstBadPosition, checked: report.checked, reasons: report.reasons,
-        reportTx: null, challenge: null, ms: 0
+        ...base,
+        verdict: report.verdict,
+        firstBadPosition: report.firstBadPosition,
+        checked: report.checked,
+        reasons: report.reasons,
+        reportTx: null,
+        challenge: null,
+        ms: 0
     }
     const invalid = report.verdict === "invalid"
-    const notChallenged = !invalid ? undefined
-        : options.challenge == null ? "challenging is off"
-            : result.worker === options.address ? "our own result"
-                : Date.now() > result.challengeDeadline ? `the window closed at ${new Date(result.challengeDeadline).toISOString()}`
-                    : undefined
+    const notChallenged = !invalid
+        ? undefined
+        : options.challenge == null
+          ? "challenging is off"
+          : result.worker === options.address
+            ? "our own result"
+            : Date.now() > result.challengeDeadline
+              ? `the window closed at ${new Date(result.challengeDeadline).toISOString()}`
+              : undefined
     try {
         if (options.publishAll === true || (invalid && notChallenged == null)) {
-            checked.reportTx = await publishVerification(options.storage, verificationDocument({
-                report, receiptBytes: evidence.receiptBytes, model: {id: evidence.task.model, sha256: evidence.model.sha256},
-                verifier: options.address, engine: verification.verifierEngine, taskId: result.taskId, receiptTx: evidence.receiptTx,
-                notes: evidence.notes, promptSource: evidence.prompt?.source ?? null
-            }))
+            checked.reportTx = await publishVerification(
+                options.storage,
+                verificationDocument({
+                    report,
+                    receiptBytes: evidence.receiptBytes,
+                    model: {id: evidence.task.model, sha256: evidence.model.sha256},
+                    verifier: options.address,
+                    engine: verification.verifierEngine,
+                    taskId: result.taskId,
+                    receiptTx: evidence.receiptTx,
+                    notes: evidence.notes,
+                    promptSource: evidence.prompt?.source ?? null
+                })
+            )
         }
         if (invalid && notChallenged == null && options.challenge != null && checked.reportTx != null) {
             const position = disputedPosition(report)
-            const accepted = await options.escrow.challenge({
-                taskId: result.taskId, position, evidenceTx: checked.reportTx, ...options.challenge
-            }, {signal: options.signal})
-            checked.challenge = {challengeId: accepted.challengeId, referees: accepted.referees, refereeDeadline: accepted.refereeDeadline, position}
+            const accepted = await options.escrow.challenge(
+                {
+                    taskId: result.taskId,
+                    position,
+                    evidenceTx: checked.reportTx,
+                    ...options.challenge
+                },
+                {signal: options.signal}
+            )
+            checked.challenge = {
+                challengeId: accepted.challengeId,
+                referees: accepted.referees,
+                refereeDeadline: accepted.refereeDeadline,
+                position
+            }
         } else if (notChallenged != null) {
             checked.notChallenged = notChallenged
         }

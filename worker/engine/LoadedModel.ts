@@ -1,4 +1,13 @@
-import {resolveChatWrapper, type ChatHistoryItem, type ChatWrapper, type Llama, type LlamaContext, type LlamaContextSequence, type LlamaModel, type Token} from "node-llama-cpp"
+import {
+    resolveChatWrapper,
+    type ChatHistoryItem,
+    type ChatWrapper,
+    type Llama,
+    type LlamaContext,
+    type LlamaContextSequence,
+    type LlamaModel,
+    type Token
+} from "node-llama-cpp"
 import {z} from "zod"
 import {WeaveLMError} from "../../sdk/errors/index.ts"
 import type {Engine, Sampling, TokenRecord} from "../../sdk/receipt/index.ts"
@@ -94,7 +103,10 @@ export class PromptTooLongError extends WeaveLMError {
     public override readonly name = "PromptTooLongError"
     public override readonly kind = "user"
 
-    public constructor(public readonly tokens: number, public readonly contextSize: number) {
+    public constructor(
+        public readonly tokens: number,
+        public readonly contextSize: number
+    ) {
         super(`the prompt is ${tokens} tokens; the context holds ${contextSize}, and at least 1 must be left for the output`)
     }
 }
@@ -214,14 +226,25 @@ export class LoadedModel {
                     outputTokens.push(step!.token)
                     tokens.push(step!.record)
                     onToken?.(step!.token)
-                    const stopReason = this.#model.isEogToken(step!.token) ? "eos"
-                        : outputTokens.length >= sampling.maxTokens ? "maxTokens"
-                            : inputTokens.length + outputTokens.length >= this.contextSize ? "contextFull"
-                                : undefined
+                    const stopReason = this.#model.isEogToken(step!.token)
+                        ? "eos"
+                        : outputTokens.length >= sampling.maxTokens
+                          ? "maxTokens"
+                          : inputTokens.length + outputTokens.length >= this.contextSize
+                            ? "contextFull"
+                            : undefined
                     if (stopReason != null) {
                         const text = stopReason === "eos" ? outputTokens.slice(0, -1) : outputTokens
                         const timings = {promptMs, generationMs: performance.now() - started - promptMs}
-                        return {inputTokens, outputTokens, output: this.#model.detokenize(text), stopReason, tokens, timings, engine: {...this.#engine}}
+                        return {
+                            inputTokens,
+                            outputTokens,
+                            output: this.#model.detokenize(text),
+                            stopReason,
+                            tokens,
+                            timings,
+                            engine: {...this.#engine}
+                        }
                     }
                     signal?.throwIfAborted()
                     ;[step] = await reader.decode([step!.token], {from: 0, topK: RECORD_TOP_K}, sampler)
@@ -253,12 +276,16 @@ export class LoadedModel {
      */
     public async score({inputTokens, outputTokens, topK = RECORD_TOP_K, mode = "prefill"}: ScoreRequest): Promise<TokenRecord[]> {
         // Receipts come from strangers, and llama.cpp aborts the process on an id outside the vocabulary.
-        const invalid = [...inputTokens, ...outputTokens].find((token) => !Number.isInteger(token) || token < 0 || token >= this.#vocabularySize)
+        const invalid = [...inputTokens, ...outputTokens].find(
+            (token) => !Number.isInteger(token) || token < 0 || token >= this.#vocabularySize
+        )
         if (invalid !== undefined) throw new RangeError(`token ${invalid} is not in the model's vocabulary of ${this.#vocabularySize}`)
         if (inputTokens.length === 0) throw new RangeError("score needs at least one input token")
         if (!Number.isInteger(topK) || topK < 1) throw new RangeError(`topK must be a positive integer, got ${topK}`)
         if (inputTokens.length + outputTokens.length > this.contextSize)
-            throw new RangeError(`${inputTokens.length} input and ${outputTokens.length} output tokens do not fit the context of ${this.contextSize}`)
+            throw new RangeError(
+                `${inputTokens.length} input and ${outputTokens.length} output tokens do not fit the context of ${this.contextSize}`
+            )
         if (outputTokens.length === 0) return []
         const input = inputTokens as Token[]
         const output = outputTokens as Token[]
@@ -268,7 +295,7 @@ export class LoadedModel {
             const steps = await reader.decode(input, {from: input.length - 1, forced: output.slice(0, 1), topK})
             for (let start = 0; start < output.length - 1; start += chunk) {
                 const tokens = output.slice(start, Math.min(start + chunk, output.length - 1))
-                steps.push(...await reader.decode(tokens, {from: 0, forced: output.slice(start + 1), topK}))
+                steps.push(...(await reader.decode(tokens, {from: 0, forced: output.slice(start + 1), topK})))
             }
             return steps.map((step) => step.record)
         })
@@ -295,9 +322,14 @@ export class LoadedModel {
             throw new InvalidPromptError(`a chat prompt must be JSON: ${(error as Error).message}`)
         }
         const parsed = ChatPromptSchema.safeParse(json)
-        if (!parsed.success) throw new InvalidPromptError(`a chat prompt must be a non-empty JSON array of {role: system|user|assistant, content}: ${parsed.error.message}`)
-        const chatHistory = parsed.data.map((message): ChatHistoryItem =>
-            message.role === "assistant" ? {type: "model", response: [message.content]} : {type: message.role, text: message.content})
+        if (!parsed.success)
+            throw new InvalidPromptError(
+                `a chat prompt must be a non-empty JSON array of {role: system|user|assistant, content}: ${parsed.error.message}`
+            )
+        const chatHistory = parsed.data.map(
+            (message): ChatHistoryItem =>
+                message.role === "assistant" ? {type: "model", response: [message.content]} : {type: message.role, text: message.content}
+        )
         // An assistant message last is a reply to continue; otherwise the template opens a new one.
         if (chatHistory.at(-1)!.type !== "model") chatHistory.push({type: "model", response: []})
         return this.#chatWrapper.generateContextState({chatHistory}).contextText.tokenize(this.#model.tokenizer)

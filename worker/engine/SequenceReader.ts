@@ -77,7 +77,11 @@ export class SequenceReader {
         const marks: (true | undefined)[] = tokens.map((_, i) => (i >= options.from ? true : undefined))
         const sequence = this.#sequence
         const results = await sequence._decodeTokens(
-            [...tokens], marks, DEFAULT_EVALUATION_PRIORITY, sequence.tokenMeter, sequence._contextShift,
+            [...tokens],
+            marks,
+            DEFAULT_EVALUATION_PRIORITY,
+            sequence.tokenMeter,
+            sequence._contextShift,
             (batchLogitIndex, tokenIndex) => this.#read(batchLogitIndex, options.forced?.[tokenIndex - options.from], options.topK, sampler)
         )
         return tokens.slice(options.from).map((_, i) => results[options.from + i] as Step)
@@ -96,10 +100,11 @@ export class SequenceReader {
             native.sampleToken(batchLogitIndex, this.#weigher, false, false, false, true),
             native.sampleToken(batchLogitIndex, this.#ranker, false, false, [[], false, false, false, topK], false)
         ])
-        if (chosen === -1 || weight == null || ranked == null || ranked.length === 0) throw new Error("llama.cpp returned no token or logits for a marked position")
+        if (chosen === -1 || weight == null || ranked == null || ranked.length === 0)
+            throw new Error("llama.cpp returned no token or logits for a marked position")
         const token = chosen ?? argmax
         const max = ranked[1]!
-        const logit = token === argmax ? max : logitIn(ranked, token) ?? await this.#logitOutsideTop(batchLogitIndex, token)
+        const logit = token === argmax ? max : (logitIn(ranked, token) ?? (await this.#logitOutsideTop(batchLogitIndex, token)))
         const logNormaliser = max + Math.log(weight)
         const top: [number, number][] = []
         for (let i = 0; i < ranked.length; i += 2) top.push([ranked[i]!, ranked[i + 1]! - logNormaliser])
@@ -108,7 +113,14 @@ export class SequenceReader {
 
     // A sampled long shot or a tampered receipt's token: one more read, filtered to that token.
     async #logitOutsideTop(batchLogitIndex: number, token: Token): Promise<number> {
-        const [, , , picked] = await this.#native.sampleToken(batchLogitIndex, this.#weigher, false, false, [[token], false, false, false, 0], false)
+        const [, , , picked] = await this.#native.sampleToken(
+            batchLogitIndex,
+            this.#weigher,
+            false,
+            false,
+            [[token], false, false, false, 0],
+            false
+        )
         if (picked?.[0] !== token) throw new Error(`llama.cpp returned no logit for token ${token}`)
         return picked[1]!
     }
@@ -135,15 +147,27 @@ interface NativeSampler extends Sampler {
 
 interface NativeContext {
     sampleToken(batchLogitIndex: number, sampler: NativeSampler): Promise<Token>
-    sampleToken(batchLogitIndex: number, sampler: NativeSampler, probabilities: false, confidence: false, logits: LogitsFilter | false, totalLogitWeight: boolean):
-        Promise<[token: Token, probabilities: undefined, confidence: undefined, logits?: number[], totalLogitWeight?: number]>
+    sampleToken(
+        batchLogitIndex: number,
+        sampler: NativeSampler,
+        probabilities: false,
+        confidence: false,
+        logits: LogitsFilter | false,
+        totalLogitWeight: boolean
+    ): Promise<[token: Token, probabilities: undefined, confidence: undefined, logits?: number[], totalLogitWeight?: number]>
 }
 
 interface SequenceInternals {
     readonly tokenMeter: TokenMeter
     readonly _contextShift: unknown
-    _decodeTokens(tokens: Token[], logits: (true | undefined)[], evaluationPriority: number, tokenMeter: TokenMeter, contextShift: unknown,
-        logitDataMapper: (batchLogitIndex: number, tokenIndex: number) => Promise<Step>): Promise<unknown[]>
+    _decodeTokens(
+        tokens: Token[],
+        logits: (true | undefined)[],
+        evaluationPriority: number,
+        tokenMeter: TokenMeter,
+        contextShift: unknown,
+        logitDataMapper: (batchLogitIndex: number, tokenIndex: number) => Promise<Step>
+    ): Promise<unknown[]>
 }
 
 function requireInternals(llama: Llama, model: LlamaModel, sequence: LlamaContextSequence) {
@@ -151,8 +175,15 @@ function requireInternals(llama: Llama, model: LlamaModel, sequence: LlamaContex
     const native = internals._context?._ctx
     const AddonSampler = (llama as unknown as {_bindings?: {AddonSampler?: new (model: unknown) => NativeSampler}})._bindings?.AddonSampler
     const addonModel = (model as unknown as {_model?: unknown})._model
-    if (typeof internals._decodeTokens !== "function" || internals._contextShift == null || typeof native?.sampleToken !== "function" ||
-        typeof AddonSampler !== "function" || addonModel == null)
-        throw new Error("this node-llama-cpp lacks the internals the engine reads logits through (written against 3.22.1): pin that version")
+    if (
+        typeof internals._decodeTokens !== "function" ||
+        internals._contextShift == null ||
+        typeof native?.sampleToken !== "function" ||
+        typeof AddonSampler !== "function" ||
+        addonModel == null
+    )
+        throw new Error(
+            "this node-llama-cpp lacks the internals the engine reads logits through (written against 3.22.1): pin that version"
+        )
     return {sequence: internals, native: native as NativeContext, newSampler: () => new AddonSampler(addonModel)}
 }

@@ -1,7 +1,15 @@
 import {mkdir, readdir, readFile, rename, writeFile} from "node:fs/promises"
 import path from "node:path"
 import type {ProcessReply} from "../../sdk/ao/index.ts"
-import {ChannelLedger, decodeVoucher, encodeVoucherHeader, VoucherRefusedError, type ChannelClient, type ChannelRecord, type SignedVoucher} from "../../sdk/channel/index.ts"
+import {
+    ChannelLedger,
+    decodeVoucher,
+    encodeVoucherHeader,
+    VoucherRefusedError,
+    type ChannelClient,
+    type ChannelRecord,
+    type SignedVoucher
+} from "../../sdk/channel/index.ts"
 import {HttpError} from "./HttpError.ts"
 
 /** One channel as this worker keeps it. */
@@ -68,7 +76,9 @@ export class ChannelBook {
 
     /** Entries holding a voucher that pays more than the channel has paid. */
     public unsettled(): ChannelEntry[] {
-        return [...this.#entries.values()].filter((entry) => entry.latest != null && BigInt(entry.latest.fields.cumulative) > entry.ledger.paid)
+        return [...this.#entries.values()].filter(
+            (entry) => entry.latest != null && BigInt(entry.latest.fields.cumulative) > entry.ledger.paid
+        )
     }
 
     /** The entry of a channel, read from the escrow when not known yet; null when the escrow has no such channel. */
@@ -88,31 +98,41 @@ export class ChannelBook {
      * request in flight. Throws `HttpError` 400 (not a voucher for this worker, its channel or its
      * owner; a stale nonce; a model the channel does not pay for) or 402 (the channel cannot pay).
      */
-    public async admit(voucher: SignedVoucher, bound: bigint, model: {id: string, ownerFee: number}): Promise<ChannelEntry> {
+    public async admit(voucher: SignedVoucher, bound: bigint, model: {id: string; ownerFee: number}): Promise<ChannelEntry> {
         const {channel, nonce, cumulative} = voucher.fields
         const entry = await this.entry(channel)
         if (entry == null) throw new HttpError(400, "unknown_channel", `The escrow has no channel ${channel}`)
         const {record} = entry
-        if (record.worker !== this.#options.worker) throw new HttpError(400, "wrong_worker", `Channel ${channel} is with worker ${record.worker}, not this one`)
+        if (record.worker !== this.#options.worker)
+            throw new HttpError(400, "wrong_worker", `Channel ${channel} is with worker ${record.worker}, not this one`)
         if (voucher.owner !== record.owner) throw new HttpError(400, "wrong_signer", "Voucher is not signed by the channel's owner")
-        if (record.model != null && record.model !== model.id) throw new HttpError(400, "wrong_model", `Channel ${channel} pays for model ${record.model} only`)
+        if (record.model != null && record.model !== model.id)
+            throw new HttpError(400, "wrong_model", `Channel ${channel} pays for model ${record.model} only`)
         // The escrow splits a redemption with the model owner only for the channel's own model.
         if (record.model == null && model.ownerFee > 0)
-            throw new HttpError(400, "wrong_model", `Channel ${channel} names no model, so it cannot pay model ${model.id}'s owner fee: open a channel for that model`)
+            throw new HttpError(
+                400,
+                "wrong_model",
+                `Channel ${channel} names no model, so it cannot pay model ${model.id}'s owner fee: open a channel for that model`
+            )
         this.#checkOpen(record)
         try {
             entry.ledger.admit({nonce, cumulative}, bound)
         } catch (error) {
             if (!(error instanceof VoucherRefusedError)) throw error
             // A top-up the notices have not brought yet: read the channel again, at most every refreshMs.
-            if (error.code === "channel_exhausted" && await this.#refresh(entry)) return await this.admit(voucher, bound, model)
+            if (error.code === "channel_exhausted" && (await this.#refresh(entry))) return await this.admit(voucher, bound, model)
             throw refusal(error)
         }
         return entry
     }
 
     /** A request was answered: its fee is owed, its voucher redeemable, its receipt due in the next batch. Returns what the channel owes. */
-    public async complete(entry: ChannelEntry, voucher: SignedVoucher, {fee, receiptHash}: {fee: bigint, receiptHash: string}): Promise<bigint> {
+    public async complete(
+        entry: ChannelEntry,
+        voucher: SignedVoucher,
+        {fee, receiptHash}: {fee: bigint; receiptHash: string}
+    ): Promise<bigint> {
         const owed = entry.ledger.complete(voucher.fields.nonce, {fee, receiptHash})
         if (entry.latest == null || voucher.fields.nonce > entry.latest.fields.nonce) entry.latest = voucher
         entry.pending.push(receiptHash)
@@ -126,7 +146,7 @@ export class ChannelBook {
     }
 
     /** A settlement redeemed `paid` and batched `settled` receipts. */
-    public async settled(entry: ChannelEntry, {paid, settled}: {paid: string, settled: readonly string[]}): Promise<void> {
+    public async settled(entry: ChannelEntry, {paid, settled}: {paid: string; settled: readonly string[]}): Promise<void> {
         entry.ledger.recordPayment(paid)
         entry.pending = entry.pending.filter((hash) => !settled.includes(hash))
         await this.#save(entry)
@@ -173,8 +193,11 @@ export class ChannelBook {
         const entry: ChannelEntry = {
             record,
             ledger: new ChannelLedger({
-                channel, deposited: record.deposited, paid: record.paid,
-                nonce: Math.max(record.nonce, saved?.nonce ?? 0), completed: saved?.completed ?? "0"
+                channel,
+                deposited: record.deposited,
+                paid: record.paid,
+                nonce: Math.max(record.nonce, saved?.nonce ?? 0),
+                completed: saved?.completed ?? "0"
             }),
             latest: saved?.latest == null ? null : await decodeVoucher(saved.latest),
             pending: saved?.pending ?? []
@@ -202,7 +225,10 @@ export class ChannelBook {
     #save(entry: ChannelEntry): Promise<void> {
         const id = entry.record.id
         const saving = (this.#saving.get(id) ?? Promise.resolve()).then(() => this.#write(entry))
-        this.#saving.set(id, saving.catch(() => {}))
+        this.#saving.set(
+            id,
+            saving.catch(() => {})
+        )
         return saving
     }
 

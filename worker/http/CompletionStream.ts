@@ -46,17 +46,22 @@ export class CompletionStream {
         // Pieces detokenized one by one can miss what only the whole text shows; the receipt's output is the truth.
         if (generation.output.startsWith(this.#text)) this.#delta(generation.output.slice(this.#text.length))
         const reason = finishReason(generation)
-        this.#event(this.#shape.kind === "chat"
-            ? this.#chunk([{index: 0, delta: {}, finish_reason: reason, logprobs: null}])
-            : this.#chunk([{index: 0, text: "", finish_reason: reason, logprobs: null}]))
-        const usage = {prompt_tokens: generation.inputTokens.length, completion_tokens: generation.outputTokens.length,
-            total_tokens: generation.inputTokens.length + generation.outputTokens.length}
+        this.#event(
+            this.#shape.kind === "chat"
+                ? this.#chunk([{index: 0, delta: {}, finish_reason: reason, logprobs: null}])
+                : this.#chunk([{index: 0, text: "", finish_reason: reason, logprobs: null}])
+        )
+        const usage = {
+            prompt_tokens: generation.inputTokens.length,
+            completion_tokens: generation.outputTokens.length,
+            total_tokens: generation.inputTokens.length + generation.outputTokens.length
+        }
         this.#event({...this.#chunk([]), usage, weavelm: settlement})
         this.#response.end("data: [DONE]\n\n")
     }
 
     /** Ends a started stream with an error event, as OpenAI's API does. */
-    public fail(error: {message: string, type: string, code: string}): void {
+    public fail(error: {message: string; type: string; code: string}): void {
         this.#event({error})
         this.#response.end()
     }
@@ -64,9 +69,11 @@ export class CompletionStream {
     #delta(text: string) {
         if (text === "") return
         this.#text += text
-        this.#event(this.#shape.kind === "chat"
-            ? this.#chunk([{index: 0, delta: {content: text}, finish_reason: null, logprobs: null}])
-            : this.#chunk([{index: 0, text, finish_reason: null, logprobs: null}]))
+        this.#event(
+            this.#shape.kind === "chat"
+                ? this.#chunk([{index: 0, delta: {content: text}, finish_reason: null, logprobs: null}])
+                : this.#chunk([{index: 0, text, finish_reason: null, logprobs: null}])
+        )
     }
 
     #chunk(choices: unknown[]) {
@@ -78,7 +85,9 @@ export class CompletionStream {
         if (!this.#response.headersSent) {
             this.#response.writeHead(200, {"Content-Type": "text/event-stream", "Cache-Control": "no-cache", Connection: "keep-alive"})
             if (this.#shape.kind === "chat")
-                this.#response.write(`data: ${JSON.stringify(this.#chunk([{index: 0, delta: {role: "assistant", content: ""}, finish_reason: null, logprobs: null}]))}\n\n`)
+                this.#response.write(
+                    `data: ${JSON.stringify(this.#chunk([{index: 0, delta: {role: "assistant", content: ""}, finish_reason: null, logprobs: null}]))}\n\n`
+                )
         }
         this.#response.write(`data: ${JSON.stringify(body)}\n\n`)
     }

@@ -20,7 +20,7 @@ export class HttpError extends Error {
         public readonly code: string,
         message: string,
         /** More fields of the error object (`param`, `required`) and response headers. */
-        public readonly extra: {fields?: Record<string, string | null>, headers?: Record<string, string>} = {}
+        public readonly extra: {fields?: Record<string, string | null>; headers?: Record<string, string>} = {}
     ) {
         super(message)
     }

@@ -70,11 +70,13 @@ export class Settlement {
         const channel = entry.record.id
         const hashes = [...entry.pending]
         try {
-            const stored = await Promise.all(hashes.map(async (hash) => {
-                const bytes = await receipts.get(hash)
-                if (bytes == null) throw new Error(`receipt ${hash} is missing from the receipt store`)
-                return bytes.toString("base64")
-            }))
+            const stored = await Promise.all(
+                hashes.map(async (hash) => {
+                    const bytes = await receipts.get(hash)
+                    if (bytes == null) throw new Error(`receipt ${hash} is missing from the receipt store`)
+                    return bytes.toString("base64")
+                })
+            )
             const {id: batchTx} = await storage.uploadData(JSON.stringify({channel, receipts: stored}), [
                 {name: "Content-Type", value: "application/json"},
                 {name: "App-Name", value: "weavelm"},
@@ -85,8 +87,20 @@ export class Settlement {
             ])
             const redeemed = await channels.redeem(voucher)
             await book.settled(entry, {paid: redeemed.cumulative, settled: hashes})
-            log("info", "channel.settled", `channel ${channel} settled (${reason}): ${redeemed.amount} redeemed, ${hashes.length} receipts in ${batchTx}`,
-                {channel, amount: redeemed.amount, cumulative: redeemed.cumulative, nonce: redeemed.nonce, batchTx, redeemMessage: redeemed.messageId, receipts: hashes.length})
+            log(
+                "info",
+                "channel.settled",
+                `channel ${channel} settled (${reason}): ${redeemed.amount} redeemed, ${hashes.length} receipts in ${batchTx}`,
+                {
+                    channel,
+                    amount: redeemed.amount,
+                    cumulative: redeemed.cumulative,
+                    nonce: redeemed.nonce,
+                    batchTx,
+                    redeemMessage: redeemed.messageId,
+                    receipts: hashes.length
+                }
+            )
         } catch (error) {
             if (error instanceof VoucherRedemptionError) {
                 // Refused for good (already redeemed, Closed, ...): what the escrow says now is what counts.
@@ -94,7 +108,12 @@ export class Settlement {
                 entry.latest = null
                 await book.settled(entry, {paid: entry.ledger.paid.toString(), settled: hashes})
             }
-            log("warn", "channel.settle-failed", `could not settle channel ${channel} (${reason}): ${error instanceof Error ? error.message : String(error)}`, {channel})
+            log(
+                "warn",
+                "channel.settle-failed",
+                `could not settle channel ${channel} (${reason}): ${error instanceof Error ? error.message : String(error)}`,
+                {channel}
+            )
         }
     }
 }

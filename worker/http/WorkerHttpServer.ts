@@ -4,8 +4,17 @@ import type {AddressInfo} from "node:net"
 import path from "node:path"
 import type {ProcessReply} from "../../sdk/ao/index.ts"
 import {
-    ChannelClient, decodeVoucher, InvalidRequestError, InvalidVoucherError, parseDirectRequest, requestFee, requestFeeBound,
-    VOUCHER_HEADER, type CompletionEndpoint, type DirectRequest, type SignedVoucher
+    ChannelClient,
+    decodeVoucher,
+    InvalidRequestError,
+    InvalidVoucherError,
+    parseDirectRequest,
+    requestFee,
+    requestFeeBound,
+    VOUCHER_HEADER,
+    type CompletionEndpoint,
+    type DirectRequest,
+    type SignedVoucher
 } from "../../sdk/channel/index.ts"
 import type {FeeTerms} from "../../sdk/escrow/index.ts"
 import type {NetworkConnection, ProcessIds} from "../../sdk/network/index.ts"
@@ -25,7 +34,7 @@ export interface WorkerHttpServerOptions {
     connection: NetworkConnection
     processes: ProcessIds
     /** The worker's loaded models (`Worker.servedModels`). */
-    models: ReadonlyArray<{record: ModelRecord, loaded: LoadedModel}>
+    models: ReadonlyArray<{record: ModelRecord; loaded: LoadedModel}>
     /** The worker's registered Price-Input and Price-Output: direct requests cost what tasks cost. */
     priceInput: string
     priceOutput: string
@@ -69,7 +78,7 @@ export class WorkerHttpServer {
     readonly #book: ChannelBook
     readonly #receipts: ReceiptStore
     readonly #settlement: Settlement
-    readonly #models = new Map<string, {record: ModelRecord, loaded: LoadedModel}>()
+    readonly #models = new Map<string, {record: ModelRecord; loaded: LoadedModel}>()
     readonly #capacity: number
     readonly #running = new Set<Promise<void>>()
     readonly #startedAt = Math.floor(Date.now() / 1000)
@@ -86,12 +95,18 @@ export class WorkerHttpServer {
         const {connection, processes} = options
         const channels = new ChannelClient(connection.ao, {escrow: processes.escrow, token: processes.token})
         this.#book = new ChannelBook({
-            channels, worker: connection.address, dir: path.join(options.stateDir, "channels"),
-            closingMarginMs: CLOSING_MARGIN_MS, refreshMs: CHANNEL_REFRESH_MS
+            channels,
+            worker: connection.address,
+            dir: path.join(options.stateDir, "channels"),
+            closingMarginMs: CLOSING_MARGIN_MS,
+            refreshMs: CHANNEL_REFRESH_MS
         })
         this.#receipts = new ReceiptStore(path.join(options.stateDir, "receipts"))
         this.#settlement = new Settlement({
-            book: this.#book, receipts: this.#receipts, channels, worker: connection.address,
+            book: this.#book,
+            receipts: this.#receipts,
+            channels,
+            worker: connection.address,
             storage: options.storage ?? connection.storage(path.join(options.stateDir, "uploads")),
             threshold: BigInt(options.settleThreshold ?? "1000000"),
             intervalMs: options.settleIntervalMs ?? 600_000,
@@ -110,7 +125,8 @@ export class WorkerHttpServer {
                 resolve()
             })
         })
-        void server.#book.restore()
+        void server.#book
+            .restore()
             .then(() => server.#settlement.settleAll("restart"))
             .catch((error) => server.#emit("warn", "http.restore-failed", `could not restore saved channels: ${describe(error)}`))
         server.#emit("info", "http.ready", `OpenAI-compatible endpoint at ${server.url}`, {url: server.url})
@@ -182,9 +198,17 @@ export class WorkerHttpServer {
         return {
             object: "list",
             data: this.#options.models.map(({record}) => ({
-                id: record.name, object: "model", created: this.#startedAt, owned_by: record.owner,
-                weavelm: {modelId: record.id, sha256: record.sha256, ownerFee: record.ownerFee,
-                    priceInput: this.#options.priceInput, priceOutput: this.#options.priceOutput}
+                id: record.name,
+                object: "model",
+                created: this.#startedAt,
+                owned_by: record.owner,
+                weavelm: {
+                    modelId: record.id,
+                    sha256: record.sha256,
+                    ownerFee: record.ownerFee,
+                    priceInput: this.#options.priceInput,
+                    priceOutput: this.#options.priceOutput
+                }
             }))
         }
     }
@@ -192,9 +216,13 @@ export class WorkerHttpServer {
     async #completion(endpoint: CompletionEndpoint, request: IncomingMessage, response: ServerResponse): Promise<void> {
         if (this.#closing) throw new HttpError(503, "shutting_down", "The worker is shutting down")
         if (this.#active >= this.#capacity) {
-            throw new HttpError(429, "capacity_exceeded", `The worker is serving ${this.#capacity} requests, its capacity; retry shortly`, {headers: {
-                "Retry-After": String(RETRY_AFTER_SECONDS), "X-RateLimit-Limit": String(this.#capacity), "X-RateLimit-Remaining": "0"
-            }})
+            throw new HttpError(429, "capacity_exceeded", `The worker is serving ${this.#capacity} requests, its capacity; retry shortly`, {
+                headers: {
+                    "Retry-After": String(RETRY_AFTER_SECONDS),
+                    "X-RateLimit-Limit": String(this.#capacity),
+                    "X-RateLimit-Remaining": "0"
+                }
+            })
         }
         this.#active++
         try {
@@ -221,14 +249,19 @@ export class WorkerHttpServer {
         try {
             direct = parseDirectRequest(endpoint, body)
         } catch (error) {
-            if (error instanceof InvalidRequestError) throw new HttpError(400, "invalid_request", error.message, {fields: {param: error.param}})
+            if (error instanceof InvalidRequestError)
+                throw new HttpError(400, "invalid_request", error.message, {fields: {param: error.param}})
             throw error
         }
         const served = this.#models.get(direct.model)
-        if (served == null) throw new HttpError(404, "model_not_found", `This worker does not serve model ${direct.model}; see /v1/models`, {fields: {param: "model"}})
+        if (served == null)
+            throw new HttpError(404, "model_not_found", `This worker does not serve model ${direct.model}; see /v1/models`, {
+                fields: {param: "model"}
+            })
 
         const header = request.headers[VOUCHER_HEADER.toLowerCase()]
-        if (typeof header !== "string" || header === "") throw new HttpError(400, "missing_voucher", `Send a voucher in the ${VOUCHER_HEADER} header`)
+        if (typeof header !== "string" || header === "")
+            throw new HttpError(400, "missing_voucher", `Send a voucher in the ${VOUCHER_HEADER} header`)
         let voucher: SignedVoucher
         try {
             voucher = await decodeVoucher(header, {escrow: this.#options.processes.escrow})
@@ -236,38 +269,70 @@ export class WorkerHttpServer {
             if (error instanceof InvalidVoucherError) throw new HttpError(400, "invalid_voucher", error.message)
             throw error
         }
-        const terms: FeeTerms = {priceInput: this.#options.priceInput, priceOutput: this.#options.priceOutput, ownerFeeBps: served.record.ownerFee}
+        const terms: FeeTerms = {
+            priceInput: this.#options.priceInput,
+            priceOutput: this.#options.priceOutput,
+            ownerFeeBps: served.record.ownerFee
+        }
         const entry = await this.#book.admit(voucher, requestFeeBound(terms, direct), served.record)
 
         const {channel, nonce} = voucher.fields
         const lines = [`${new Date().toISOString()} direct request on channel ${channel}, voucher ${voucher.id} (nonce ${nonce})`]
-        const sampling = {maxTokens: direct.maxTokens, temperature: direct.temperature, topK: direct.topK, topP: direct.topP, seed: direct.seed ?? randomInt(0, 2 ** 32)}
-        const shape: CompletionShape = {kind: endpoint, id: `${endpoint === "chat" ? "chatcmpl" : "cmpl"}-${voucher.id}`, created: Math.floor(Date.now() / 1000), model: served.record.name}
+        const sampling = {
+            maxTokens: direct.maxTokens,
+            temperature: direct.temperature,
+            topK: direct.topK,
+            topP: direct.topP,
+            seed: direct.seed ?? randomInt(0, 2 ** 32)
+        }
+        const shape: CompletionShape = {
+            kind: endpoint,
+            id: `${endpoint === "chat" ? "chatcmpl" : "cmpl"}-${voucher.id}`,
+            created: Math.floor(Date.now() / 1000),
+            model: served.record.name
+        }
         const stream = direct.stream ? new CompletionStream(response, shape, served.loaded) : undefined
 
         const startedAt = Date.now()
         let generation: Generation
         try {
             generation = await served.loaded.generate({
-                prompt: direct.prompt, format: direct.format, sampling, signal: abort.signal, onToken: stream && ((token) => stream.token(token))
+                prompt: direct.prompt,
+                format: direct.format,
+                sampling,
+                signal: abort.signal,
+                onToken: stream && ((token) => stream.token(token))
             })
         } catch (error) {
             this.#book.release(entry, voucher)
             if (abort.signal.aborted) return
-            const refusal = error instanceof PromptTooLongError ? new HttpError(400, "context_length_exceeded", error.message)
-                : error instanceof InvalidPromptError ? new HttpError(400, "invalid_prompt", error.message)
-                    : null
-            if (refusal == null) this.#emit("error", "http.generation-failed", `generation failed on channel ${channel}: ${describe(error)}`, {channel})
+            const refusal =
+                error instanceof PromptTooLongError
+                    ? new HttpError(400, "context_length_exceeded", error.message)
+                    : error instanceof InvalidPromptError
+                      ? new HttpError(400, "invalid_prompt", error.message)
+                      : null
+            if (refusal == null)
+                this.#emit("error", "http.generation-failed", `generation failed on channel ${channel}: ${describe(error)}`, {channel})
             const failure = refusal ?? new HttpError(500, "generation_failed", "The worker failed to generate")
             if (stream?.started) stream.fail(failure.body.error)
             else sendError(response, failure)
             return
         }
-        lines.push(`${new Date().toISOString()} generated ${generation.outputTokens.length} tokens (${generation.stopReason}) in ${Math.round(generation.timings.generationMs)} ms`)
+        lines.push(
+            `${new Date().toISOString()} generated ${generation.outputTokens.length} tokens (${generation.stopReason}) in ${Math.round(generation.timings.generationMs)} ms`
+        )
 
         const receipt = buildReceipt({
-            taskId: voucher.id, worker: this.#options.connection.address, model: served.record, prompt: direct.prompt, format: direct.format,
-            sampling, generation, startedAt, log: lines
+            taskId: voucher.id,
+            worker: this.#options.connection.address,
+            model: served.record,
+            prompt: direct.prompt,
+            format: direct.format,
+            sampling,
+            generation,
+            startedAt,
+            log: lines
         })
         const {bytes, hash} = encodeReceipt(receipt)
         try {
@@ -280,10 +345,18 @@ export class WorkerHttpServer {
         const owed = await this.#book.complete(entry, voucher, {fee, receiptHash: hash})
         this.#settlement.afterRequest(entry)
         const settlement = {channel, nonce, fee: fee.toString(), cumulativeOwed: owed.toString(), receiptHash: hash}
-        this.#emit("info", "http.completed", `channel ${channel} nonce ${nonce}: ${generation.outputTokens.length} tokens, fee ${fee}`,
-            {channel, nonce, fee: fee.toString(), receiptHash: hash})
+        this.#emit("info", "http.completed", `channel ${channel} nonce ${nonce}: ${generation.outputTokens.length} tokens, fee ${fee}`, {
+            channel,
+            nonce,
+            fee: fee.toString(),
+            receiptHash: hash
+        })
         if (stream != null) stream.finish(generation, settlement)
-        else sendJson(response, 200, completionBody(shape, generation, settlement), {"X-Weavelm-Fee": fee.toString(), "X-Weavelm-Receipt-Hash": hash})
+        else
+            sendJson(response, 200, completionBody(shape, generation, settlement), {
+                "X-Weavelm-Fee": fee.toString(),
+                "X-Weavelm-Receipt-Hash": hash
+            })
     }
 
     #emit(level: WorkerLogEvent["level"], event: string, message: string, fields: Record<string, unknown> = {}) {

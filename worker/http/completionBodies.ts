@@ -28,11 +28,15 @@ export function finishReason(generation: Pick<Generation, "stopReason">): "stop"
 export function completionBody(shape: CompletionShape, generation: Generation, settlement: SettlementField) {
     const {id, created, model, kind} = shape
     const reason = finishReason(generation)
-    const choice = kind === "chat"
-        ? {index: 0, message: {role: "assistant", content: generation.output}, finish_reason: reason, logprobs: null}
-        : {index: 0, text: generation.output, finish_reason: reason, logprobs: null}
+    const choice =
+        kind === "chat"
+            ? {index: 0, message: {role: "assistant", content: generation.output}, finish_reason: reason, logprobs: null}
+            : {index: 0, text: generation.output, finish_reason: reason, logprobs: null}
     return {
-        id, object: kind === "chat" ? "chat.completion" : "text_completion", created, model,
+        id,
+        object: kind === "chat" ? "chat.completion" : "text_completion",
+        created,
+        model,
         choices: [choice],
         usage: {
             prompt_tokens: generation.inputTokens.length,

@@ -90,7 +90,11 @@ export class RefereeDuty {
         try {
             request = parseRefereeRequest(message)
         } catch (error) {
-            this.#options.log("warn", "referee.malformed", `ignored a malformed Referee-Request: ${(error as Error).message.replace(/\s+/g, " ")}`)
+            this.#options.log(
+                "warn",
+                "referee.malformed",
+                `ignored a malformed Referee-Request: ${(error as Error).message.replace(/\s+/g, " ")}`
+            )
             return
         }
         this.accept(request)
@@ -101,7 +105,7 @@ export class RefereeDuty {
         if (this.#stopped || this.#taken.has(request.challengeId)) return
         this.#taken.add(request.challengeId)
         this.#queue.push(request)
-        this.#draining ??= this.#drain().finally(() => this.#draining = null)
+        this.#draining ??= this.#drain().finally(() => (this.#draining = null))
     }
 
     /**
@@ -112,7 +116,8 @@ export class RefereeDuty {
         const {escrow, address} = this.#options
         for (const task of await escrow.tasks({state: "Challenged", limit: 1000})) {
             const dispute = task.dispute
-            if (dispute == null || !dispute.committee.includes(address) || dispute.votes[address] != null || dispute.deadline < Date.now()) continue
+            if (dispute == null || !dispute.committee.includes(address) || dispute.votes[address] != null || dispute.deadline < Date.now())
+                continue
             this.accept({taskId: task.id, challengeId: dispute.id, deadline: dispute.deadline, model: task.model})
         }
     }
@@ -130,8 +135,10 @@ export class RefereeDuty {
             try {
                 await this.#answer(request)
             } catch (error) {
-                this.#options.log("error", "referee.failed", `could not referee task ${request.taskId}: ${(error as Error).message}`,
-                    {taskId: request.taskId, challengeId: request.challengeId})
+                this.#options.log("error", "referee.failed", `could not referee task ${request.taskId}: ${(error as Error).message}`, {
+                    taskId: request.taskId,
+                    challengeId: request.challengeId
+                })
             }
         }
     }
@@ -149,17 +156,46 @@ export class RefereeDuty {
         log("info", "referee.started", `refereeing task ${taskId} (challenge ${challengeId})`, {taskId, challengeId})
 
         const {evidence, report, verifierEngine} = await verifyTask({
-            taskId, escrow, registry: this.#options.registry, gateway: this.#options.gateway, cacheDir: this.#options.cacheDir, models: this.#models,
+            taskId,
+            escrow,
+            registry: this.#options.registry,
+            gateway: this.#options.gateway,
+            cacheDir: this.#options.cacheDir,
+            models: this.#models,
             replay: "always"
         })
-        const reportTx = await publishVerification(this.#options.storage, verificationDocument({
-            report, receiptBytes: evidence.receiptBytes, model: {id: task.model, sha256: evidence.model.sha256}, verifier: address,
-            engine: verifierEngine, taskId, receiptTx: evidence.receiptTx, challengeId, notes: evidence.notes, promptSource: evidence.prompt?.source ?? null
-        }))
+        const reportTx = await publishVerification(
+            this.#options.storage,
+            verificationDocument({
+                report,
+                receiptBytes: evidence.receiptBytes,
+                model: {id: task.model, sha256: evidence.model.sha256},
+                verifier: address,
+                engine: verifierEngine,
+                taskId,
+                receiptTx: evidence.receiptTx,
+                challengeId,
+                notes: evidence.notes,
+                promptSource: evidence.prompt?.source ?? null
+            })
+        )
         const verdict = report.verdict === "valid" ? "Valid" : "Invalid"
         const votes = await escrow.vote({taskId, verdict, reportTx})
-        log("info", "referee.voted", `voted ${verdict} on task ${taskId}` +
-            (report.firstBadPosition == null ? "" : ` (first bad position ${report.firstBadPosition})`) + `, report ${reportTx}`,
-        {taskId, challengeId, verdict, reportTx, firstBadPosition: report.firstBadPosition, validVotes: votes.validVotes, invalidVotes: votes.invalidVotes})
+        log(
+            "info",
+            "referee.voted",
+            `voted ${verdict} on task ${taskId}` +
+                (report.firstBadPosition == null ? "" : ` (first bad position ${report.firstBadPosition})`) +
+                `, report ${reportTx}`,
+            {
+                taskId,
+                challengeId,
+                verdict,
+                reportTx,
+                firstBadPosition: report.firstBadPosition,
+                validVotes: votes.validVotes,
+                invalidVotes: votes.invalidVotes
+            }
+        )
     }
 }

@@ -77,7 +77,7 @@ export class Worker {
     private readonly _seeded = new Set<string>()
     private readonly _stopping = new AbortController()
     private _engine?: InferenceEngine
-    private _models = new Map<string, {record: ModelRecord, loaded: LoadedModel}>()
+    private _models = new Map<string, {record: ModelRecord; loaded: LoadedModel}>()
     private _state?: WorkerState
     private _heartbeat?: NodeJS.Timeout
     private _follower?: Promise<void>
@@ -105,7 +105,7 @@ export class Worker {
     }
 
     /** The models this worker serves, loaded; direct mode generates with them too. */
-    public get servedModels(): ReadonlyArray<{record: ModelRecord, loaded: LoadedModel}> {
+    public get servedModels(): ReadonlyArray<{record: ModelRecord; loaded: LoadedModel}> {
         return [...this._models.values()]
     }
 
@@ -145,32 +145,43 @@ export class Worker {
         const engineInfo = this._engine.engineInfo()
         for (const ref of this._options.models) {
             const pulled = await pullModel({ref, registry: this._registry, gateway: connection.config.gateway, cacheDir})
-            const loaded = await this._engine.loadModel(pulled.path, {sequences: this._options.concurrency ?? 1, threads: this._options.threads})
+            const loaded = await this._engine.loadModel(pulled.path, {
+                sequences: this._options.concurrency ?? 1,
+                threads: this._options.threads
+            })
             this._models.set(pulled.model.id, {record: pulled.model, loaded})
             this._emit("info", "model.loaded", `serving ${pulled.model.name} (${pulled.model.id})`, {model: pulled.model.id})
         }
 
         // Where to start reading: a new worker needs nothing assigned before it registered.
-        const startCursor = state.cursor ?? await this._escrow.inboxCursor()
+        const startCursor = state.cursor ?? (await this._escrow.inboxCursor())
         await this._ensureStake()
         const registration = await this._register(this._options.hardware ?? [engineInfo.backend, engineInfo.gpu].filter(Boolean).join(" "))
         // Only Register-Worker counts as a heartbeat: back from a stop longer than Heartbeat-Timeout, this worker would otherwise be
         // passed over for tasks and committees until its first timed beat, a third of that timeout after it says it is ready.
         if (registration === "updated") await this._registry.heartbeat()
 
-        const heartbeatMs = this._options.heartbeatMs ?? await this._defaultHeartbeatMs()
+        const heartbeatMs = this._options.heartbeatMs ?? (await this._defaultHeartbeatMs())
         this._heartbeat = setInterval(() => void this._sendHeartbeat(), heartbeatMs)
         this._heartbeat.unref()
 
         await this._resumeAssigned()
         void this._resumeSeeding()
         this._referee = new RefereeDuty({
-            address: this.address, escrow: this._escrow, registry: this._registry, gateway: connection.config.gateway, cacheDir,
-            storage: this._storage, engine: this._engine, log: (level, event, message, fields) => this._emit(level, event, message, fields),
+            address: this.address,
+            escrow: this._escrow,
+            registry: this._registry,
+            gateway: connection.config.gateway,
+            cacheDir,
+            storage: this._storage,
+            engine: this._engine,
+            log: (level, event, message, fields) => this._emit(level, event, message, fields),
             served: (sha256) => [...this._models.values()].find(({record}) => record.sha256 === sha256)?.loaded
         })
         // Referee requests whose answer a stop cut short, like the assignments above.
-        void this._referee.resume().catch((error) => this._emit("warn", "referee.resume-failed", `could not list open disputes: ${describe(error)}`))
+        void this._referee
+            .resume()
+            .catch((error) => this._emit("warn", "referee.resume-failed", `could not list open disputes: ${describe(error)}`))
         this._follower = this._follow(startCursor)
         this._emit("info", "worker.ready", `worker ${this.address} ready`, {heartbeatMs})
     }
@@ -188,7 +199,8 @@ export class Worker {
         try {
             for (const task of await this._escrow.tasks({worker: this.address, state: "Challenged", limit: 1000})) {
                 const dispute = task.dispute
-                if (task.worker === this.address && dispute?.stage === "Seeding" && dispute.workerSeed == null) await this._seedDispute(task.id, dispute.id)
+                if (task.worker === this.address && dispute?.stage === "Seeding" && dispute.workerSeed == null)
+                    await this._seedDispute(task.id, dispute.id)
             }
         } catch (error) {
             this._emit("warn", "dispute.resume-failed", `could not list challenges of this worker's results: ${describe(error)}`)
@@ -203,8 +215,10 @@ export class Worker {
             await this._escrow.seedDispute({taskId, challengeId})
             this._emit("info", "dispute.seeded", `task ${taskId} is challenged (${challengeId}): seed sent`, {taskId, challengeId})
         } catch (error) {
-            this._emit("warn", "dispute.seed-refused", `could not seed challenge ${challengeId} of task ${taskId}: ${describe(error)}`,
-                {taskId, challengeId})
+            this._emit("warn", "dispute.seed-refused", `could not seed challenge ${challengeId} of task ${taskId}: ${describe(error)}`, {
+                taskId,
+                challengeId
+            })
         }
     }
 
@@ -225,8 +239,12 @@ export class Worker {
     private async _register(hardware: string) {
         const models = [...this._models.keys()]
         const registration = await this._registry.registerWorker({
-            models, priceInput: this._options.priceInput, priceOutput: this._options.priceOutput,
-            maxConcurrency: this._options.concurrency ?? 1, hardware, endpoint: this._options.endpoint
+            models,
+            priceInput: this._options.priceInput,
+            priceOutput: this._options.priceOutput,
+            maxConcurrency: this._options.concurrency ?? 1,
+            hardware,
+            endpoint: this._options.endpoint
         })
         this._emit("info", "worker.registered", `registered for ${models.join(",")}`)
         return registration
@@ -253,7 +271,12 @@ export class Worker {
             await this._referee!.resume()
         }
         try {
-            for await (const message of this._escrow.inbox({from, pollMs: this._options.pollMs ?? 100, signal: this._stopping.signal, onGap})) {
+            for await (const message of this._escrow.inbox({
+                from,
+                pollMs: this._options.pollMs ?? 100,
+                signal: this._stopping.signal,
+                onGap
+            })) {
                 const taskId = message.tags["Task-Id"] ?? ""
                 if (CHANNEL_NOTICES.has(message.tags.Action ?? "")) {
                     this._options.onChannelNotice?.(message)
@@ -264,7 +287,11 @@ export class Worker {
                 } else if (message.tags.Action === "Task-Revoked") {
                     this._running.get(taskId)?.abort.abort()
                     this._emit("warn", "task.revoked", `task ${taskId} was revoked`, {taskId})
-                } else if (message.tags.Action === "Task-Assigned" && !this._state!.hasFinished(taskId) && !this._isQueuedOrRunning(taskId)) {
+                } else if (
+                    message.tags.Action === "Task-Assigned" &&
+                    !this._state!.hasFinished(taskId) &&
+                    !this._isQueuedOrRunning(taskId)
+                ) {
                     this._enqueue(parseAssignment(message))
                 }
                 await this._state!.advance(message.seq)
@@ -282,10 +309,16 @@ export class Worker {
             const {maxTokens, temperature, topK, topP, seed} = task
             if (maxTokens == null || temperature == null || topK == null || topP == null || seed == null) return
             this._enqueue({
-                taskId: task.id, requester: task.requester, model: task.model, modelSha256: task.modelSha256 ?? "",
+                taskId: task.id,
+                requester: task.requester,
+                model: task.model,
+                modelSha256: task.modelSha256 ?? "",
                 sampling: {maxTokens, temperature, topK, topP, seed},
-                format: task.format === "chat" ? "chat" : "text", deadline: task.deadline ?? 0, attempt: task.attempt,
-                promptMessage: task.promptMessage, promptTx: task.promptTx,
+                format: task.format === "chat" ? "chat" : "text",
+                deadline: task.deadline ?? 0,
+                attempt: task.attempt,
+                promptMessage: task.promptMessage,
+                promptTx: task.promptTx,
                 prompt: ""
             })
         })
@@ -326,13 +359,23 @@ export class Worker {
 
             const startedAt = Date.now()
             const generation = await served.loaded.generate({prompt, format: assignment.format, sampling: assignment.sampling, signal})
-            note(`generated ${generation.outputTokens.length} tokens (${generation.stopReason}) in ${Math.round(generation.timings.generationMs)} ms`)
+            note(
+                `generated ${generation.outputTokens.length} tokens (${generation.stopReason}) in ${Math.round(generation.timings.generationMs)} ms`
+            )
             if (signal.aborted) throw new TaskFailure("stopped before the result was sent")
 
             const receipt = buildReceipt({
-                taskId, worker: this.address, model: served.record, prompt, format: assignment.format,
-                promptMessage: assignment.promptMessage, promptTx: assignment.promptTx, sampling: assignment.sampling,
-                generation, startedAt, log: lines
+                taskId,
+                worker: this.address,
+                model: served.record,
+                prompt,
+                format: assignment.format,
+                promptMessage: assignment.promptMessage,
+                promptTx: assignment.promptTx,
+                sampling: assignment.sampling,
+                generation,
+                startedAt,
+                log: lines
             })
             const {bytes, hash} = encodeReceipt(receipt)
             const {id: receiptTx} = await this._storage.uploadData(bytes, [
@@ -344,12 +387,20 @@ export class Worker {
                 {name: "Receipt-Hash", value: hash}
             ])
             await this._escrow.submitResult({
-                taskId, output: generation.output, inputTokens: generation.inputTokens.length, outputTokens: generation.outputTokens.length,
-                receiptTx, receiptHash: hash
+                taskId,
+                output: generation.output,
+                inputTokens: generation.inputTokens.length,
+                outputTokens: generation.outputTokens.length,
+                receiptTx,
+                receiptHash: hash
             })
             await this._state!.markFinished(taskId)
-            this._emit("info", "task.completed", `task ${taskId} answered: ${generation.outputTokens.length} tokens, receipt ${receiptTx}`,
-                {taskId, receiptTx, outputTokens: generation.outputTokens.length})
+            this._emit(
+                "info",
+                "task.completed",
+                `task ${taskId} answered: ${generation.outputTokens.length} tokens, receipt ${receiptTx}`,
+                {taskId, receiptTx, outputTokens: generation.outputTokens.length}
+            )
         } catch (error) {
             await this._fail(assignment, describe(error))
         }
@@ -363,7 +414,9 @@ export class Worker {
             await this._state!.markFinished(assignment.taskId)
         } catch (error) {
             // Revoked or already reassigned: the escrow no longer waits on us.
-            this._emit("warn", "task.fail-report-refused", `could not report task ${assignment.taskId}: ${describe(error)}`, {taskId: assignment.taskId})
+            this._emit("warn", "task.fail-report-refused", `could not report task ${assignment.taskId}: ${describe(error)}`, {
+                taskId: assignment.taskId
+            })
         }
     }
 

@@ -35,7 +35,10 @@ export class WorkerState {
     /** Loads `<dir>/<address>.json`; null cursor when this worker never ran here. */
     public static async load(dir: string, address: string): Promise<WorkerState & {isNew: boolean}> {
         const file = path.join(dir, `${address}.json`)
-        const persisted = await readFile(file, "utf8").then((raw) => JSON.parse(raw) as Persisted, () => null)
+        const persisted = await readFile(file, "utf8").then(
+            (raw) => JSON.parse(raw) as Persisted,
+            () => null
+        )
         const state = new WorkerState(file, persisted ?? {cursor: null, finished: []})
         return Object.assign(state, {isNew: persisted == null})
     }

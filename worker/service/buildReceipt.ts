@@ -21,7 +21,19 @@ export interface ReceiptInput {
 }
 
 /** The receipt of one generation, the same for AO tasks and direct requests. */
-export function buildReceipt({taskId, worker, model, prompt, format, promptMessage, promptTx, sampling, generation, startedAt, log}: ReceiptInput): Receipt {
+export function buildReceipt({
+    taskId,
+    worker,
+    model,
+    prompt,
+    format,
+    promptMessage,
+    promptTx,
+    sampling,
+    generation,
+    startedAt,
+    log
+}: ReceiptInput): Receipt {
     return {
         version: 1,
         taskId,

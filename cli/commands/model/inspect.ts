@@ -12,7 +12,7 @@ export function inspectCommand() {
         .option("--tokens <n>", "tokens to generate for --margins", parseInteger(1, 4096), 64)
         .option("--threads <n>", "CPU threads for --margins", parseInteger(1, 256), 1)
         .option("--json", "print machine-readable JSON")
-        .action(async (file: string, options: {margins?: boolean, tokens: number, threads: number, json?: boolean}) => {
+        .action(async (file: string, options: {margins?: boolean; tokens: number; threads: number; json?: boolean}) => {
             const {inspectModel, measureModelMargins, quantizationOf} = await import("../../../model-publisher/index.ts")
             await stat(file).catch(() => {
                 throw new UserError(`No such file: ${file}`)
@@ -20,16 +20,24 @@ export function inspectCommand() {
             const summary = await inspectModel(file).catch((error: unknown) => {
                 throw new UserError(`${file} is not a readable GGUF model: ${error instanceof Error ? error.message : String(error)}`)
             })
-            const margins = options.margins ? await measureModelMargins(file, {tokens: options.tokens, threads: options.threads}) : undefined
+            const margins = options.margins
+                ? await measureModelMargins(file, {tokens: options.tokens, threads: options.threads})
+                : undefined
             const quantization = quantizationOf(summary)
             if (options.json) {
                 const {steps: _steps, ...marginSummary} = (margins ?? {}) as Record<string, unknown>
                 return printJson({...summary, quantization, ...(margins ? {margins: marginSummary} : {})})
             }
             const rows: Array<[string, string | number | undefined]> = [
-                ["architecture", summary.architecture], ["name", summary.name], ["parameters", summary.parameterCount],
-                ["quantization", quantization], ["context length", summary.contextLength], ["embedding", summary.embeddingLength],
-                ["layers", summary.blockCount], ["vocabulary", summary.vocabularySize], ["tokenizer", summary.tokenizerModel],
+                ["architecture", summary.architecture],
+                ["name", summary.name],
+                ["parameters", summary.parameterCount],
+                ["quantization", quantization],
+                ["context length", summary.contextLength],
+                ["embedding", summary.embeddingLength],
+                ["layers", summary.blockCount],
+                ["vocabulary", summary.vocabularySize],
+                ["tokenizer", summary.tokenizerModel],
                 ["size", `${summary.sizeBytes} bytes`]
             ]
             if (margins != null)

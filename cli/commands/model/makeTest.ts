@@ -14,17 +14,29 @@ export function makeTestCommand() {
         .addOption(new Option("--type <type>", "matrix precision (default: the preset's)").choices([...WEIGHT_TYPES]))
         .requiredOption("-o, --output <file>", "GGUF file to write")
         .option("--json", "print machine-readable JSON")
-        .action(async (options: {preset: PresetName, seed: number, type?: WeightType, output: string, json?: boolean}) => {
+        .action(async (options: {preset: PresetName; seed: number; type?: WeightType; output: string; json?: boolean}) => {
             const {writeTestModel, sha256File} = await import("../../../model-publisher/index.ts")
             const bar = new ProgressBar("writing", {enabled: !options.json && process.stderr.isTTY === true})
             const written = await writeTestModel({
-                preset: options.preset, seed: options.seed, type: options.type, path: options.output,
+                preset: options.preset,
+                seed: options.seed,
+                type: options.type,
+                path: options.output,
                 onProgress: (p) => bar.update({bytes: p.bytesWritten, total: p.totalBytes})
             })
             bar.done()
             const sha256 = await sha256File(options.output)
-            const result = {path: path.resolve(options.output), preset: options.preset, seed: options.seed, type: written.type, sizeBytes: written.sizeBytes, sha256}
+            const result = {
+                path: path.resolve(options.output),
+                preset: options.preset,
+                seed: options.seed,
+                type: written.type,
+                sizeBytes: written.sizeBytes,
+                sha256
+            }
             if (options.json) return printJson(result)
-            process.stdout.write(`wrote ${options.output}: ${options.preset} preset, seed ${options.seed}, ${written.type}, ${written.sizeBytes} bytes, sha256 ${sha256}\n`)
+            process.stdout.write(
+                `wrote ${options.output}: ${options.preset} preset, seed ${options.seed}, ${written.type}, ${written.sizeBytes} bytes, sha256 ${sha256}\n`
+            )
         })
 }

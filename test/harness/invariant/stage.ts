@@ -19,7 +19,7 @@ export interface Action {
 export function prng(seed: number) {
     let a = seed >>> 0
     const next = () => {
-        a = (a + 0x6D2B79F5) >>> 0
+        a = (a + 0x6d2b79f5) >>> 0
         let t = a
         t = Math.imul(t ^ (t >>> 15), t | 1)
         t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
@@ -57,7 +57,7 @@ export type Generator = (stage: Stage, step: number) => Action | undefined
 export const someone = ({rng, actors}: Stage) => rng.pick(actors.slice(1))
 
 /** An amount: mostly valid and affordable, sometimes malformed, zero or above what is there. */
-export function amount(rng: Rng, max: bigint, invalidRate = 0.08): {value: string, invalid: boolean} {
+export function amount(rng: Rng, max: bigint, invalidRate = 0.08): {value: string; invalid: boolean} {
     if (rng.chance(invalidRate)) return {value: rng.pick(["-5", "0", "1.5", "abc", "9".repeat(39), "1e3", " 12", "0x10"]), invalid: true}
     if (max <= 0n || rng.chance(0.08)) return {value: String(max + BigInt(rng.int(1, 5000))), invalid: false}
     return {value: String(1n + BigInt(Math.floor(rng.next() * Number(max < 50000n ? max : 50000n)))), invalid: false}

@@ -27,7 +27,7 @@ function inferParams(stage: Stage, step: number) {
     }
     const modelId = model === m1.name ? m1.id : m2.id
     const q = cheapestQuote(stage, modelId, Number(maxTokens) || 256)
-    const fee = rng.chance(0.1) ? q * BigInt(rng.int(30, 95)) / 100n : q * BigInt(rng.int(100, 300)) / 100n
+    const fee = rng.chance(0.1) ? (q * BigInt(rng.int(30, 95))) / 100n : (q * BigInt(rng.int(100, 300))) / 100n
     let prompt = `prompt ${step}: what is ${step} times seven?`
     let format: string | undefined
     if (rng.chance(0.03)) {
@@ -53,9 +53,23 @@ export function infer(stage: Stage, step: number): Action {
         maxFee = rng.pick(["0", "-10", "ten"])
         refused = true
     } else if (rng.chance(0.04)) maxFee = String(model.escrow.book.balanceOf(who.address) + 1n)
-    return {kind: "infer", actor: who, target: ids.escrow, data: p.prompt, refused: refused ? "Infer" : undefined, tags: {
-        Action: "Infer", Model: p.model, "Max-Tokens": p.maxTokens, "Max-Fee": maxFee, Format: p.format, "X-Reference": `ref-${step}`,
-        Temperature: rng.chance(0.3) ? "0.7" : undefined, Seed: rng.chance(0.3) ? String(rng.int(0, 99999)) : undefined}}
+    return {
+        kind: "infer",
+        actor: who,
+        target: ids.escrow,
+        data: p.prompt,
+        refused: refused ? "Infer" : undefined,
+        tags: {
+            Action: "Infer",
+            Model: p.model,
+            "Max-Tokens": p.maxTokens,
+            "Max-Fee": maxFee,
+            Format: p.format,
+            "X-Reference": `ref-${step}`,
+            Temperature: rng.chance(0.3) ? "0.7" : undefined,
+            Seed: rng.chance(0.3) ? String(rng.int(0, 99999)) : undefined
+        }
+    }
 }
 
 export function perCallInfer(stage: Stage, step: number): Action {
@@ -63,8 +77,17 @@ export function perCallInfer(stage: Stage, step: number): Action {
     const who = rng.pick(stage.requesters)
     const p = inferParams(stage, step)
     const quantity = p.fee + BigInt(rng.int(0, 200))
-    const tags: TagValues = {Action: "Transfer", Recipient: ids.escrow, Quantity: String(quantity), "X-Action": "Infer", "X-Model": p.model,
-        "X-Max-Tokens": p.maxTokens, "X-Reference": `call-${step}`, "X-Prompt": p.prompt, "X-Format": p.format}
+    const tags: TagValues = {
+        Action: "Transfer",
+        Recipient: ids.escrow,
+        Quantity: String(quantity),
+        "X-Action": "Infer",
+        "X-Model": p.model,
+        "X-Max-Tokens": p.maxTokens,
+        "X-Reference": `call-${step}`,
+        "X-Prompt": p.prompt,
+        "X-Format": p.format
+    }
     let refused = p.refused
     if (rng.chance(0.3)) tags["X-Max-Fee"] = String(p.fee)
     else if (rng.chance(0.08)) {
@@ -89,18 +112,33 @@ export function taskResult(stage: Stage): Action | undefined {
         hash = "NOT-HEX"
         refused = true
     }
-    return {kind: "task-result", actor: stage.workersByAddress.get(task.worker)!, target: stage.ids.escrow,
-        data: `output of ${task.id.slice(0, 6)}`, refused: refused ? "Task-Result" : undefined,
-        tags: {Action: "Task-Result", "Task-Id": task.id, "Input-Tokens": String(rng.int(0, 400)), "Output-Tokens": String(outputTokens),
-            "Receipt-Tx": fakeId(`receipt-${task.id}`), "Receipt-Hash": hash}}
+    return {
+        kind: "task-result",
+        actor: stage.workersByAddress.get(task.worker)!,
+        target: stage.ids.escrow,
+        data: `output of ${task.id.slice(0, 6)}`,
+        refused: refused ? "Task-Result" : undefined,
+        tags: {
+            Action: "Task-Result",
+            "Task-Id": task.id,
+            "Input-Tokens": String(rng.int(0, 400)),
+            "Output-Tokens": String(outputTokens),
+            "Receipt-Tx": fakeId(`receipt-${task.id}`),
+            "Receipt-Hash": hash
+        }
+    }
 }
 
 export function taskFailed(stage: Stage): Action | undefined {
     const assigned = assignedTasks(stage)
     if (assigned.length === 0) return undefined
     const task = stage.rng.pick(assigned)
-    return {kind: "task-failed", actor: stage.workersByAddress.get(task.worker)!, target: stage.ids.escrow,
-        tags: {Action: "Task-Failed", "Task-Id": task.id, Error: stage.rng.chance(0.5) ? "out of memory" : undefined}}
+    return {
+        kind: "task-failed",
+        actor: stage.workersByAddress.get(task.worker)!,
+        target: stage.ids.escrow,
+        tags: {Action: "Task-Failed", "Task-Id": task.id, Error: stage.rng.chance(0.5) ? "out of memory" : undefined}
+    }
 }
 
 /** A result nobody may send now: from a worker that is not the current one, or for a task that is no longer awaiting one. */
@@ -112,13 +150,37 @@ export function badResult(stage: Stage): Action | undefined {
     if (task.state === "Assigned") {
         const previous = task.held.filter((w) => w !== task.worker)
         const wrong = previous.length > 0 ? workersByAddress.get(rng.pick(previous))! : stage.cast.carol
-        return {kind: "wrong-worker-result", actor: wrong, target: ids.escrow, refused: "Task-Result", data: "forged",
-            tags: {Action: "Task-Result", "Task-Id": task.id, "Input-Tokens": "1", "Output-Tokens": "1",
-                "Receipt-Tx": fakeId("forged"), "Receipt-Hash": hex("forged")}}
+        return {
+            kind: "wrong-worker-result",
+            actor: wrong,
+            target: ids.escrow,
+            refused: "Task-Result",
+            data: "forged",
+            tags: {
+                Action: "Task-Result",
+                "Task-Id": task.id,
+                "Input-Tokens": "1",
+                "Output-Tokens": "1",
+                "Receipt-Tx": fakeId("forged"),
+                "Receipt-Hash": hex("forged")
+            }
+        }
     }
-    return {kind: "duplicate-result", actor: workersByAddress.get(task.worker)!, target: ids.escrow, refused: "Task-Result", data: "again",
-        tags: {Action: "Task-Result", "Task-Id": task.id, "Input-Tokens": "5", "Output-Tokens": "5",
-            "Receipt-Tx": fakeId(`receipt-${task.id}`), "Receipt-Hash": hex(`receipt-${task.id}`)}}
+    return {
+        kind: "duplicate-result",
+        actor: workersByAddress.get(task.worker)!,
+        target: ids.escrow,
+        refused: "Task-Result",
+        data: "again",
+        tags: {
+            Action: "Task-Result",
+            "Task-Id": task.id,
+            "Input-Tokens": "5",
+            "Output-Tokens": "5",
+            "Receipt-Tx": fakeId(`receipt-${task.id}`),
+            "Receipt-Hash": hex(`receipt-${task.id}`)
+        }
+    }
 }
 
 export function settle(stage: Stage, step: number): Action {
@@ -126,6 +188,11 @@ export function settle(stage: Stage, step: number): Action {
     const tasks = [...stage.model.escrow.book.tasks.values()]
     const known = tasks.length > 0 && rng.chance(0.7)
     const id = known ? rng.pick(tasks).id : rng.chance(0.5) ? fakeId(`no-task-${step}`) : undefined
-    return {kind: "settle", actor: someone(stage), target: stage.ids.escrow, tags: {Action: "Settle", "Task-Id": id},
-        refused: id !== undefined && !known ? "Settle" : undefined}
+    return {
+        kind: "settle",
+        actor: someone(stage),
+        target: stage.ids.escrow,
+        tags: {Action: "Settle", "Task-Id": id},
+        refused: id !== undefined && !known ? "Settle" : undefined
+    }
 }

@@ -2,20 +2,56 @@ import {sum} from "./collections.ts"
 import {check} from "./guard.ts"
 
 /** The escrow's copy of a registry model, as Sync-Model delivers it. */
-export interface MirrorModel {id: string, sha256: string, name: string, owner: string, ownerFee: number}
+export interface MirrorModel {
+    id: string
+    sha256: string
+    name: string
+    owner: string
+    ownerFee: number
+}
 /** The escrow's copy of a registry worker, as Sync-Worker delivers it. */
-export interface MirrorWorker {address: string, models: string[], priceInput: bigint, priceOutput: bigint, stake: bigint,
-    maxConcurrency: number, eligible: boolean, lastHeartbeat: number, heartbeatTimeout: number,
-    reputation: {completed: number, strikes: number, slashed: number}}
+export interface MirrorWorker {
+    address: string
+    models: string[]
+    priceInput: bigint
+    priceOutput: bigint
+    stake: bigint
+    maxConcurrency: number
+    eligible: boolean
+    lastHeartbeat: number
+    heartbeatTimeout: number
+    reputation: {completed: number; strikes: number; slashed: number}
+}
 
 export type TaskState = "Assigned" | "Completed" | "Settled" | "Refunded"
 export interface Task {
-    id: string, seq: number, requester: string, perCall: boolean, reference?: string,
-    model: string, modelName: string, modelSha256: string, modelOwner: string, ownerFeeBps: number,
-    maxTokens: number, prompt: string, maxFee: bigint, locked: bigint,
-    state: TaskState, worker: string, held: string[], attempt: number,
-    priceInput: bigint, priceOutput: bigint, quote: bigint, deadline: number,
-    fee?: bigint, workerFee?: bigint, ownerFee?: bigint, challengeDeadline?: number, refund?: bigint
+    id: string
+    seq: number
+    requester: string
+    perCall: boolean
+    reference?: string
+    model: string
+    modelName: string
+    modelSha256: string
+    modelOwner: string
+    ownerFeeBps: number
+    maxTokens: number
+    prompt: string
+    maxFee: bigint
+    locked: bigint
+    state: TaskState
+    worker: string
+    held: string[]
+    attempt: number
+    priceInput: bigint
+    priceOutput: bigint
+    quote: bigint
+    deadline: number
+    fee?: bigint
+    workerFee?: bigint
+    ownerFee?: bigint
+    challengeDeadline?: number
+    refund?: bigint
 }
 
 /** processes/lib/tasks.lua's transition table; "" is a task not yet stored. */
@@ -23,8 +59,14 @@ const transitions: Record<string, TaskState[]> = {"": ["Assigned"], Assigned: ["
 
 /** The escrow's state: its parameters, requesters' balances, the task table, and its mirror of the registry. */
 export class EscrowBook {
-    public readonly params = {token: undefined as string | undefined, registry: undefined as string | undefined,
-        challengeWindow: 3600000, taskTimeout: 300000, maxAttempts: 3, auditRate: 1000000}
+    public readonly params = {
+        token: undefined as string | undefined,
+        registry: undefined as string | undefined,
+        challengeWindow: 3600000,
+        taskTimeout: 300000,
+        maxAttempts: 3,
+        auditRate: 1000000
+    }
     public readonly balances = new Map<string, bigint>()
     public readonly tasks = new Map<string, Task>()
     /** Task ids in creation order. */
@@ -55,7 +97,11 @@ export class EscrowBook {
 
     /** What open tasks lock, all of them or `who`'s. */
     public locked(who?: string) {
-        return sum(this.openTasks().filter((t) => who === undefined || t.requester === who).map((t) => t.locked))
+        return sum(
+            this.openTasks()
+                .filter((t) => who === undefined || t.requester === who)
+                .map((t) => t.locked)
+        )
     }
 
     /** What the escrow owes: every balance plus what open tasks lock; its token balance must equal it. */

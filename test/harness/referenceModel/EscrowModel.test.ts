@@ -4,18 +4,29 @@ import {alice, carol, escrowBench, ids, m1, T0, w1, w2} from "./modelBench.ts"
 // With w1's Price-Output 3000 and m1's Owner-Fee 250 bps, 64 tokens quote ceil(3000 * 64 / 1000) = 192 plus 192 * 2.5% = 4.
 const QUOTE = 196n
 
-const result = (taskId: string, inputTokens: string, outputTokens: string) => ({Action: "Task-Result", "Task-Id": taskId,
-    "Input-Tokens": inputTokens, "Output-Tokens": outputTokens, "Receipt-Tx": ids.token2, "Receipt-Hash": "cd".repeat(32)})
+const result = (taskId: string, inputTokens: string, outputTokens: string) => ({
+    Action: "Task-Result",
+    "Task-Id": taskId,
+    "Input-Tokens": inputTokens,
+    "Output-Tokens": outputTokens,
+    "Receipt-Tx": ids.token2,
+    "Receipt-Hash": "cd".repeat(32)
+})
 
 describe("reference model: escrow", () => {
     it("locks an Infer's Max-Fee from the requester's balance and assigns the task", () => {
         const {model, infer} = escrowBench()
         const [accepted, assigned] = infer("1000")
         const task = model.escrow.book.openTasks()[0]!
-        expect(accepted).toEqual({target: alice, tags: {Action: "Infer-Accepted", "Task-Id": task.id, Worker: w1,
-            Deadline: String(T0 + 7000)}})
-        expect(assigned).toMatchObject({target: w1, tags: {Action: "Task-Assigned", Attempt: "1", "Max-Tokens": "64"},
-            data: "what is 6 times 7?"})
+        expect(accepted).toEqual({
+            target: alice,
+            tags: {Action: "Infer-Accepted", "Task-Id": task.id, Worker: w1, Deadline: String(T0 + 7000)}
+        })
+        expect(assigned).toMatchObject({
+            target: w1,
+            tags: {Action: "Task-Assigned", Attempt: "1", "Max-Tokens": "64"},
+            data: "what is 6 times 7?"
+        })
         expect(task).toMatchObject({state: "Assigned", worker: w1, held: [w1], locked: 1000n, quote: QUOTE})
         const {book} = model.escrow
         expect([book.balanceOf(alice), book.locked(alice), book.liabilities()]).toEqual([29000n, 1000n, 30000n])
@@ -35,14 +46,21 @@ describe("reference model: escrow", () => {
         infer("1000")
         const id = model.escrow.book.openTasks()[0]!.id
         // 100 input and 50 output tokens: ceil((1000 * 100 + 3000 * 50) / 1000) = 250 to the worker, 250 * 2.5% = 6 to the owner.
-        expect(send(ids.escrow, w1, result(id, "100", "50"), {at: T0 + 100})[0]).toEqual({target: w1, tags: {Action: "Task-Result-Notice",
-            "Task-Id": id, Fee: "256", "Worker-Fee": "250", "Challenge-Deadline": String(T0 + 1600)}})
-        expect(send(ids.escrow, alice, {Action: "Settle", "Task-Id": id}, {at: T0 + 1600})[0]!.error)
-            .toBe(`Challenge window of task ${id} is open until Challenge-Deadline ${T0 + 1600}`)
+        expect(send(ids.escrow, w1, result(id, "100", "50"), {at: T0 + 100})[0]).toEqual({
+            target: w1,
+            tags: {Action: "Task-Result-Notice", "Task-Id": id, Fee: "256", "Worker-Fee": "250", "Challenge-Deadline": String(T0 + 1600)}
+        })
+        expect(send(ids.escrow, alice, {Action: "Settle", "Task-Id": id}, {at: T0 + 1600})[0]!.error).toBe(
+            `Challenge window of task ${id} is open until Challenge-Deadline ${T0 + 1600}`
+        )
         model.newStep()
         const out = send(ids.escrow, alice, {Action: "Settle", "Task-Id": id}, {at: T0 + 1601})
-        expect(out.map((o) => [o.target, o.tags.Action])).toEqual([[w1, "Task-Settled"], [alice, "Task-Settled"],
-            [ids.registry, "Record-Outcome"], [alice, "Settle-Notice"]])
+        expect(out.map((o) => [o.target, o.tags.Action])).toEqual([
+            [w1, "Task-Settled"],
+            [alice, "Task-Settled"],
+            [ids.registry, "Record-Outcome"],
+            [alice, "Settle-Notice"]
+        ])
         expect(out[1]!.tags).toMatchObject({Fee: "256", "Worker-Fee": "250", "Owner-Fee": "6", Refund: "744"})
         expect(out[3]!.tags.Settled).toBe("1")
         const {book} = model.escrow
@@ -68,8 +86,11 @@ describe("reference model: escrow", () => {
         expect(out.slice(0, 3)).toEqual([
             {target: w1, tags: {Action: "Task-Revoked", "Task-Id": id}},
             {target: ids.registry, tags: {Action: "Record-Outcome", Worker: w1, Outcome: "Strike", "Task-Id": id}},
-            {target: alice, tags: {Action: "Infer-Refunded", "Task-Id": id, Refund: "1000", "X-Reference": undefined},
-                error: `worker ${w1} missed the deadline; No available worker serves model toy-m1`}
+            {
+                target: alice,
+                tags: {Action: "Infer-Refunded", "Task-Id": id, Refund: "1000", "X-Reference": undefined},
+                error: `worker ${w1} missed the deadline; No available worker serves model toy-m1`
+            }
         ])
         expect(out[3]!.tags).toMatchObject({Action: "Balance-Response", Balance: "30000", Locked: "0"})
         expect(model.escrow.book.tasks.get(id)).toMatchObject({state: "Refunded", refund: 1000n})
@@ -81,32 +102,56 @@ describe("reference model: escrow", () => {
         const task = model.escrow.book.openTasks()[0]!
         const [first, second] = task.worker === w1 ? [w1, w2] : [w2, w1]
         const out = send(ids.escrow, first, {Action: "Task-Failed", "Task-Id": task.id, Error: "out of memory"})
-        expect(out.map((o) => [o.target, o.tags.Action, o.tags.Attempt])).toEqual([[first, "Task-Failed-Notice", undefined],
-            [second, "Task-Assigned", "2"]])
+        expect(out.map((o) => [o.target, o.tags.Action, o.tags.Attempt])).toEqual([
+            [first, "Task-Failed-Notice", undefined],
+            [second, "Task-Assigned", "2"]
+        ])
         expect(send(ids.escrow, first, result(task.id, "1", "1"))[0]!.error).toBe(`Not the assigned worker of task ${task.id}`)
         const refunded = send(ids.escrow, second, {Action: "Task-Failed", "Task-Id": task.id})
-        expect(refunded[1]).toMatchObject({target: alice, tags: {Action: "Infer-Refunded", Refund: "1000"},
-            error: `worker ${second} failed: no reason given; Max-Attempts reached`})
+        expect(refunded[1]).toMatchObject({
+            target: alice,
+            tags: {Action: "Infer-Refunded", Refund: "1000"},
+            error: `worker ${second} failed: no reason given; Max-Attempts reached`
+        })
         expect(model.accounting.stats).toMatchObject({created: 1, reassigned: 1, failed: 2, refunded: 1})
     })
 
     it("runs a per-call Infer on the tokens that came with it and pays back what the fee left by transfer", () => {
         const {model, send} = escrowBench()
-        const paid = {Action: "Credit-Notice", Sender: alice, Quantity: "500", "X-Action": "Infer", "X-Model": "toy-m1",
-            "X-Max-Tokens": "64", "X-Prompt": "hi", "X-Reference": "call-1"}
+        const paid = {
+            Action: "Credit-Notice",
+            Sender: alice,
+            Quantity: "500",
+            "X-Action": "Infer",
+            "X-Model": "toy-m1",
+            "X-Max-Tokens": "64",
+            "X-Prompt": "hi",
+            "X-Reference": "call-1"
+        }
         const above = "X-Max-Fee is above the transferred Quantity 500"
         expect(send(ids.escrow, ids.token, {...paid, "X-Max-Fee": "501"})).toEqual([
             {target: ids.token, tags: {Action: "Transfer", Recipient: alice, Quantity: "500", "X-Refund-Reason": above}},
             {target: alice, tags: {Action: "Infer-Error"}, error: above}
         ])
-        expect(send(ids.escrow, ids.token, {...paid, "X-Max-Fee": "300"})[0]!.tags)
-            .toMatchObject({Action: "Infer-Accepted", "X-Reference": "call-1"})
+        expect(send(ids.escrow, ids.token, {...paid, "X-Max-Fee": "300"})[0]!.tags).toMatchObject({
+            Action: "Infer-Accepted",
+            "X-Reference": "call-1"
+        })
         const task = model.escrow.book.openTasks()[0]!
         expect(task).toMatchObject({perCall: true, maxFee: 300n, locked: 500n})
         send(ids.escrow, w1, result(task.id, "100", "50"))
         const out = send(ids.escrow, alice, {Action: "Balance"}, {at: T0 + 1501})
-        expect(out[0]).toEqual({target: ids.token, tags: {Action: "Transfer", Recipient: alice, Quantity: "244", "X-Task-Id": task.id,
-            "X-Refund-Reason": "Unused Max-Fee", "X-Reference": "call-1"}})
+        expect(out[0]).toEqual({
+            target: ids.token,
+            tags: {
+                Action: "Transfer",
+                Recipient: alice,
+                Quantity: "244",
+                "X-Task-Id": task.id,
+                "X-Refund-Reason": "Unused Max-Fee",
+                "X-Reference": "call-1"
+            }
+        })
         expect(model.escrow.book.balanceOf(alice)).toBe(30000n)
     })
 
@@ -126,8 +171,11 @@ describe("reference model: escrow", () => {
         const donation = {Action: "Credit-Notice", Sender: alice, Quantity: "50", "X-Action": "Donate"}
         expect(send(ids.escrow, ids.token, donation).map((o) => o.tags.Action)).toEqual(["Transfer", "Donate-Error"])
         expect(send(ids.escrow, ids.token, {...donation, "X-Refund-Reason": "refused elsewhere"})).toEqual([
-            {target: alice, tags: {Action: "Donate-Error"},
-                error: "Unsupported X-Action Donate: use Deposit, Infer, Challenge or Open-Channel"}
+            {
+                target: alice,
+                tags: {Action: "Donate-Error"},
+                error: "Unsupported X-Action Donate: use Deposit, Infer, Challenge or Open-Channel"
+            }
         ])
     })
 
@@ -148,9 +196,26 @@ describe("reference model: escrow", () => {
         expect(() => info!.json!({...reported, locked: "999"})).toThrow()
         const [tasks] = send(ids.escrow, alice, {Action: "Tasks"})
         const id = model.escrow.book.openTasks()[0]!.id
-        tasks!.json!([{id, state: "Assigned", requester: alice, perCall: false, model: m1, modelOwner: carol, ownerFeeBps: 250,
-            maxFee: "1000", locked: "1000", worker: w1, held: [w1], attempt: 1, priceInput: "1000", priceOutput: "3000",
-            quote: String(QUOTE), deadline: T0 + 7000}])
+        tasks!.json!([
+            {
+                id,
+                state: "Assigned",
+                requester: alice,
+                perCall: false,
+                model: m1,
+                modelOwner: carol,
+                ownerFeeBps: 250,
+                maxFee: "1000",
+                locked: "1000",
+                worker: w1,
+                held: [w1],
+                attempt: 1,
+                priceInput: "1000",
+                priceOutput: "3000",
+                quote: String(QUOTE),
+                deadline: T0 + 7000
+            }
+        ])
         expect(model.escrow.lastTasksRead).toEqual({openLocked: 1000n, locked: 1000n, balances: 29000n})
         expect(() => tasks!.json!([])).toThrow()
     })

@@ -25,8 +25,10 @@ describe("reference model", () => {
 
     it("reads tag names the way aos normalizes them", () => {
         const {send} = modelBench()
-        expect(send(ids.token, owner, {action: "Mint", recipient: alice, quantity: "5"})[0]!.tags)
-            .toMatchObject({Action: "Mint-Notice", Recipient: alice})
+        expect(send(ids.token, owner, {action: "Mint", recipient: alice, quantity: "5"})[0]!.tags).toMatchObject({
+            Action: "Mint-Notice",
+            Recipient: alice
+        })
     })
 
     it("refuses a message at a process it does not know", () => {

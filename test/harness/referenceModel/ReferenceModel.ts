@@ -5,7 +5,12 @@ import {compareOutputs, withNormalizedTags, type Evaluation, type Expected} from
 import {RegistryModel} from "./RegistryModel.ts"
 import {TokenModel} from "./TokenModel.ts"
 
-export interface ProcessIds {token: string, token2: string, registry: string, escrow: string}
+export interface ProcessIds {
+    token: string
+    token2: string
+    registry: string
+    escrow: string
+}
 
 export interface ReferenceModelOptions {
     /** The addresses whose holdings the run accounts for; transfers among them are allowed moves. */
@@ -29,7 +34,11 @@ export class ReferenceModel {
     public stepOutputs: Array<ProcessReply & {from: string}> = []
     private readonly label: (address: string) => string
 
-    public constructor(private readonly ids: ProcessIds, owner: string, options: ReferenceModelOptions) {
+    public constructor(
+        private readonly ids: ProcessIds,
+        owner: string,
+        options: ReferenceModelOptions
+    ) {
         this.label = options.label ?? ((address) => address)
         this.accounting = new Accounting(options.isActor)
         this.token = new TokenModel(owner, this.accounting)
@@ -65,11 +74,16 @@ export class ReferenceModel {
 
     private processAt(pid: string): {predict(ev: Evaluation): Expected[]} {
         switch (pid) {
-        case this.ids.token: return this.token
-        case this.ids.token2: return this.token2
-        case this.ids.registry: return this.registry
-        case this.ids.escrow: return this.escrow
-        default: throw new Error(`evaluation at an unknown process ${pid}`)
+            case this.ids.token:
+                return this.token
+            case this.ids.token2:
+                return this.token2
+            case this.ids.registry:
+                return this.registry
+            case this.ids.escrow:
+                return this.escrow
+            default:
+                throw new Error(`evaluation at an unknown process ${pid}`)
         }
     }
 }

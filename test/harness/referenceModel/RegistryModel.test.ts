@@ -5,23 +5,52 @@ import {alice, carol, ids, m1, modelBench, owner, T0, w1} from "./modelBench.ts"
 function registryBench() {
     const bench = modelBench()
     const {send} = bench
-    send(ids.registry, owner, {Action: "Configure", Token: ids.token, Escrow: ids.escrow, "Min-Stake": "1000", "Unstake-Cooldown": "2500",
-        "Heartbeat-Timeout": "120000"})
-    send(ids.registry, carol, {Action: "Register-Model", "Model-Id": m1, "SHA-256": "ab".repeat(32), Name: "toy-m1", Format: "GGUF",
-        Architecture: "llama", Quantization: "Q4_K_M", Parameters: "1100000000", "Context-Length": "2048", License: "Apache-2.0",
-        "Owner-Fee": "250"})
+    send(ids.registry, owner, {
+        Action: "Configure",
+        Token: ids.token,
+        Escrow: ids.escrow,
+        "Min-Stake": "1000",
+        "Unstake-Cooldown": "2500",
+        "Heartbeat-Timeout": "120000"
+    })
+    send(ids.registry, carol, {
+        Action: "Register-Model",
+        "Model-Id": m1,
+        "SHA-256": "ab".repeat(32),
+        Name: "toy-m1",
+        Format: "GGUF",
+        Architecture: "llama",
+        Quantization: "Q4_K_M",
+        Parameters: "1100000000",
+        "Context-Length": "2048",
+        License: "Apache-2.0",
+        "Owner-Fee": "250"
+    })
     const stake = (who: string, quantity: string, token = ids.token) =>
         send(ids.registry, token, {Action: "Credit-Notice", Sender: who, Quantity: quantity, "X-Action": "Stake"})
-    const register = (who: string, at = T0) => send(ids.registry, who, {Action: "Register-Worker", Models: m1, "Price-Input": "1000",
-        "Price-Output": "3000", "Max-Concurrency": "2", Hardware: "cpu-2c"}, {at})
+    const register = (who: string, at = T0) =>
+        send(
+            ids.registry,
+            who,
+            {
+                Action: "Register-Worker",
+                Models: m1,
+                "Price-Input": "1000",
+                "Price-Output": "3000",
+                "Max-Concurrency": "2",
+                Hardware: "cpu-2c"
+            },
+            {at}
+        )
     return {...bench, stake, register}
 }
 
 describe("reference model: registry", () => {
     it("takes a stake only from its token, and refunds one in another token to its sender", () => {
         const {model, stake} = registryBench()
-        expect(stake(w1, "1500")).toEqual([{target: w1, tags: {Action: "Stake-Notice", Quantity: "1500", Stake: "1500",
-            "X-Reference": undefined}}])
+        expect(stake(w1, "1500")).toEqual([
+            {target: w1, tags: {Action: "Stake-Notice", Quantity: "1500", Stake: "1500", "X-Reference": undefined}}
+        ])
         const reason = `Stakes are paid in token ${ids.token}, not ${ids.token2}`
         expect(stake(w1, "300", ids.token2)).toEqual([
             {target: ids.token2, tags: {Action: "Transfer", Recipient: w1, Quantity: "300", "X-Refund-Reason": reason}},
@@ -38,9 +67,19 @@ describe("reference model: registry", () => {
         const [notice, sync] = register(w1, T0 + 5)
         expect(notice).toEqual({target: w1, tags: {Action: "Register-Worker-Notice", Worker: w1}})
         expect(sync).toMatchObject({target: ids.escrow, tags: {Action: "Sync-Worker"}})
-        const record = {address: w1, models: [m1], priceInput: "1000", priceOutput: "3000", maxConcurrency: 2, stake: "1000",
-            eligible: true, lastHeartbeat: T0 + 5, heartbeatTimeout: 120000, reputation: {completed: 0, strikes: 0, slashed: 0},
-            hardware: "cpu-2c"}
+        const record = {
+            address: w1,
+            models: [m1],
+            priceInput: "1000",
+            priceOutput: "3000",
+            maxConcurrency: 2,
+            stake: "1000",
+            eligible: true,
+            lastHeartbeat: T0 + 5,
+            heartbeatTimeout: 120000,
+            reputation: {completed: 0, strikes: 0, slashed: 0},
+            hardware: "cpu-2c"
+        }
         sync!.json!(record)
         expect(() => sync!.json!({...record, stake: "999"})).toThrow()
         expect(model.registry.workers.get(w1)?.registeredAt).toBe(T0 + 5)
@@ -57,8 +96,10 @@ describe("reference model: registry", () => {
     it("unstakes into a cooldown and pays back only after it", () => {
         const {model, send, stake} = registryBench()
         stake(w1, "4000")
-        expect(send(ids.registry, w1, {Action: "Unstake", Quantity: "1500"})[0]).toEqual({target: w1, tags: {Action: "Unstake-Notice",
-            Quantity: "1500", Stake: "2500", "Available-At": String(T0 + 2500)}})
+        expect(send(ids.registry, w1, {Action: "Unstake", Quantity: "1500"})[0]).toEqual({
+            target: w1,
+            tags: {Action: "Unstake-Notice", Quantity: "1500", Stake: "2500", "Available-At": String(T0 + 2500)}
+        })
         expect(model.registry.stakeTotals()).toEqual({staked: 2500n, unstaking: 1500n})
         expect(send(ids.registry, w1, {Action: "Withdraw"}, {at: T0 + 2499})[0]!.error).toBe(`Cooldown not over: Available-At ${T0 + 2500}`)
         expect(send(ids.registry, w1, {Action: "Withdraw"}, {at: T0 + 2500})).toEqual([
@@ -84,8 +125,9 @@ describe("reference model: registry", () => {
         const {model, send, stake, register} = registryBench()
         stake(w1, "1000")
         register(w1)
-        expect(send(ids.registry, alice, {Action: "Record-Outcome", Worker: w1, Outcome: "Completed"})[0]!.error)
-            .toBe("Only the escrow may send Record-Outcome")
+        expect(send(ids.registry, alice, {Action: "Record-Outcome", Worker: w1, Outcome: "Completed"})[0]!.error).toBe(
+            "Only the escrow may send Record-Outcome"
+        )
         send(ids.registry, ids.escrow, {Action: "Record-Outcome", Worker: w1, Outcome: "Strike"})
         expect(model.registry.workers.get(w1)!.reputation).toEqual({completed: 0, strikes: 1, slashed: 0})
     })

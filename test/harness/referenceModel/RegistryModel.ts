@@ -6,31 +6,60 @@ import {check, guarded} from "./guard.ts"
 import {Input, parseAmount, positive} from "./input.ts"
 import {parseWorkerTerms, type WorkerTerms} from "./workerTerms.ts"
 
-export interface ModelRecord {id: string, sha256: string, name: string, format: string, architecture: string, quantization: string,
-    parameters: number, contextLength: number, license: string, ownerFee: number, owner: string, registeredAt: number, updatedAt: number}
-export interface RegistryWorker extends WorkerTerms {
-    address: string, registeredAt: number, lastHeartbeat: number, reputation: {completed: number, strikes: number, slashed: number}
+export interface ModelRecord {
+    id: string
+    sha256: string
+    name: string
+    format: string
+    architecture: string
+    quantization: string
+    parameters: number
+    contextLength: number
+    license: string
+    ownerFee: number
+    owner: string
+    registeredAt: number
+    updatedAt: number
 }
-export interface StakeRecord {staked: bigint, unstaking: bigint, availableAt: number}
+export interface RegistryWorker extends WorkerTerms {
+    address: string
+    registeredAt: number
+    lastHeartbeat: number
+    reputation: {completed: number; strikes: number; slashed: number}
+}
+export interface StakeRecord {
+    staked: bigint
+    unstaking: bigint
+    availableAt: number
+}
 
 /** processes/registry.lua: models, workers, stakes and their cooldowns, and what it syncs to the escrow. */
 export class RegistryModel {
-    public readonly params = {token: undefined as string | undefined, escrow: undefined as string | undefined,
-        minStake: 1000n, unstakeCooldown: 604800000, heartbeatTimeout: 600000}
+    public readonly params = {
+        token: undefined as string | undefined,
+        escrow: undefined as string | undefined,
+        minStake: 1000n,
+        unstakeCooldown: 604800000,
+        heartbeatTimeout: 600000
+    }
     public readonly models = new Map<string, ModelRecord>()
     /** Model name to the id that holds it. */
     public readonly names = new Map<string, string>()
     public readonly workers = new Map<string, RegistryWorker>()
     public readonly stakes = new Map<string, StakeRecord>()
 
-    public constructor(private readonly owner: string, private readonly accounting: Accounting) {}
+    public constructor(
+        private readonly owner: string,
+        private readonly accounting: Accounting
+    ) {}
 
     public stakeOf(address: string): StakeRecord {
         return this.stakes.get(address) ?? {staked: 0n, unstaking: 0n, availableAt: 0}
     }
 
     public stakeTotals() {
-        let staked = 0n, unstaking = 0n
+        let staked = 0n,
+            unstaking = 0n
         for (const s of this.stakes.values()) {
             staked += s.staked
             unstaking += s.unstaking
@@ -43,35 +72,46 @@ export class RegistryModel {
         const input = Input.of(ev.tags)
         return guarded(ev, () => {
             switch (ev.tags.Action) {
-            case "Configure": return this.configure(ev, input)
-            case "Register-Model": return this.registerModel(ev, input)
-            case "Credit-Notice": return this.stake(ev, input)
-            case "Register-Worker": return this.registerWorker(ev, input)
-            case "Update-Worker": {
-                const terms = parseWorkerTerms(input, ev.tags, true, (id) => this.models.has(id))
-                Object.assign(this.registered(ev.from), terms)
-                return [{target: ev.from, tags: {Action: "Update-Worker-Notice", Worker: ev.from}}, ...this.syncWorker(ev.from)]
-            }
-            case "Heartbeat": {
-                this.registered(ev.from).lastHeartbeat = ev.timestamp
-                return [{target: ev.from, tags: {Action: "Heartbeat-Notice", Timestamp: String(ev.timestamp)}}, ...this.syncWorker(ev.from)]
-            }
-            case "Unstake": return this.unstake(ev, input)
-            case "Withdraw": return this.withdraw(ev)
-            case "Record-Outcome": {
-                check(this.params.escrow !== undefined && ev.from === this.params.escrow, "Only the escrow may send Record-Outcome")
-                const worker = input.id("Worker")
-                const counter = ({Completed: "completed", Strike: "strikes"} as const)[input.required("Outcome") as "Completed" | "Strike"]
-                check(counter !== undefined, "Outcome must be Completed or Strike")
-                this.registered(worker).reputation[counter]++
-                return this.syncWorker(worker)
-            }
-            case "Slash": {
-                check(this.params.escrow !== undefined && ev.from === this.params.escrow, "Only the escrow may send Slash")
-                throw new Error("model: the escrow never slashes in these sequences")
-            }
-            default:
-                throw new Error(`model: registry got an unexpected ${ev.tags.Action}`)
+                case "Configure":
+                    return this.configure(ev, input)
+                case "Register-Model":
+                    return this.registerModel(ev, input)
+                case "Credit-Notice":
+                    return this.stake(ev, input)
+                case "Register-Worker":
+                    return this.registerWorker(ev, input)
+                case "Update-Worker": {
+                    const terms = parseWorkerTerms(input, ev.tags, true, (id) => this.models.has(id))
+                    Object.assign(this.registered(ev.from), terms)
+                    return [{target: ev.from, tags: {Action: "Update-Worker-Notice", Worker: ev.from}}, ...this.syncWorker(ev.from)]
+                }
+                case "Heartbeat": {
+                    this.registered(ev.from).lastHeartbeat = ev.timestamp
+                    return [
+                        {target: ev.from, tags: {Action: "Heartbeat-Notice", Timestamp: String(ev.timestamp)}},
+                        ...this.syncWorker(ev.from)
+                    ]
+                }
+                case "Unstake":
+                    return this.unstake(ev, input)
+                case "Withdraw":
+                    return this.withdraw(ev)
+                case "Record-Outcome": {
+                    check(this.params.escrow !== undefined && ev.from === this.params.escrow, "Only the escrow may send Record-Outcome")
+                    const worker = input.id("Worker")
+                    const counter = ({Completed: "completed", Strike: "strikes"} as const)[
+                        input.required("Outcome") as "Completed" | "Strike"
+                    ]
+                    check(counter !== undefined, "Outcome must be Completed or Strike")
+                    this.registered(worker).reputation[counter]++
+                    return this.syncWorker(worker)
+                }
+                case "Slash": {
+                    check(this.params.escrow !== undefined && ev.from === this.params.escrow, "Only the escrow may send Slash")
+                    throw new Error("model: the escrow never slashes in these sequences")
+                }
+                default:
+                    throw new Error(`model: registry got an unexpected ${ev.tags.Action}`)
             }
         })
     }
@@ -91,12 +131,21 @@ export class RegistryModel {
         check(updated.token === p.token || this.stakes.size === 0, "Token cannot change while stakes are held")
         const previous = {...p}
         Object.assign(p, updated)
-        const out: Expected[] = [{target: ev.from, tags: {Action: "Configure-Notice", Token: p.token, Escrow: p.escrow,
-            "Min-Stake": String(p.minStake), "Unstake-Cooldown": String(p.unstakeCooldown),
-            "Heartbeat-Timeout": String(p.heartbeatTimeout)}}]
+        const out: Expected[] = [
+            {
+                target: ev.from,
+                tags: {
+                    Action: "Configure-Notice",
+                    Token: p.token,
+                    Escrow: p.escrow,
+                    "Min-Stake": String(p.minStake),
+                    "Unstake-Cooldown": String(p.unstakeCooldown),
+                    "Heartbeat-Timeout": String(p.heartbeatTimeout)
+                }
+            }
+        ]
         const newEscrow = p.escrow !== previous.escrow
-        if (newEscrow)
-            for (const m of [...this.models.values()].sort((a, b) => (a.name < b.name ? -1 : 1))) out.push(...this.syncModel(m))
+        if (newEscrow) for (const m of [...this.models.values()].sort((a, b) => (a.name < b.name ? -1 : 1))) out.push(...this.syncModel(m))
         if (newEscrow || p.minStake !== previous.minStake || p.heartbeatTimeout !== previous.heartbeatTimeout)
             for (const address of sortedKeys(this.workers)) out.push(...this.syncWorker(address))
         return out
@@ -109,7 +158,9 @@ export class RegistryModel {
         const name = input.required("Name")
         check(name.length <= 64 && /^[A-Za-z0-9._-]+$/.test(name), "Name must be 1-64 characters of A-Z a-z 0-9 . _ -")
         const record: ModelRecord = {
-            id, sha256, name,
+            id,
+            sha256,
+            name,
             format: input.oneOf("Format", ["GGUF"]),
             architecture: input.text("Architecture", 64),
             quantization: input.text("Quantization", 64),
@@ -117,7 +168,9 @@ export class RegistryModel {
             contextLength: input.integer("Context-Length", {min: 1, max: 1e13}),
             license: input.text("License", 128),
             ownerFee: input.integer("Owner-Fee", {min: 0, max: 10000, def: 0}),
-            owner: ev.from, registeredAt: ev.timestamp, updatedAt: ev.timestamp
+            owner: ev.from,
+            registeredAt: ev.timestamp,
+            updatedAt: ev.timestamp
         }
         const existing = this.models.get(id)
         check(existing === undefined || existing.owner === record.owner, `Model-Id ${id} is registered by another owner`)
@@ -142,8 +195,13 @@ export class RegistryModel {
         const s = this.stakeOf(staker)
         s.staked += qty
         this.storeStake(staker, s)
-        return [{target: staker, tags: {Action: "Stake-Notice", Quantity: String(qty), Stake: String(s.staked),
-            "X-Reference": ev.tags["X-Reference"]}}, ...this.syncWorker(staker)]
+        return [
+            {
+                target: staker,
+                tags: {Action: "Stake-Notice", Quantity: String(qty), Stake: String(s.staked), "X-Reference": ev.tags["X-Reference"]}
+            },
+            ...this.syncWorker(staker)
+        ]
     }
 
     private registerWorker(ev: Evaluation, input: Input): Expected[] {
@@ -152,8 +210,13 @@ export class RegistryModel {
         check(!this.workers.has(ev.from), "Already registered; use Update-Worker")
         const staked = this.stakeOf(ev.from).staked
         check(this.params.minStake <= staked, `Stake ${staked} is below Min-Stake ${this.params.minStake}`)
-        this.workers.set(ev.from, {address: ev.from, registeredAt: ev.timestamp, lastHeartbeat: ev.timestamp,
-            reputation: {completed: 0, strikes: 0, slashed: 0}, ...terms as WorkerTerms})
+        this.workers.set(ev.from, {
+            address: ev.from,
+            registeredAt: ev.timestamp,
+            lastHeartbeat: ev.timestamp,
+            reputation: {completed: 0, strikes: 0, slashed: 0},
+            ...(terms as WorkerTerms)
+        })
         return [{target: ev.from, tags: {Action: "Register-Worker-Notice", Worker: ev.from}}, ...this.syncWorker(ev.from)]
     }
 
@@ -168,8 +231,13 @@ export class RegistryModel {
         s.unstaking += qty
         s.availableAt = ev.timestamp + this.params.unstakeCooldown
         this.storeStake(ev.from, s)
-        return [{target: ev.from, tags: {Action: "Unstake-Notice", Quantity: String(qty), Stake: String(s.staked),
-            "Available-At": String(s.availableAt)}}, ...this.syncWorker(ev.from)]
+        return [
+            {
+                target: ev.from,
+                tags: {Action: "Unstake-Notice", Quantity: String(qty), Stake: String(s.staked), "Available-At": String(s.availableAt)}
+            },
+            ...this.syncWorker(ev.from)
+        ]
     }
 
     private withdraw(ev: Evaluation): Expected[] {
@@ -180,8 +248,10 @@ export class RegistryModel {
         s.unstaking = 0n
         this.storeStake(ev.from, s)
         this.accounting.stats.withdrawnStakes++
-        return [{target: this.params.token!, tags: {Action: "Transfer", Recipient: ev.from, Quantity: String(qty)}},
-            {target: ev.from, tags: {Action: "Withdraw-Notice", Quantity: String(qty)}}]
+        return [
+            {target: this.params.token!, tags: {Action: "Transfer", Recipient: ev.from, Quantity: String(qty)}},
+            {target: ev.from, tags: {Action: "Withdraw-Notice", Quantity: String(qty)}}
+        ]
     }
 
     private storeStake(address: string, s: StakeRecord) {
@@ -201,9 +271,17 @@ export class RegistryModel {
         const w = this.workers.get(address)!
         const s = this.stakeOf(address)
         const record: Record<string, unknown> = {
-            address, models: w.models, priceInput: w.priceInput, priceOutput: w.priceOutput, maxConcurrency: w.maxConcurrency,
-            stake: String(s.staked), eligible: this.params.minStake <= s.staked, lastHeartbeat: w.lastHeartbeat,
-            heartbeatTimeout: this.params.heartbeatTimeout, reputation: {...w.reputation}, hardware: w.hardware
+            address,
+            models: w.models,
+            priceInput: w.priceInput,
+            priceOutput: w.priceOutput,
+            maxConcurrency: w.maxConcurrency,
+            stake: String(s.staked),
+            eligible: this.params.minStake <= s.staked,
+            lastHeartbeat: w.lastHeartbeat,
+            heartbeatTimeout: this.params.heartbeatTimeout,
+            reputation: {...w.reputation},
+            hardware: w.hardware
         }
         if (w.endpoint !== undefined) record.endpoint = w.endpoint
         return record
@@ -217,9 +295,19 @@ export class RegistryModel {
 
     private syncModel(m: ModelRecord): Expected[] {
         if (this.params.escrow === undefined) return []
-        const record = {id: m.id, sha256: m.sha256, name: m.name, format: m.format, architecture: m.architecture,
-            quantization: m.quantization, parameters: m.parameters, contextLength: m.contextLength, license: m.license,
-            ownerFee: m.ownerFee, owner: m.owner}
+        const record = {
+            id: m.id,
+            sha256: m.sha256,
+            name: m.name,
+            format: m.format,
+            architecture: m.architecture,
+            quantization: m.quantization,
+            parameters: m.parameters,
+            contextLength: m.contextLength,
+            license: m.license,
+            ownerFee: m.ownerFee,
+            owner: m.owner
+        }
         return [{target: this.params.escrow, tags: {Action: "Sync-Model"}, json: (v) => expect(v).toEqual(record)}]
     }
 }

@@ -5,14 +5,27 @@ import type {Expected} from "./evaluation.ts"
 import {check, fail} from "./guard.ts"
 
 /** What an Infer asks for, once its tags are read (inferRequest.ts). */
-export interface InferRequest {model: MirrorModel, maxTokens: number, prompt: string}
+export interface InferRequest {
+    model: MirrorModel
+    maxTokens: number
+    prompt: string
+}
 
 /** Who pays for a new task and how: from an escrow balance, or per call with the tokens that came with it. */
-export interface Funding {maxFee: bigint, locked: bigint, requester: string, perCall: boolean, reference?: string}
+export interface Funding {
+    maxFee: bigint
+    locked: bigint
+    requester: string
+    perCall: boolean
+    reference?: string
+}
 
 /** How a task moves (start, reassignment, refund, settlement, the lapse of its deadlines) and what each move emits. */
 export class TaskLifecycle {
-    public constructor(private readonly book: EscrowBook, private readonly accounting: Accounting) {}
+    public constructor(
+        private readonly book: EscrowBook,
+        private readonly accounting: Accounting
+    ) {}
 
     /** Stores task `id` assigned to a drawn worker, locking its Max-Fee; refused when no worker can take it. */
     public start(id: string, req: InferRequest, funding: Funding, now: number): Expected[] {
@@ -22,10 +35,28 @@ export class TaskLifecycle {
             check(funding.maxFee <= available, `Max-Fee ${funding.maxFee} is above the available balance ${available}`)
         }
         const task: Task = {
-            id, seq: this.book.order.length + 1, requester: funding.requester, perCall: funding.perCall, reference: funding.reference,
-            model: req.model.id, modelName: req.model.name, modelSha256: req.model.sha256, modelOwner: req.model.owner,
-            ownerFeeBps: req.model.ownerFee, maxTokens: req.maxTokens, prompt: req.prompt, maxFee: funding.maxFee, locked: funding.locked,
-            state: "Assigned", worker: "", held: [], attempt: 0, priceInput: 0n, priceOutput: 0n, quote: 0n, deadline: 0
+            id,
+            seq: this.book.order.length + 1,
+            requester: funding.requester,
+            perCall: funding.perCall,
+            reference: funding.reference,
+            model: req.model.id,
+            modelName: req.model.name,
+            modelSha256: req.model.sha256,
+            modelOwner: req.model.owner,
+            ownerFeeBps: req.model.ownerFee,
+            maxTokens: req.maxTokens,
+            prompt: req.prompt,
+            maxFee: funding.maxFee,
+            locked: funding.locked,
+            state: "Assigned",
+            worker: "",
+            held: [],
+            attempt: 0,
+            priceInput: 0n,
+            priceOutput: 0n,
+            quote: 0n,
+            deadline: 0
         }
         const {pick, reason} = drawWorker(this.book, task, now)
         if (!pick) return fail(reason!)
@@ -35,8 +66,10 @@ export class TaskLifecycle {
         this.book.tasks.set(task.id, task)
         this.accounting.stats.created++
         if (funding.perCall) this.accounting.stats.perCallCreated++
-        const accepted: Expected = {target: funding.requester, tags: {Action: "Infer-Accepted", "Task-Id": task.id, Worker: task.worker,
-            Deadline: String(task.deadline)}}
+        const accepted: Expected = {
+            target: funding.requester,
+            tags: {Action: "Infer-Accepted", "Task-Id": task.id, Worker: task.worker, Deadline: String(task.deadline)}
+        }
         if (funding.perCall) accepted.tags["X-Reference"] = funding.reference
         return [accepted, assigned]
     }
@@ -70,9 +103,13 @@ export class TaskLifecycle {
             } else if (task.state === "Assigned" && now > task.deadline) {
                 const silent = task.worker
                 this.accounting.stats.revoked++
-                out.push({target: silent, tags: {Action: "Task-Revoked", "Task-Id": task.id}},
-                    {target: this.book.params.registry!, tags: {Action: "Record-Outcome", Worker: silent, Outcome: "Strike",
-                        "Task-Id": task.id}})
+                out.push(
+                    {target: silent, tags: {Action: "Task-Revoked", "Task-Id": task.id}},
+                    {
+                        target: this.book.params.registry!,
+                        tags: {Action: "Record-Outcome", Worker: silent, Outcome: "Strike", "Task-Id": task.id}
+                    }
+                )
                 this.release(task, `worker ${silent} missed the deadline`, now, out)
             }
         }
@@ -89,17 +126,38 @@ export class TaskLifecycle {
         task.deadline = now + this.book.params.taskTimeout
         this.book.moveTask(task, "Assigned")
         if (task.attempt > 1) this.accounting.stats.reassigned++
-        return {target: task.worker, tags: {Action: "Task-Assigned", "Task-Id": task.id, Requester: task.requester, Model: task.model,
-            "Model-SHA256": task.modelSha256, "Max-Tokens": String(task.maxTokens), Deadline: String(task.deadline),
-            Attempt: String(task.attempt), "Prompt-Message": task.id}, data: task.prompt === "" ? undefined : task.prompt}
+        return {
+            target: task.worker,
+            tags: {
+                Action: "Task-Assigned",
+                "Task-Id": task.id,
+                Requester: task.requester,
+                Model: task.model,
+                "Model-SHA256": task.modelSha256,
+                "Max-Tokens": String(task.maxTokens),
+                Deadline: String(task.deadline),
+                Attempt: String(task.attempt),
+                "Prompt-Message": task.id
+            },
+            data: task.prompt === "" ? undefined : task.prompt
+        }
     }
 
     /** Per-call tokens go back by transfer; a direct requester's go back to its escrow balance. */
     private payBack(task: Task, qty: bigint, out: Expected[], reason: string) {
         if (qty === 0n) return
         if (task.perCall)
-            out.push({target: this.book.params.token!, tags: {Action: "Transfer", Recipient: task.requester, Quantity: String(qty),
-                "X-Task-Id": task.id, "X-Refund-Reason": reason, "X-Reference": task.reference}})
+            out.push({
+                target: this.book.params.token!,
+                tags: {
+                    Action: "Transfer",
+                    Recipient: task.requester,
+                    Quantity: String(qty),
+                    "X-Task-Id": task.id,
+                    "X-Refund-Reason": reason,
+                    "X-Reference": task.reference
+                }
+            })
         else this.book.credit(task.requester, qty)
     }
 
@@ -108,13 +166,18 @@ export class TaskLifecycle {
         task.refund = task.locked
         this.book.moveTask(task, "Refunded")
         this.accounting.stats.refunded++
-        out.push({target: task.requester, tags: {Action: "Infer-Refunded", "Task-Id": task.id, Refund: String(task.locked),
-            "X-Reference": task.reference}, error: reason})
+        out.push({
+            target: task.requester,
+            tags: {Action: "Infer-Refunded", "Task-Id": task.id, Refund: String(task.locked), "X-Reference": task.reference},
+            error: reason
+        })
     }
 
     private settle(task: Task): Expected[] {
         const out: Expected[] = []
-        const fee = task.fee!, workerFee = task.workerFee!, ownerFee = task.ownerFee!
+        const fee = task.fee!,
+            workerFee = task.workerFee!,
+            ownerFee = task.ownerFee!
         const refund = task.locked - fee
         if (workerFee !== 0n) this.book.credit(task.worker, workerFee)
         if (ownerFee !== 0n) this.book.credit(task.modelOwner, ownerFee)
@@ -125,12 +188,23 @@ export class TaskLifecycle {
         this.accounting.allow(task.requester, -fee)
         this.accounting.allow(task.worker, workerFee)
         this.accounting.allow(task.modelOwner, ownerFee)
-        const notice = (target: string, reference?: string): Expected => ({target, tags: {Action: "Task-Settled", "Task-Id": task.id,
-            Fee: String(fee), "Worker-Fee": String(workerFee), "Owner-Fee": String(ownerFee), Refund: String(refund),
-            "X-Reference": reference}})
+        const notice = (target: string, reference?: string): Expected => ({
+            target,
+            tags: {
+                Action: "Task-Settled",
+                "Task-Id": task.id,
+                Fee: String(fee),
+                "Worker-Fee": String(workerFee),
+                "Owner-Fee": String(ownerFee),
+                Refund: String(refund),
+                "X-Reference": reference
+            }
+        })
         out.push(notice(task.worker), notice(task.requester, task.reference))
-        out.push({target: this.book.params.registry!, tags: {Action: "Record-Outcome", Worker: task.worker, Outcome: "Completed",
-            "Task-Id": task.id}})
+        out.push({
+            target: this.book.params.registry!,
+            tags: {Action: "Record-Outcome", Worker: task.worker, Outcome: "Completed", "Task-Id": task.id}
+        })
         return out
     }
 }

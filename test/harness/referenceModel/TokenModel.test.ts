@@ -5,8 +5,13 @@ describe("reference model: token", () => {
     it("moves a transfer, forwards X- tags to both notices, and drops a balance that reaches zero", () => {
         const {model, send} = modelBench()
         send(ids.token, owner, {Action: "Mint", Recipient: alice, Quantity: "100"})
-        const out = send(ids.token, alice, {Action: "Transfer", Recipient: carol, Quantity: "100", "X-Action": "Deposit",
-            "X-Reference": "r1"})
+        const out = send(ids.token, alice, {
+            Action: "Transfer",
+            Recipient: carol,
+            Quantity: "100",
+            "X-Action": "Deposit",
+            "X-Reference": "r1"
+        })
         expect(out).toEqual([
             {target: alice, tags: {"X-Action": "Deposit", "X-Reference": "r1", Action: "Debit-Notice", Recipient: carol, Quantity: "100"}},
             {target: carol, tags: {"X-Action": "Deposit", "X-Reference": "r1", Action: "Credit-Notice", Sender: alice, Quantity: "100"}}
@@ -28,8 +33,9 @@ describe("reference model: token", () => {
     it("refuses a transfer above the balance, or of a malformed quantity, and moves nothing", () => {
         const {model, send} = modelBench()
         send(ids.token, owner, {Action: "Mint", Recipient: alice, Quantity: "10"})
-        expect(send(ids.token, alice, {Action: "Transfer", Recipient: carol, Quantity: "11"}))
-            .toEqual([{target: alice, tags: {Action: "Transfer-Error"}, error: "Insufficient balance: have 10, need 11"}])
+        expect(send(ids.token, alice, {Action: "Transfer", Recipient: carol, Quantity: "11"})).toEqual([
+            {target: alice, tags: {Action: "Transfer-Error"}, error: "Insufficient balance: have 10, need 11"}
+        ])
         const refusal = (quantity: string) => send(ids.token, alice, {Action: "Transfer", Recipient: carol, Quantity: quantity})[0]!.error
         expect(refusal("1.5")).toBe("Quantity must be a non-negative integer string")
         expect(refusal("0")).toBe("Quantity must be greater than 0")

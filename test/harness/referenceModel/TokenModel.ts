@@ -9,7 +9,10 @@ export class TokenModel {
     public supply = 0n
 
     /** `accounting` only for the token whose holdings the run accounts for; the second token moves none of them. */
-    public constructor(private readonly owner: string, private readonly accounting?: Accounting) {}
+    public constructor(
+        private readonly owner: string,
+        private readonly accounting?: Accounting
+    ) {}
 
     public balanceOf(who: string) {
         return this.balances.get(who) ?? 0n
@@ -18,9 +21,12 @@ export class TokenModel {
     public predict(ev: Evaluation): Expected[] {
         return guarded(ev, () => {
             switch (ev.tags.Action) {
-            case "Transfer": return this.transfer(ev)
-            case "Mint": return this.mint(ev)
-            default: throw new Error(`model: token got an unexpected ${ev.tags.Action}`)
+                case "Transfer":
+                    return this.transfer(ev)
+                case "Mint":
+                    return this.mint(ev)
+                default:
+                    throw new Error(`model: token got an unexpected ${ev.tags.Action}`)
             }
         })
     }

@@ -3,8 +3,11 @@ import {sortedKeys} from "./collections.ts"
 import type {EscrowBook, MirrorWorker, Task} from "./EscrowBook.ts"
 import {quoteOf} from "./fees.ts"
 
-export interface Candidate {worker: MirrorWorker, quote: bigint}
-export type Draw = {pick: Candidate, reason?: undefined} | {pick?: undefined, reason: string}
+export interface Candidate {
+    worker: MirrorWorker
+    quote: bigint
+}
+export type Draw = {pick: Candidate; reason?: undefined} | {pick?: undefined; reason: string}
 type TaskTerms = Pick<Task, "id" | "attempt" | "model" | "modelName" | "ownerFeeBps" | "maxTokens" | "maxFee" | "held">
 
 /**
@@ -13,7 +16,9 @@ type TaskTerms = Pick<Task, "id" | "attempt" | "model" | "modelName" | "ownerFee
  * a free slot; or the reason none can, the first filter that left nobody.
  */
 export function drawWorker(book: EscrowBook, task: TaskTerms, now: number): Draw {
-    let serving = 0, affordable = 0, staked = 0
+    let serving = 0,
+        affordable = 0,
+        staked = 0
     let cheapest: bigint | undefined
     const free: Candidate[] = []
     const active = assignedPerWorker(book)
@@ -37,8 +42,11 @@ export function drawWorker(book: EscrowBook, task: TaskTerms, now: number): Draw
     if (serving === 0) return {reason: `No available worker serves model ${task.modelName}`}
     if (affordable === 0) return {reason: `Max-Fee ${task.maxFee} is below the cheapest quote ${cheapest}`}
     if (staked === 0) {
-        return {reason: `No worker serving model ${task.modelName} within Max-Fee stakes the slash its quote needs ` +
-            `at Audit-Rate ${book.params.auditRate} ppm`}
+        return {
+            reason:
+                `No worker serving model ${task.modelName} within Max-Fee stakes the slash its quote needs ` +
+                `at Audit-Rate ${book.params.auditRate} ppm`
+        }
     }
     if (free.length === 0) return {reason: `Every worker serving model ${task.modelName} within Max-Fee is busy`}
     const records = free.map((c) => ({...c, address: c.worker.address, stake: String(c.worker.stake), reputation: c.worker.reputation}))

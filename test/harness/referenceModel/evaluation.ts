@@ -23,8 +23,12 @@ export interface Expected {
 }
 
 /** aos title-cases incoming tag names (utils.normalize). */
-const normalizeName = (name: string) => name.replace(/_/g, "-").toLowerCase()
-    .replace(/^[a-z]/, (c) => c.toUpperCase()).replace(/-([a-z])/g, (_m, c: string) => `-${c.toUpperCase()}`)
+const normalizeName = (name: string) =>
+    name
+        .replace(/_/g, "-")
+        .toLowerCase()
+        .replace(/^[a-z]/, (c) => c.toUpperCase())
+        .replace(/-([a-z])/g, (_m, c: string) => `-${c.toUpperCase()}`)
 
 /** The evaluation with its tag names as the process's handlers see them. */
 export function withNormalizedTags(ev: Evaluation): Evaluation {
@@ -36,10 +40,20 @@ export function withNormalizedTags(ev: Evaluation): Evaluation {
 /** Throws, showing both sides, unless the evaluation emitted exactly the expected outputs in order. */
 export function compareOutputs(ev: Evaluation, expected: Expected[], label: (address: string) => string) {
     const describeMsg = () => {
-        const show = (o: {target: string, tags: Record<string, unknown>}) => ({to: label(o.target), ...o.tags})
-        return `\nevaluation at ${label(ev.pid)} of ${JSON.stringify({from: label(ev.from), ...ev.tags})} at ${ev.timestamp}` +
-            `\nexpected: ${JSON.stringify(expected.map((e) => show(e)), null, 1)}` +
-            `\nactual: ${JSON.stringify(ev.outputs.map((o) => show({target: o.target, tags: o.tags})), null, 1)}`
+        const show = (o: {target: string; tags: Record<string, unknown>}) => ({to: label(o.target), ...o.tags})
+        return (
+            `\nevaluation at ${label(ev.pid)} of ${JSON.stringify({from: label(ev.from), ...ev.tags})} at ${ev.timestamp}` +
+            `\nexpected: ${JSON.stringify(
+                expected.map((e) => show(e)),
+                null,
+                1
+            )}` +
+            `\nactual: ${JSON.stringify(
+                ev.outputs.map((o) => show({target: o.target, tags: o.tags})),
+                null,
+                1
+            )}`
+        )
     }
     if (ev.outputs.length !== expected.length) throw new Error(`output count ${ev.outputs.length} != ${expected.length}${describeMsg()}`)
     expected.forEach((exp, i) => {

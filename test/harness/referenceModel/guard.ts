@@ -17,8 +17,10 @@ function refusal(ev: Evaluation, text: string): Expected[] {
     const action = ev.tags.Action === "Credit-Notice" && ev.tags["X-Action"] ? ev.tags["X-Action"] : ev.tags.Action
     // A refund is itself never refunded, or two processes could bounce tokens forever.
     if (ev.tags.Action === "Credit-Notice" && ev.tags.Sender && ev.tags.Quantity && !ev.tags["X-Refund-Reason"])
-        out.push({target: ev.from, tags: {Action: "Transfer", Recipient: ev.tags.Sender, Quantity: ev.tags.Quantity,
-            "X-Refund-Reason": text}})
+        out.push({
+            target: ev.from,
+            tags: {Action: "Transfer", Recipient: ev.tags.Sender, Quantity: ev.tags.Quantity, "X-Refund-Reason": text}
+        })
     const target = ev.tags.Action === "Credit-Notice" ? ev.tags.Sender! : ev.from
     out.push({target, tags: {Action: `${action ?? "Unknown"}-Error`}, error: text})
     return out

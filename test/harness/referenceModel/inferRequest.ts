@@ -37,8 +37,14 @@ export function inferRequest(models: Map<string, MirrorModel>, input: Input, pro
 function isChat(prompt: string) {
     try {
         const messages = JSON.parse(prompt) as unknown
-        return Array.isArray(messages) && messages.length > 0 && messages.every((m) => typeof m === "object" && m !== null &&
-            typeof (m as Tags).role === "string" && typeof (m as Tags).content === "string")
+        return (
+            Array.isArray(messages) &&
+            messages.length > 0 &&
+            messages.every(
+                (m) =>
+                    typeof m === "object" && m !== null && typeof (m as Tags).role === "string" && typeof (m as Tags).content === "string"
+            )
+        )
     } catch {
         return false
     }

@@ -34,7 +34,7 @@ export class Input {
         return v
     }
 
-    public integer(name: string, opts: {def?: number, min?: number, max?: number} = {}) {
+    public integer(name: string, opts: {def?: number; min?: number; max?: number} = {}) {
         const raw = this.get(name)
         if (raw === undefined || raw === "") {
             check(opts.def !== undefined, `${name} is required`)
@@ -47,7 +47,7 @@ export class Input {
         return n
     }
 
-    public decimal(name: string, opts: {def: string, min: number, max: number}) {
+    public decimal(name: string, opts: {def: string; min: number; max: number}) {
         const raw = this.get(name)
         if (raw === undefined || raw === "") return opts.def
         check(/^\d+\.?\d*$/.test(raw) && raw.length <= 12, `${name} must be a non-negative decimal`)

@@ -16,26 +16,42 @@ export function modelBench() {
     const actors = [owner, alice, carol, w1, w2]
     const model = new ReferenceModel(ids, owner, {isActor: (address) => actors.includes(address)})
     let sent = 0
-    const send = (pid: string, from: string, tags: Tags, {data = "", at = T0}: {data?: string, at?: number} = {}) =>
+    const send = (pid: string, from: string, tags: Tags, {data = "", at = T0}: {data?: string; at?: number} = {}) =>
         model.predict({pid, id: fakeId(`message-${sent++}`), from, tags, data, timestamp: at, outputs: []})
     return {model, send}
 }
 
 /** What the registry's Sync-Worker says of a worker serving m1, with these terms. */
 export function workerRecord(address: string) {
-    return JSON.stringify({address, models: [m1], priceInput: "1000", priceOutput: "3000", stake: "4000", maxConcurrency: 1, eligible: true,
-        lastHeartbeat: T0, heartbeatTimeout: 120000, reputation: {completed: 0, strikes: 0, slashed: 0}})
+    return JSON.stringify({
+        address,
+        models: [m1],
+        priceInput: "1000",
+        priceOutput: "3000",
+        stake: "4000",
+        maxConcurrency: 1,
+        eligible: true,
+        lastHeartbeat: T0,
+        heartbeatTimeout: 120000,
+        reputation: {completed: 0, strikes: 0, slashed: 0}
+    })
 }
 
 /**
  * An escrow wired to the token and registry (Challenge-Window 1500, Task-Timeout 7000), knowing m1 (owned by
  * carol, Owner-Fee 250 bps) and `workers`, with 30000 deposited by alice.
  */
-export function escrowBench({workers = [w1], maxAttempts = "3"}: {workers?: string[], maxAttempts?: string} = {}) {
+export function escrowBench({workers = [w1], maxAttempts = "3"}: {workers?: string[]; maxAttempts?: string} = {}) {
     const bench = modelBench()
     const {send} = bench
-    send(ids.escrow, owner, {Action: "Configure", Token: ids.token, Registry: ids.registry, "Challenge-Window": "1500",
-        "Task-Timeout": "7000", "Max-Attempts": maxAttempts})
+    send(ids.escrow, owner, {
+        Action: "Configure",
+        Token: ids.token,
+        Registry: ids.registry,
+        "Challenge-Window": "1500",
+        "Task-Timeout": "7000",
+        "Max-Attempts": maxAttempts
+    })
     const record = {id: m1, sha256: "ab".repeat(32), name: "toy-m1", owner: carol, ownerFee: 250}
     send(ids.escrow, ids.registry, {Action: "Sync-Model"}, {data: JSON.stringify(record)})
     for (const w of workers) send(ids.escrow, ids.registry, {Action: "Sync-Worker"}, {data: workerRecord(w)})

@@ -18,7 +18,10 @@ export function parseWorkerTerms(input: Input, tags: Tags, partial: boolean, isM
     const terms: Partial<WorkerTerms> = {}
     if (wanted("Models")) {
         const ids: string[] = []
-        for (const item of input.required("Models").split(",").filter((s) => s !== "")) {
+        for (const item of input
+            .required("Models")
+            .split(",")
+            .filter((s) => s !== "")) {
             const id = item.trim()
             check(isId(id), `Models: '${id}' is not a 43-character id`)
             check(!ids.includes(id), `Models lists ${id} twice`)
@@ -34,8 +37,10 @@ export function parseWorkerTerms(input: Input, tags: Tags, partial: boolean, isM
     if (wanted("Hardware")) terms.hardware = input.text("Hardware", 256)
     const endpoint = input.optional("Endpoint")
     if (endpoint !== undefined) {
-        check(endpoint.length <= 256 && /^https?:\/\/[^\s\x00-\x1f]+$/.test(endpoint),
-            "Endpoint must be an http(s) URL of at most 256 characters")
+        check(
+            endpoint.length <= 256 && /^https?:\/\/[^\s\x00-\x1f]+$/.test(endpoint),
+            "Endpoint must be an http(s) URL of at most 256 characters"
+        )
         terms.endpoint = endpoint
     }
     return terms
