@@ -7,7 +7,7 @@ const FAST = [
     "test/harness/**/*.test.ts",
     "test/model-publisher/**/*.test.ts",
     "test/processes/*Rules.test.ts",
-    "test/processes/{protocolDoc,token,registry,mailbox,luaClient,apus}.test.ts",
+    "test/processes/{protocolDoc,token}.test.ts",
     "test/sdk/**/*.test.ts",
     "test/storage/bundler*.test.ts",
     "test/verifier/{samplerChain,verifierModels,verifyReceipt}.test.ts",
