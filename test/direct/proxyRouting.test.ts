@@ -1,37 +1,19 @@
 import {describe, expect, it} from "vitest"
 import {openAiBaseUrl, rankWorkers, SseSettlementReader} from "../../sdk/direct/index.ts"
-import type {ModelRecord, WorkerRecord} from "../../sdk/registry/index.ts"
+import type {WorkerRecord} from "../../sdk/registry/index.ts"
+import {testModel, workerRecord} from "../harness/registryRecords.ts"
 
 const NOW = 1_700_000_000_000
-const model: ModelRecord = {
-    id: "m".repeat(43),
-    sha256: "0".repeat(64),
-    name: "tiny",
-    format: "GGUF",
-    architecture: "llama",
-    quantization: "F32",
-    parameters: 1,
-    contextLength: 512,
-    license: "CC0-1.0",
-    ownerFee: 0,
-    owner: "o".repeat(43)
-}
+const model = testModel
 
+// Padded to the 43 characters of a real address; `order` strips the padding again.
 function worker(address: string, fields: Partial<WorkerRecord> = {}): WorkerRecord {
-    return {
-        address: address.padEnd(43, "x"),
-        models: [model.id],
-        priceInput: "1000",
-        priceOutput: "1000",
-        maxConcurrency: 1,
-        stake: "1000",
-        eligible: true,
+    return workerRecord(address.padEnd(43, "x"), {
         lastHeartbeat: NOW - 1000,
         heartbeatTimeout: 60_000,
-        reputation: {completed: 0, strikes: 0, slashed: 0},
         endpoint: `http://${address}.example:8080/v1`,
         ...fields
-    }
+    })
 }
 
 const order = (workers: WorkerRecord[]) => rankWorkers(workers, model, NOW).map((c) => c.record.address.replace(/x+$/, ""))

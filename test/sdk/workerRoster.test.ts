@@ -1,38 +1,11 @@
 import {afterEach, beforeEach, describe, expect, it, vi} from "vitest"
 import {DirectRequestError, type DirectEvent} from "../../sdk/direct/index.ts"
 import {WorkerRoster} from "../../sdk/direct/WorkerRoster.ts"
-import type {ModelRecord, RegistryClient, WorkerRecord} from "../../sdk/registry/index.ts"
+import type {RegistryClient, WorkerRecord} from "../../sdk/registry/index.ts"
+import {testModel, workerRecord} from "../harness/registryRecords.ts"
 
-const model: ModelRecord = {
-    id: "m".repeat(43),
-    sha256: "0".repeat(64),
-    name: "tiny",
-    format: "GGUF",
-    architecture: "llama",
-    quantization: "F32",
-    parameters: 1,
-    contextLength: 512,
-    license: "CC0-1.0",
-    ownerFee: 0,
-    owner: "o".repeat(43)
-}
-
-function worker(address: string, fields: Partial<WorkerRecord> = {}): WorkerRecord {
-    return {
-        address,
-        models: [model.id],
-        priceInput: "1000",
-        priceOutput: "1000",
-        maxConcurrency: 1,
-        stake: "1000",
-        eligible: true,
-        lastHeartbeat: Date.now(),
-        heartbeatTimeout: 600_000,
-        reputation: {completed: 0, strikes: 0, slashed: 0},
-        endpoint: `http://${address}.example:8080`,
-        ...fields
-    }
-}
+const model = testModel
+const worker = workerRecord
 
 /** A registry that answers from `workers`, which a test may change between reads. */
 function registryOf(workers: WorkerRecord[]) {
