@@ -2,6 +2,7 @@ import {Command, InvalidArgumentError} from "commander"
 import {openConnection, printJson, requireProcesses, withNetworkOptions, type NetworkOptions} from "../context.ts"
 import {UserError} from "../errors.ts"
 import {parseAmount, parseInteger} from "../parse.ts"
+import {stopOnSignal} from "../stopOnSignal.ts"
 
 interface ProxyCommandOptions extends NetworkOptions {
     port: number
@@ -88,15 +89,7 @@ export function proxyCommand() {
                         `Use it from any OpenAI client: OPENAI_BASE_URL=${proxy.baseUrl}\nPress Ctrl-C to stop.\n`
                 )
             }
-            await new Promise<void>((resolve) => {
-                const stop = () => {
-                    process.off("SIGINT", stop)
-                    process.off("SIGTERM", stop)
-                    void proxy.close().then(resolve)
-                }
-                process.on("SIGINT", stop)
-                process.on("SIGTERM", stop)
-            })
+            await stopOnSignal(() => proxy.close())
         })
 }
 

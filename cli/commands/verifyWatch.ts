@@ -1,5 +1,6 @@
 import type {WatchedResult} from "../../verifier/index.ts"
 import {openConnection, printJson, type NetworkOptions} from "../context.ts"
+import {onStopSignal} from "../stopOnSignal.ts"
 import {openVerifier, type VerifierCliOptions} from "../verification.ts"
 import {challengingEscrow} from "./challenge.ts"
 
@@ -22,14 +23,10 @@ export async function runWatchtower(options: WatchtowerOptions) {
     const connection = await openConnection(options)
     const verifier = await openVerifier(connection, options)
     const stopping = new AbortController()
-    const stop = () => {
-        process.off("SIGINT", stop)
-        process.off("SIGTERM", stop)
+    const removeStopHandler = onStopSignal(() => {
         verifier.step("stopping after the check under way")
         stopping.abort()
-    }
-    process.on("SIGINT", stop)
-    process.on("SIGTERM", stop)
+    })
     try {
         const {watchResults} = await import("../../verifier/index.ts")
         // Taken before the start line, so that nothing announced after it is missed.
@@ -76,8 +73,7 @@ export async function runWatchtower(options: WatchtowerOptions) {
                 `stopped: ${summary.seen} results seen, ${summary.checked} checked, ${summary.invalid} invalid, ${summary.challenged} challenged`
             )
     } finally {
-        process.off("SIGINT", stop)
-        process.off("SIGTERM", stop)
+        removeStopHandler()
         await verifier.dispose()
     }
 }
