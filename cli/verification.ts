@@ -2,7 +2,7 @@ import {Option, type Command} from "commander"
 import path from "node:path"
 import type {PulledModel, PullModelOptions} from "../model-publisher/index.ts"
 import type {EscrowClient} from "../sdk/escrow/index.ts"
-import type {NetworkConnection, ProcessIds} from "../sdk/network/index.ts"
+import {DEFAULT_CACHE_DIR, type NetworkConnection, type ProcessIds} from "../sdk/network/index.ts"
 import type {RegistryClient} from "../sdk/registry/index.ts"
 import type {StorageBackend} from "../sdk/storage/index.ts"
 import type {PositionReport, Verification, VerificationDocumentInput, VerificationReport, VerifierModels} from "../verifier/index.ts"
@@ -22,7 +22,7 @@ export interface VerifierCliOptions {
 /** Adds `--cache-dir`, `--gpu`, `--threads` and `--replay`. */
 export function withVerifierOptions(command: Command): Command {
     return command
-        .option("--cache-dir <dir>", "model cache (models are pulled and checked against the registry)", ".weavelm")
+        .option("--cache-dir <dir>", "model cache (models are pulled and checked against the registry)", DEFAULT_CACHE_DIR)
         .addOption(
             new Option("--gpu <kind>", "backend of the re-score (the CPU re-checks CPU receipts bit for bit)")
                 .choices(["auto", "cuda", "vulkan", "cpu"])

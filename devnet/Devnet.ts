@@ -3,7 +3,14 @@ import net from "node:net"
 import path from "node:path"
 import {deployProcesses, readManifest, writeManifest, type DeployManifest, type DeployParameters} from "../sdk/deploy/index.ts"
 import {WeaveLMError} from "../sdk/errors/index.ts"
-import {AOS_MODULE, connectNetwork, type MainnetNetwork, type NetworkConfig, type ProcessIds} from "../sdk/network/index.ts"
+import {
+    AOS_MODULE,
+    connectNetwork,
+    DEFAULT_DEVNET_DIR,
+    type MainnetNetwork,
+    type NetworkConfig,
+    type ProcessIds
+} from "../sdk/network/index.ts"
 import {generateWallet, readWallet, walletAddress, writeWallet} from "../sdk/wallet/index.ts"
 import {BundlerService, ItemStore} from "./bundler/index.ts"
 import {GatewayFront} from "./GatewayFront.ts"
@@ -94,7 +101,7 @@ export class Devnet {
 
     public static async start({
         port = 4000,
-        dataDir = path.join(".weavelm", "devnet"),
+        dataDir = DEFAULT_DEVNET_DIR,
         mode = "mainnet",
         reset = false,
         parameters = {},

@@ -1,3 +1,4 @@
+import {DEFAULT_CACHE_DIR} from "../sdk/network/index.ts"
 import path from "node:path"
 import {WorkerHttpServer, type WorkerHttpServerOptions} from "./http/index.ts"
 import {Worker, type WorkerLogEvent, type WorkerOptions} from "./service/index.ts"
@@ -69,7 +70,7 @@ export class WorkerNode {
      */
     public static async start(options: WorkerNodeOptions, parts: WorkerNodeParts = REAL_PARTS): Promise<WorkerNode> {
         const {http: httpOptions, endpoint, stopGraceMs, ...workerOptions} = options
-        const cacheDir = options.cacheDir ?? ".weavelm"
+        const cacheDir = options.cacheDir ?? DEFAULT_CACHE_DIR
         const host = httpOptions?.host ?? "127.0.0.1"
         const fixedPort = httpOptions != null && httpOptions.port !== 0
         // A notice that arrives before the endpoint listens is dropped: the endpoint reads its saved channels from the escrow as it starts.

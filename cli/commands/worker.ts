@@ -1,3 +1,4 @@
+import {DEFAULT_CACHE_DIR} from "../../sdk/network/index.ts"
 import {Command, Option} from "commander"
 import type {WorkerLogEvent} from "../../worker/index.ts"
 import {openConnection, requireProcesses, withNetworkOptions, type NetworkOptions} from "../context.ts"
@@ -36,7 +37,7 @@ export function workerCommand() {
                 .option("--concurrency <n>", "tasks run at once", parseInteger(1, 64), 1)
                 .addOption(new Option("--gpu <kind>", "inference backend").choices(["auto", "cuda", "vulkan", "cpu"]).default("auto"))
                 .option("--threads <n>", "CPU threads for inference (default 1 on CPU: more crawl on a busy machine)", parseInteger(1, 256))
-                .option("--cache-dir <dir>", "model cache and worker state", ".weavelm")
+                .option("--cache-dir <dir>", "model cache and worker state", DEFAULT_CACHE_DIR)
                 .option("--hardware <text>", "hardware description to register (default: backend and GPU name)")
                 .option("--endpoint <url>", "public URL of this worker's HTTP endpoint (default with --http: http://HOST:PORT/v1)")
                 .option("--http <port>", "serve the OpenAI-compatible direct-mode endpoint on this port", parseInteger(0, 65535))

@@ -11,6 +11,6 @@ export {
     splitUrls
 } from "./NetworkConfig.ts"
 export type {LegacyNetwork, MainnetNetwork, NetworkConfig, ProcessIds} from "./NetworkConfig.ts"
-export {DEFAULT_DEVNET_DIR} from "./defaults.ts"
+export {DEFAULT_CACHE_DIR, DEFAULT_DEVNET_DIR} from "./defaults.ts"
 export {NETWORK_OVERRIDE_VARIABLES, NetworkError, resolveNetwork} from "./resolveNetwork.ts"
 export type {NetworkOverrides, ResolveNetworkOptions} from "./resolveNetwork.ts"

@@ -2,7 +2,7 @@ import path from "node:path"
 import {pullModel} from "../../model-publisher/index.ts"
 import type {ProcessReply} from "../../sdk/ao/index.ts"
 import {EscrowClient} from "../../sdk/escrow/index.ts"
-import type {NetworkConnection, ProcessIds} from "../../sdk/network/index.ts"
+import {DEFAULT_CACHE_DIR, type NetworkConnection, type ProcessIds} from "../../sdk/network/index.ts"
 import {encodeReceipt} from "../../sdk/receipt/index.ts"
 import {RegistryClient, type ModelRecord} from "../../sdk/registry/index.ts"
 import type {StorageBackend} from "../../sdk/storage/index.ts"
@@ -88,7 +88,7 @@ export class Worker {
         this.address = options.connection.address
         this._escrow = new EscrowClient(options.connection.ao, {escrow: options.processes.escrow, token: options.processes.token})
         this._registry = new RegistryClient(options.connection.ao, options.processes.registry)
-        this._storage = options.storage ?? options.connection.storage(path.join(options.cacheDir ?? ".weavelm", "uploads"))
+        this._storage = options.storage ?? options.connection.storage(path.join(options.cacheDir ?? DEFAULT_CACHE_DIR, "uploads"))
         this._log = options.log ?? (() => {})
     }
 
@@ -137,7 +137,7 @@ export class Worker {
 
     private async _start() {
         const {connection} = this._options
-        const cacheDir = this._options.cacheDir ?? ".weavelm"
+        const cacheDir = this._options.cacheDir ?? DEFAULT_CACHE_DIR
         const state = await WorkerState.load(path.join(cacheDir, "worker"), this.address)
         this._state = state
 

@@ -1,6 +1,7 @@
 import {Command, Option} from "commander"
 import path from "node:path"
 import {ARIO_MAINNET_CU} from "../../../sdk/arns/defaults.ts"
+import {DEFAULT_CACHE_DIR} from "../../../sdk/network/index.ts"
 import type {ModelRecord} from "../../../sdk/registry/index.ts"
 import {openConnection, printJson, requireProcesses, withNetworkOptions, type NetworkOptions} from "../../context.ts"
 import {UserError} from "../../errors.ts"
@@ -15,7 +16,7 @@ interface TransferOptions {
 /** Options of the commands that move weights: where they are kept and how patiently the gateway is asked. */
 function withTransferOptions(command: Command) {
     return command
-        .option("--cache-dir <dir>", "models and unfinished uploads are kept here", ".weavelm")
+        .option("--cache-dir <dir>", "models and unfinished uploads are kept here", DEFAULT_CACHE_DIR)
         .addOption(
             new Option("--retries <n>", "attempts per gateway request before giving up; the wait doubles from 0.5 s")
                 .env("WEAVELM_RETRIES")
